@@ -1,0 +1,3 @@
+from gbatch.cli import main
+
+main()

@@ -1,0 +1,108 @@
+"""The one exception tree of gbatch, and the exit codes the CLI turns it into.
+
+    GbatchError                 base; its message is shown to the user as it is
+    ├── UsageError              a bad option or argument                  exit 2
+    ├── ValidationError         task file problems, all of them at once   exit 2
+    ├── PluginError             a tool or plugin that cannot be used      exit 2
+    ├── ServerError             the server does not offer what we need    exit 2
+    └── NoServerError           none of the servers could be reached      exit 3
+
+Row-level failures while a batch runs are not exceptions of this tree: a row
+that fails is recorded in the journal and counted, and the batch goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+__all__ = [
+    "ExitCode",
+    "GbatchError",
+    "NoServerError",
+    "PluginError",
+    "Problem",
+    "RowFailed",
+    "ServerError",
+    "UsageError",
+    "ValidationError",
+]
+
+
+class ExitCode(IntEnum):
+    """What a `gbatch` process exits with."""
+
+    OK = 0  # every row succeeded (or had succeeded in an earlier run)
+    ROWS_FAILED = 1  # the batch ran, some rows failed
+    USAGE = 2  # bad options, bad task file, unusable server API: nothing was sent
+    NO_SERVER = 3  # no server could be reached
+    INTERRUPTED = 130  # Ctrl-C: finished rows are kept, a re-run continues
+
+
+class GbatchError(Exception):
+    """Base of every error gbatch raises on purpose; the message is for the user."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+class UsageError(GbatchError):
+    """An option or argument that cannot work (e.g. a bad `--server` value)."""
+
+
+class PluginError(GbatchError):
+    """An unknown tool, or a tool declaration that cannot be used."""
+
+
+class ServerError(GbatchError):
+    """The server answers but does not offer the endpoint or inputs we need."""
+
+
+class NoServerError(GbatchError):
+    """None of the given servers could be reached."""
+
+    exit_code = ExitCode.NO_SERVER
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a task file, located as precisely as we can.
+
+    `row` is the 1-based line (CSV/TSV/TXT/JSONL) or sheet row (xlsx) as the
+    user sees it in an editor; `column` is the column name as written in the file.
+    """
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f":{self.row}"
+            if self.column:
+                where += f":{self.column}"
+        return f"{where}: {self.message}"
+
+
+class ValidationError(GbatchError):
+    """The task file has problems; every one of them is listed, nothing was sent."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        count = len(problems)
+        lines = [str(p) for p in problems]
+        summary = f"{count} problem{'s' if count != 1 else ''} in the task file; nothing was sent."
+        super().__init__("\n".join([*lines, summary]))
+
+
+class RowFailed(Exception):
+    """Raised by a tool while handling one row: that row fails with this message.
+
+    `retryable=True` marks a failure worth another attempt (a truncated download,
+    say); the default is a permanent failure of this row only.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable

@@ -1,0 +1,91 @@
+"""`gbatch inspect`: a server's endpoints as a table, or as a task-file template."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ._api import Param, ServerApi
+from ._errors import NoServerError, ServerError
+from ._generic import choose_endpoint
+from ._gradio import Connection, describe, make_client
+
+__all__ = ["inspect_server", "print_api", "template_csv"]
+
+
+def inspect_server(url: str, connection: Connection) -> ServerApi:
+    """Connect once and read the server's API; `NoServerError` if it cannot be reached."""
+    from ._runner import parse_server, redact
+
+    backend = parse_server(url, 1)
+    try:
+        client = make_client(backend.url, connection, 1)
+    except Exception as exc:  # noqa: BLE001
+        if type(exc).__name__ == "AuthenticationError":
+            raise ServerError(f"{backend}: login failed (check --auth / --token)") from None
+        raise NoServerError(f"{backend}: {redact(describe(exc), connection.secrets())}") from None
+    try:
+        return ServerApi.from_client(client, backend.url)
+    finally:
+        client.close()
+
+
+def _limits(param: Param) -> str:
+    parts = []
+    if param.choices is not None:
+        parts.append(", ".join(json.dumps(c, ensure_ascii=False) for c in param.choices[:12]) + (" …" if len(param.choices) > 12 else ""))
+    if param.minimum is not None or param.maximum is not None:
+        parts.append(f"{_n(param.minimum)} … {_n(param.maximum)}")
+    return "; ".join(parts)
+
+
+def _n(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+def print_api(api: ServerApi, only: str | None, console: Console) -> None:
+    endpoints = [choose_endpoint(api, only)] if only else list(api.endpoints.values())
+    console.print(f"{api.url} (gradio {api.version or '?'}): {len(api.endpoints)} endpoint(s)", highlight=False)
+    for endpoint in endpoints:
+        table = Table("parameter", "label", "component", "type", "default", "choices / limits", "required", title=endpoint.name, title_justify="left")
+        for p in endpoint.parameters:
+            default = json.dumps(p.default, ensure_ascii=False) if p.has_default else ""
+            table.add_row(p.name, p.label, p.component, p.describe_type(), default, _limits(p), "yes" if p.required else "no")
+        console.print(table)
+        outs = ", ".join(f"{r.label or r.name} ({r.component})" for r in endpoint.returns) or "none"
+        console.print(f"  returns: {outs}", highlight=False)
+
+
+def _example(param: Param) -> Any:
+    if param.has_default and param.default is not None:
+        value = param.default
+    elif param.choices:
+        value = param.choices[0]
+    elif param.is_file:
+        return "path/to/file"
+    elif param.kind in ("int", "float"):
+        value = param.minimum if param.minimum is not None else 0
+        if param.kind == "int":
+            value = int(value)
+    elif param.kind == "bool":
+        value = False
+    else:
+        value = ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def template_csv(api: ServerApi, only: str | None) -> str:
+    """A CSV header (an `id` column, then each parameter) and one example row."""
+    endpoint = choose_endpoint(api, only)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", *(p.name for p in endpoint.parameters)])
+    writer.writerow(["1", *(_example(p) for p in endpoint.parameters)])
+    return buffer.getvalue()

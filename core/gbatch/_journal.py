@@ -1,0 +1,139 @@
+"""The journal: one JSON line per finished row, flushed and fsynced as it happens.
+
+It is what makes a re-run continue where the last one stopped: a row whose
+last record succeeded with the same input hash (and whose files are still
+there) is skipped. `results.csv` is rebuilt from it at the end of each run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._columns import File
+from ._outputs import atomic_write
+
+__all__ = ["Journal", "input_hash"]
+
+JOURNAL_NAME = "gbatch-journal.jsonl"
+RESULTS_NAME = "results.csv"
+
+
+class Journal:
+    """Append-only JSONL records; the last record of an id is its current state."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / JOURNAL_NAME
+        self._lock = threading.Lock()
+        self._handle: io.TextIOWrapper | None = None
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        last: dict[str, dict[str, Any]] = {}
+        if not self.path.exists():
+            return last
+        with self.path.open(encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a crash: that row simply runs again
+                if isinstance(record, dict) and "id" in record:
+                    last[str(record["id"])] = record
+        return last
+
+    def owned_files(self, records: Iterable[Mapping[str, Any]]) -> set[Path]:
+        folder = self.path.parent
+        return {(folder / name).resolve() for r in records for name in r.get("outputs") or []}
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        with self._lock:
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = self.path.open("a", encoding="utf-8")
+            self._handle.write(line)
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+
+
+_file_hashes: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(file: File) -> str:
+    if file.is_url:
+        return file.source
+    stat = os.stat(file.source)
+    key = (file.source, stat.st_size, stat.st_mtime_ns)
+    if key not in _file_hashes:
+        digest = hashlib.sha256()
+        with open(file.source, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _file_hashes[key] = "sha256:" + digest.hexdigest()
+    return _file_hashes[key]
+
+
+def input_hash(kwargs: Mapping[str, Any], generated: Mapping[str, Any], fingerprint: str) -> str:
+    """A stable hash of what a row sends (file contents included), minus values gbatch generated."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, File):
+            return {"file": _file_digest(value)}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, Mapping):
+            return {str(k): plain(v) for k, v in value.items()}
+        return value
+
+    body = {k: plain(v) for k, v in sorted(kwargs.items()) if k not in generated}
+    text = json.dumps([body, fingerprint], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def write_results(folder: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """`results.csv`: every row of the task file with its status, outputs and returned values."""
+    value_columns: list[str] = []
+    for row in rows:
+        for key in row.get("values") or {}:
+            if key not in value_columns:
+                value_columns.append(key)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "status", "attempts", "backend", "duration", "outputs", "error", "warnings", *value_columns])
+    for row in rows:
+        values = row.get("values") or {}
+        writer.writerow(
+            [
+                row.get("id"),
+                row.get("status"),
+                row.get("attempts", ""),
+                row.get("backend", ""),
+                row.get("duration", ""),
+                ";".join(row.get("outputs") or []),
+                row.get("error") or "",
+                " | ".join(row.get("warnings") or []),
+                *(_cell(values.get(k)) for k in value_columns),
+            ]
+        )
+    return atomic_write(folder / RESULTS_NAME, buffer.getvalue().encode("utf-8-sig"))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,109 @@
+"""Output file names and atomic writes.
+
+Every row gets a base name rendered from a template over its columns
+(`{id}_{speaker}`), made safe for any filesystem and unique within the batch.
+Files are written to a temporary name in the same folder and renamed, so a
+crash or Ctrl-C never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import tempfile
+import threading
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["NameTemplate", "atomic_write", "sanitize"]
+
+MAX_NAME = 120  # leaves room for a suffix within the usual 255-byte limit, even in UTF-8 CJK
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def sanitize(name: str) -> str:
+    """A file name from any text: no separators, no `..`, no control characters, bounded length."""
+    name = unicodedata.normalize("NFC", name)
+    name = _UNSAFE.sub("_", name).strip(" .")
+    name = re.sub(r"\.{2,}", ".", name)
+    name = re.sub(r"\s+", " ", name)
+    if not name or name.casefold() in _RESERVED:
+        name = f"_{name}"
+    encoded = name.encode("utf-8")[:MAX_NAME]
+    return encoded.decode("utf-8", "ignore").rstrip(" .") or "_"
+
+
+class NameTemplate:
+    """`{column}` placeholders over a row's values (and `{id}`, `{row}`)."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        try:
+            self.fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"bad --name template {template!r}: {exc}") from None
+        for field_name in self.fields:
+            if not field_name.isidentifier() and not field_name.replace("-", "_").isidentifier():
+                raise ValueError(f"bad --name template {template!r}: use plain column names, like {{id}}")
+
+    def missing(self, available: Iterable[str]) -> list[str]:
+        names = set(available)
+        return [f for f in self.fields if f not in names]
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        out = []
+        for literal, field_name, _, _ in string.Formatter().parse(self.template):
+            out.append(literal)
+            if field_name is not None:
+                value = values.get(field_name)
+                out.append("" if value is None else str(value))
+        return sanitize("".join(out))
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Make rendered names unique, case-insensitively, keeping the first as it is."""
+    seen: set[str] = set()
+    result = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate.casefold() in seen:
+            n += 1
+            candidate = f"{name}_{n}"
+        seen.add(candidate.casefold())
+        result.append(candidate)
+    return result
+
+
+_dir_lock = threading.Lock()
+# mkstemp makes 0600 files; outputs should get the user's usual permissions.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write(path: Path, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file in the same folder, fsynced, then renamed."""
+    with _dir_lock:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".gbatch-", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def clean_partials(folder: Path) -> None:
+    """Remove temporary files a killed run may have left behind."""
+    if folder.is_dir():
+        for leftover in folder.glob(".gbatch-*.part"):
+            leftover.unlink(missing_ok=True)

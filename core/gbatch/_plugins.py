@@ -1,0 +1,153 @@
+"""Finding plugins, and the tools they register.
+
+Built-in tools arrive through the same `gbatch` entry-point group as third
+party ones. A plugin that fails to import is recorded, not fatal: the CLI keeps
+working and `gbatch plugins` shows the error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from ._errors import PluginError
+from ._tool import Tool
+
+__all__ = ["PluginInfo", "Registry", "load_registry"]
+
+ENTRY_POINT_GROUP = "gbatch"
+
+
+@dataclass
+class PluginInfo:
+    """One entry point of the `gbatch` group, loaded or not."""
+
+    name: str
+    module: str
+    distribution: str | None
+    version: str | None
+    tools: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class Registry:
+    """The loaded plugin manager, the tools by name, and what happened while loading."""
+
+    manager: pluggy.PluginManager
+    tools: dict[str, Tool]
+    plugins: list[PluginInfo]
+
+    def tool(self, name: str) -> Tool:
+        """The tool called `name`, or a `PluginError` listing the known ones."""
+        try:
+            return self.tools[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tools)) or "none"
+            raise PluginError(f"Unknown tool {name!r}. Installed tools: {known}.") from None
+
+
+def _allowed(name: str) -> bool:
+    # GBATCH_LOAD_PLUGINS=a,b loads only those entry points; set but empty loads none.
+    allow = os.environ.get("GBATCH_LOAD_PLUGINS")
+    if allow is None:
+        return True
+    return name in {part.strip() for part in allow.split(",") if part.strip()}
+
+
+def _load_entry_point(pm: pluggy.PluginManager, ep: metadata.EntryPoint) -> PluginInfo:
+    dist = ep.dist
+    info = PluginInfo(
+        name=ep.name,
+        module=ep.value,
+        distribution=dist.name if dist else None,
+        version=dist.version if dist else None,
+    )
+    try:
+        plugin = ep.load()
+        pm.register(plugin, name=ep.name)
+    except BaseException as exc:  # noqa: BLE001 - a broken plugin must never break gbatch
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        info.error = f"{type(exc).__name__}: {exc}"
+    return info
+
+
+def load_registry(*, entry_points: bool = True, extra: list[ModuleType | object] | None = None) -> Registry:
+    """Build a fresh plugin manager, load plugins, and collect their tools.
+
+    :param entry_points: load the `gbatch` entry-point group (tests may turn it off).
+    :param extra: plugin objects to register directly, e.g. from a test.
+    """
+    pm = pluggy.PluginManager("gbatch")
+    pm.add_hookspecs(hookspecs)
+    infos: list[PluginInfo] = []
+    if entry_points:
+        seen: set[str] = set()
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in seen or not _allowed(ep.name):
+                continue
+            seen.add(ep.name)
+            infos.append(_load_entry_point(pm, ep))
+    for index, plugin in enumerate(extra or []):
+        name = getattr(plugin, "__name__", None) or f"extra-{index}"
+        pm.register(plugin, name=name)
+        infos.append(PluginInfo(name=name, module=name, distribution=None, version=None))
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        broken = pm.get_name(exc.plugin)
+        for info in infos:
+            if info.name == broken:
+                info.error = f"PluginValidationError: {exc}"
+        if broken:
+            pm.unregister(name=broken)
+    if os.environ.get("GBATCH_TRACE_PLUGINS"):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+
+    tools: dict[str, Tool] = {}
+    by_name = {info.name: info for info in infos}
+    # Call each plugin's hook on its own so a tool is credited to the plugin that made it.
+    for plugin_name, plugin in pm.list_name_plugin():
+        impl = getattr(plugin, "register_tools", None)
+        if impl is None:
+            continue
+        info = by_name.get(plugin_name)
+
+        def register(tool: Tool, _info: PluginInfo | None = info) -> None:
+            if not isinstance(tool, Tool):
+                raise PluginError(f"register() expects a gbatch.Tool, got {type(tool).__name__}")
+            if tool.name in tools:
+                raise PluginError(f"Two plugins register a tool called {tool.name!r}.")
+            tools[tool.name] = tool
+            if _info is not None:
+                _info.tools.append(tool.name)
+
+        try:
+            impl(register=register)
+        except Exception as exc:  # noqa: BLE001 - reported per plugin, like an import failure
+            if info is not None:
+                info.error = f"{type(exc).__name__} in register_tools: {exc}"
+    return Registry(manager=pm, tools=tools, plugins=infos)
+
+
+def call_register_commands(registry: Registry, app: Any) -> None:
+    """Let plugins add commands; a plugin failing here is reported like any other."""
+    for plugin_name, plugin in registry.manager.list_name_plugin():
+        impl = getattr(plugin, "register_commands", None)
+        if impl is None:
+            continue
+        try:
+            impl(app=app)
+        except Exception as exc:  # noqa: BLE001
+            for info in registry.plugins:
+                if info.name == plugin_name:
+                    info.error = f"{type(exc).__name__} in register_commands: {exc}"

@@ -1,0 +1,148 @@
+"""The CLI's view of a running batch: a rich progress display on a terminal,
+one plain line per finished row otherwise. Implements the executor's Listener.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
+
+from ._executor import ErrorKind, ExecutionReport, Outcome
+
+__all__ = ["PlainListener", "RichListener"]
+
+
+class _Counts:
+    def __init__(self) -> None:
+        self.done = 0
+        self.failed = 0
+        self.retrying: set[str] = set()
+        self.running: set[str] = set()
+        self.ranks: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+
+    def rate(self) -> float:
+        minutes = (time.monotonic() - self.started) / 60
+        return (self.done + self.failed) / minutes if minutes > 0 else 0.0
+
+    def line(self) -> str:
+        with self.lock:
+            waiting = [r for r in self.ranks.values() if r is not None]
+            queue = f" · server queue: {len(waiting)} waiting (next at {min(waiting) + 1})" if waiting else ""
+            return (
+                f"[green]{self.done} done[/] · [red]{self.failed} failed[/] · "
+                f"[yellow]{len(self.retrying)} retrying[/] · {len(self.running)} in flight · "
+                f"{self.rate():.1f} rows/min{queue}"
+            )
+
+
+class RichListener:
+    """A live progress bar with done/failed/retrying/in-flight counts, rate, ETA and queue position."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.counts = _Counts()
+        self.progress = Progress(
+            SpinnerColumn(),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = self.progress.add_task("", total=0)
+
+    def _refresh(self) -> None:
+        self.progress.update(self.task, description=self.counts.line())
+
+    def batch_started(self, total: int) -> None:
+        self.counts.started = time.monotonic()
+        self.progress.update(self.task, total=total)
+        self.progress.start()
+        self._refresh()
+
+    def row_started(self, item_id: str, backend: str, attempt: int) -> None:
+        with self.counts.lock:
+            self.counts.running.add(item_id)
+            self.counts.retrying.discard(item_id)
+        self._refresh()
+
+    def row_status(self, item_id: str, status: dict[str, Any]) -> None:
+        with self.counts.lock:
+            if status.get("code") == "IN_QUEUE" and status.get("rank") is not None:
+                self.counts.ranks[item_id] = int(status["rank"])
+            else:
+                self.counts.ranks.pop(item_id, None)
+        self._refresh()
+
+    def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
+        with self.counts.lock:
+            self.counts.running.discard(item_id)
+            self.counts.ranks.pop(item_id, None)
+            self.counts.retrying.add(item_id)
+        if kind is not ErrorKind.BACKPRESSURE:
+            self.progress.console.print(f"[yellow]retry[/] {item_id} (attempt {attempt} failed: {error}); again in {delay:.1f}s")
+        self._refresh()
+
+    def row_finished(self, outcome: Outcome[Any]) -> None:
+        with self.counts.lock:
+            self.counts.running.discard(outcome.id)
+            self.counts.retrying.discard(outcome.id)
+            self.counts.ranks.pop(outcome.id, None)
+            if outcome.ok:
+                self.counts.done += 1
+            else:
+                self.counts.failed += 1
+        if not outcome.ok:
+            self.progress.console.print(f"[red]failed[/] {outcome.id}: {outcome.error}")
+        self.progress.advance(self.task)
+        self._refresh()
+
+    def batch_finished(self, report: ExecutionReport[Any]) -> None:
+        self._refresh()
+        self.progress.stop()
+
+
+class PlainListener:
+    """One line per event, for logs and pipes (no terminal control codes)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.total = 0
+        self.finished = 0
+
+    def _say(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def batch_started(self, total: int) -> None:
+        self.total = total
+        self._say(f"running {total} row{'s' if total != 1 else ''}")
+
+    def row_started(self, item_id: str, backend: str, attempt: int) -> None:
+        pass
+
+    def row_status(self, item_id: str, status: dict[str, Any]) -> None:
+        pass
+
+    def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
+        if kind is not ErrorKind.BACKPRESSURE:
+            self._say(f"retry {item_id}: attempt {attempt} failed ({error}); again in {delay:.1f}s")
+
+    def row_finished(self, outcome: Outcome[Any]) -> None:
+        self.finished += 1
+        where = f"[{self.finished}/{self.total}]"
+        if outcome.ok:
+            outputs = ", ".join((outcome.value or {}).get("outputs", [])) or "-"
+            took = (outcome.ended or 0) - (outcome.started or 0)
+            self._say(f"{where} ok {outcome.id} ({took:.1f}s) -> {outputs}")
+        else:
+            self._say(f"{where} FAILED {outcome.id}: {outcome.error}")
+
+    def batch_finished(self, report: ExecutionReport[Any]) -> None:
+        pass

@@ -1,0 +1,158 @@
+"""What a tool plugin declares, and the objects it is handed while a batch runs.
+
+A `Tool` is the static declaration (name, help, columns, options): enough to
+build its CLI sub-command without touching the network. When a batch starts,
+the tool is shown the server's API and returns a `Plan` that turns each row
+into a `Call` and saves each result.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ._api import ServerApi
+from ._columns import Column
+
+__all__ = ["Call", "Option", "Outputs", "Plan", "RowProblem", "Tool"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A tool-wide CLI option that is not a column (`--format`, `--join`, ...)."""
+
+    name: str
+    type: type = str
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] | None = None
+    flag: bool = False  # a boolean switch: `--name` / absent
+
+
+@dataclass
+class Call:
+    """One request to the endpoint, prepared from one row.
+
+    :param kwargs: endpoint parameter name -> value. `gbatch.File` values are
+        uploaded; everything else is sent as it is (JSON types).
+    :param generated: values the tool chose for this row (a random seed, say).
+        They are journaled, offered back to `Plan.prepare` on a re-run, and left
+        out of the row's input hash so a re-run does not see a "changed" row.
+    """
+
+    kwargs: dict[str, Any]
+    generated: dict[str, Any] = field(default_factory=dict)
+
+
+class RowProblem(Exception):
+    """Raised by `Plan.prepare`: this row cannot be sent. Name the column if you can."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+class Outputs(Protocol):
+    """Where a plan puts what one row produced. Used from a worker thread."""
+
+    @property
+    def name(self) -> str:
+        """The row's output base name, already rendered from `--name`, sanitised and unique."""
+
+    def fetch(self, file: Any) -> bytes:
+        """The bytes of a server file (a FileData dict, URL or server path), fetched with the run's auth."""
+
+    def url(self, file: Any) -> str:
+        """The absolute URL of a server file."""
+
+    def write(self, data: bytes, suffix: str, label: str | None = None) -> Path:
+        """Atomically write `<out>/<name>[.<label>]<suffix>`; returns the final path."""
+
+    def value(self, name: str, value: Any) -> None:
+        """Record a non-file result (text, number, JSON) for the results file."""
+
+    def warn(self, message: str) -> None:
+        """Record a warning about this row in the journal."""
+
+    @property
+    def logs(self) -> Sequence[tuple[str, str]]:
+        """The server's log messages for this request, as (level, text), in order."""
+
+
+class Plan(ABC):
+    """A tool bound to one server API and one set of options, for one batch."""
+
+    #: the endpoint every row calls, e.g. "/generate_audio"
+    api_name: str
+    #: the effective columns (may differ from Tool.columns once the server is known)
+    columns: Sequence[Column]
+    #: shown to the user once the plan is made (e.g. "this server is a stand-in")
+    notice: str | None = None
+
+    @abstractmethod
+    def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> Call:
+        """Turn one row's converted column values into a call; raise `RowProblem` if it cannot work.
+
+        :param values: column name -> converted value (CLI defaults already applied).
+        :param previous: `Call.generated` recorded for this row id by an earlier run.
+
+        Runs in the main thread, for every row, before anything is sent.
+        """
+
+    @abstractmethod
+    def collect(self, result: Any, out: Outputs) -> None:
+        """Save what the endpoint returned. Raise `gbatch.RowFailed` to fail the row.
+
+        :param result: the endpoint's return value; server files arrive as FileData
+            dicts (not downloaded) — use `out.fetch` to get their bytes.
+
+        Runs in a worker thread, once per successful request.
+        """
+
+    def fingerprint(self) -> str:
+        """Options that change a row's output without changing its call (e.g. the file format)."""
+        return ""
+
+    def explain(self, message: str, call: Call) -> str:
+        """Reword a failed row's error for the user (add what the tool knows about the cause).
+
+        Runs in the main thread, once per failed row.
+        """
+        return message
+
+    def finish(self, rows: Sequence[Mapping[str, Any]], out_dir: Path, say: Any) -> None:  # noqa: B027
+        """After the batch: e.g. join outputs. `rows` holds every row of the task file in
+        order: its journal record (`status` is "ok", "failed" or "not run") plus `row`
+        (the task file's cells by header) and `inputs` (the converted column values).
+        `say(text)` prints to the user.
+
+        Runs in the main thread, once, only when the batch was not interrupted.
+        """
+
+
+class Tool(ABC):
+    """A batch tool: a name, the columns of its task files, its options, and how to plan a run."""
+
+    name: str
+    help: str = ""
+    columns: Sequence[Column] = ()
+    options: Sequence[Option] = ()
+    #: concurrent requests per server when `--server URL` gives no `=N`
+    slots_per_server: int = 2
+    #: the server used when the user gives none
+    default_server: str | None = None
+    #: the default output folder (relative to the current directory)
+    default_out: str = "gbatch-out"
+    #: the default `--name` template
+    default_name: str = "{id}"
+
+    @abstractmethod
+    def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
+        """Check the server offers what the tool needs and bind to it.
+
+        Raise `gbatch.ServerError` with a message that shows what was found when the
+        server does not fit. Runs in the main thread, once per batch.
+        """

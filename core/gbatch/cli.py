@@ -1,0 +1,314 @@
+"""The `gbatch` command: a thin typer layer over the library.
+
+Commands are built in `build_app` from the loaded plugins (one sub-command per
+tool, with the tool's columns and options as flags), never at import time.
+Errors of the `GbatchError` tree become a clean message and a named exit code.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ._columns import Column
+from ._errors import ExitCode, GbatchError, UsageError
+from ._plugins import Registry, call_register_commands, load_registry
+from ._tool import Option, Tool
+
+__all__ = ["build_app", "main"]
+
+HELP = """Batch-drive Gradio AI apps from a task file (CSV, TSV, JSONL, TXT, XLSX).
+
+Every row is checked before anything is sent; rows run concurrently on one or
+more servers, transient failures are retried, each result lands in a
+predictable file, and a journal lets a re-run continue where the last stopped.
+
+Exit codes: 0 all rows succeeded, 1 some rows failed, 2 usage or validation
+error, 3 no server reachable, 130 interrupted.
+"""
+
+
+def _stderr() -> Console:
+    return Console(stderr=True)
+
+
+def _boundary(func: Callable[..., int | None]) -> Callable[..., None]:
+    """Turn gbatch's errors and Ctrl-C into a message and an exit code, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            code = func(*args, **kwargs)
+        except GbatchError as exc:
+            _stderr().print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            _stderr().print("[yellow]Interrupted.[/] Nothing half-written was kept; run the same command again to continue.")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        raise typer.Exit(int(code or 0))
+
+    return wrapper
+
+
+def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+def _connection_params() -> list[inspect.Parameter]:
+    return [
+        _param("auth", Annotated[Optional[str], typer.Option(help="Gradio login as USER:PASSWORD.", envvar="GBATCH_AUTH", show_envvar=True)], None),
+        _param("token", Annotated[Optional[str], typer.Option(help="Hugging Face token for private Spaces.", envvar="HF_TOKEN", show_envvar=True)], None),
+        _param("header", Annotated[Optional[list[str]], typer.Option(help="Extra HTTP header 'Name: value' (repeatable), e.g. for a proxy.")], None),
+    ]
+
+
+def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect.Parameter]:
+    return [
+        _param("server", Annotated[Optional[list[str]], typer.Option("--server", "-s", help="Server URL, optionally URL=N for N rows at once there (repeatable).")], None),
+        _param("jobs", Annotated[Optional[int], typer.Option("--jobs", "-j", help="Rows in flight at most, over all servers.")], None),
+        _param("out", Annotated[Optional[Path], typer.Option("--out", "-o", help=f"Output folder [default: {tool_default_out}].")], None),
+        _param("name", Annotated[Optional[str], typer.Option(help=f"Output name template over the row's columns [default: {tool_default_name}].")], None),
+        _param("timeout", Annotated[Optional[float], typer.Option(help="Seconds per attempt; the job is cancelled on the server after that.")], None),
+        _param("retries", Annotated[int, typer.Option(help="Retries for transient failures (connection, 5xx, dropped stream, timeout).")], 3),
+        _param("halt_on_failures", Annotated[Optional[int], typer.Option(help="Stop starting rows after N failures.")], None),
+        _param("overwrite", Annotated[bool, typer.Option(help="Replace existing files that an earlier run did not write.")], False),
+        _param("restart", Annotated[bool, typer.Option(help="Ignore the journal: run every row again.")], False),
+        _param("retry_failed", Annotated[bool, typer.Option(help="Run only the rows that failed last time.")], False),
+        _param("dry_run", Annotated[bool, typer.Option(help="Validate and show what would be sent; send nothing.")], False),
+        _param("strict", Annotated[bool, typer.Option(help="A server warning fails the row.")], False),
+        _param("encoding", Annotated[Optional[str], typer.Option(help="Task file encoding (default: detect UTF-8, UTF-8 BOM, GB18030).")], None),
+        *_connection_params(),
+        _param("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the summary.")], False),
+        _param("json_out", Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout.")], False),
+    ]
+
+
+def _column_param(column: Column) -> inspect.Parameter:
+    help_text = column.help or column.name
+    if column.choices:
+        help_text += " Choices: " + ", ".join(str(c) for c in column.choices if c != "")
+    return _param(
+        f"col_{column.name}",
+        Annotated[Optional[str], typer.Option(f"--{column.name.replace('_', '-')}", help=f"Default for column '{column.name}': {help_text}", rich_help_panel="Column defaults")],
+        None,
+    )
+
+
+def _option_param(option: Option) -> inspect.Parameter:
+    flag = f"--{option.name.replace('_', '-')}"
+    help_text = option.help + (f" Choices: {', '.join(option.choices)}." if option.choices else "")
+    if option.flag:
+        return _param(f"opt_{option.name}", Annotated[bool, typer.Option(flag, help=help_text, rich_help_panel="Tool options")], bool(option.default))
+    kind: Any = Optional[option.type]
+    return _param(f"opt_{option.name}", Annotated[kind, typer.Option(flag, help=help_text, rich_help_panel="Tool options")], option.default)
+
+
+def _command(name: str, help_text: str, params: Sequence[inspect.Parameter], body: Callable[[dict[str, Any]], int | None]) -> Callable[..., None]:
+    def command(**kwargs: Any) -> int | None:
+        return body(kwargs)
+
+    command.__signature__ = inspect.Signature(list(params))  # type: ignore[attr-defined]
+    command.__name__ = name.replace("-", "_")
+    command.__doc__ = help_text
+    return _boundary(command)
+
+
+def _connection(kwargs: dict[str, Any]) -> Any:
+    from ._gradio import Connection
+
+    auth = None
+    if kwargs.get("auth"):
+        user, sep, password = str(kwargs["auth"]).partition(":")
+        if not sep:
+            raise UsageError("--auth expects USER:PASSWORD")
+        auth = (user, password)
+    headers = {}
+    for header in kwargs.get("header") or []:
+        key, sep, value = header.partition(":")
+        if not sep or not key.strip():
+            raise UsageError(f"--header {header.split(':')[0]!r}: expected 'Name: value'")
+        headers[key.strip()] = value.strip()
+    return Connection(auth=auth, token=kwargs.get("token") or None, headers=headers)
+
+
+def _run_tool(tool: Tool, tasks: Path, kwargs: dict[str, Any]) -> int:
+    from ._progress import PlainListener, RichListener
+    from ._runner import BatchOptions, run_batch
+
+    defaults = {k[4:]: v for k, v in kwargs.items() if k.startswith("col_") and v is not None}
+    tool_options = {k[4:]: v for k, v in kwargs.items() if k.startswith("opt_")}
+    if kwargs["retries"] < 0:
+        raise UsageError("--retries must be 0 or more")
+    options = BatchOptions(
+        servers=kwargs.get("server") or [],
+        jobs=kwargs.get("jobs"),
+        out=kwargs.get("out"),
+        name=kwargs.get("name"),
+        timeout=kwargs.get("timeout"),
+        retries=kwargs["retries"],
+        halt_on_failures=kwargs.get("halt_on_failures"),
+        overwrite=kwargs["overwrite"],
+        restart=kwargs["restart"],
+        retry_failed=kwargs["retry_failed"],
+        dry_run=kwargs["dry_run"],
+        strict=kwargs["strict"],
+        encoding=kwargs.get("encoding"),
+        connection=_connection(kwargs),
+        defaults=defaults,
+        tool_options=tool_options,
+    )
+    err = _stderr()
+    quiet, as_json = kwargs["quiet"], kwargs["json_out"]
+    listener: Any = None
+    if not quiet and not options.dry_run:
+        listener = RichListener(err) if err.is_terminal else PlainListener(err)
+
+    def say(text: str) -> None:
+        if not quiet:
+            err.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    result = run_batch(tool, tasks, options, listener=listener, say=say)
+    if options.dry_run:
+        _show_dry_run(result)
+    elif as_json:
+        typer.echo(json.dumps(result.summary(), ensure_ascii=False))
+    else:
+        _show_summary(result, err)
+    return int(result.exit_code)
+
+
+def _show_dry_run(result: Any) -> None:
+    out = Console()
+    planned = result.planned
+    out.print(f"Dry run: {len(planned)} row(s) would be sent, {result.skipped} already done; nothing was sent.")
+    for item in planned[:3]:
+        out.print(f"\n[bold]row {item.row.line}[/] id={item.row.id} -> {result.out_dir / item.name}.*")
+        for key, value in item.call.kwargs.items():
+            out.print(f"  {key} = {value!r}" if not hasattr(value, "source") else f"  {key} = file {value}", highlight=False)
+        if item.call.generated:
+            out.print(f"  (generated: {item.call.generated})", highlight=False)
+    if len(planned) > 3:
+        table = Table("row", "id", "output")
+        for item in planned[3:]:
+            table.add_row(str(item.row.line), item.row.id, f"{item.name}.*")
+        out.print(table)
+
+
+def _show_summary(result: Any, console: Console) -> None:
+    ran = result.succeeded - result.skipped if result.succeeded >= result.skipped else result.succeeded
+    parts = [f"{result.succeeded}/{result.total} rows ok"]
+    if result.skipped:
+        parts.append(f"{result.skipped} done earlier")
+    if result.failed:
+        parts.append(f"[red]{result.failed} failed[/]")
+    if result.not_run:
+        parts.append(f"[yellow]{result.not_run} not run[/]")
+    minutes = result.seconds / 60
+    rate = f", {ran / minutes:.1f} rows/min" if ran and minutes > 0 else ""
+    console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}")
+    console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False)
+    if result.interrupted:
+        console.print("[yellow]Interrupted:[/] finished rows are kept; run the same command again to finish the rest.")
+    elif result.halted:
+        console.print("[yellow]Halted[/] after --halt-on-failures failures.")
+    elif result.failed:
+        console.print("Re-run with --retry-failed to try the failed rows again.")
+
+
+def _tool_command(tool: Tool) -> Callable[..., None]:
+    params = [
+        inspect.Parameter("tasks", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Path, typer.Argument(help="Task file: .csv .tsv .jsonl .txt .xlsx")]),
+        *_batch_params(tool.default_out, tool.default_name),
+        *[_column_param(c) for c in tool.columns if c.option],
+        *[_option_param(o) for o in tool.options],
+    ]
+    return _command(tool.name, tool.help, params, lambda kw: _run_tool(tool, kw.pop("tasks"), kw))
+
+
+def _run_command() -> Callable[..., None]:
+    from ._generic import GenericTool
+
+    params = [
+        inspect.Parameter("url", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(help="The Gradio app's URL.")]),
+        inspect.Parameter("tasks", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Path, typer.Argument(help="Task file: .csv .tsv .jsonl .txt .xlsx")]),
+        _param("api", Annotated[Optional[str], typer.Option(help="Endpoint name, e.g. /predict (optional when the app has one).")], None),
+        *_batch_params(GenericTool.default_out, GenericTool.default_name),
+    ]
+
+    def body(kw: dict[str, Any]) -> int:
+        url, tasks = kw.pop("url"), kw.pop("tasks")
+        kw["server"] = [url, *(kw.get("server") or [])]
+        return _run_tool(GenericTool(kw.pop("api")), tasks, kw)
+
+    help_text = """Run a task file against any endpoint of any Gradio app (gradio 4, 5, 6).
+
+Columns map to the endpoint's parameters by name or label; use `gbatch inspect URL` to see them."""
+    return _command("run", help_text, params, body)
+
+
+def _inspect_command() -> Callable[..., None]:
+    params = [
+        inspect.Parameter("url", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(help="The Gradio app's URL.")]),
+        _param("api", Annotated[Optional[str], typer.Option(help="Show only this endpoint.")], None),
+        _param("template", Annotated[bool, typer.Option(help="Print a CSV header and one example row for --api.")], False),
+        *_connection_params(),
+    ]
+
+    def body(kw: dict[str, Any]) -> int:
+        from ._inspect import inspect_server, print_api, template_csv
+
+        api = inspect_server(kw["url"], _connection(kw))
+        if kw["template"]:
+            sys.stdout.write(template_csv(api, kw.get("api")))
+        else:
+            print_api(api, kw.get("api"), Console())
+        return 0
+
+    return _command("inspect", "Show a Gradio app's endpoints and every parameter (name, label, type, default, choices, limits).", params, body)
+
+
+def _plugins_command(registry: Registry) -> Callable[..., None]:
+    def body(kw: dict[str, Any]) -> int:
+        table = Table("plugin", "version", "tools", "status")
+        for info in registry.plugins:
+            version = f"{info.distribution or '?'} {info.version or ''}".strip()
+            status = f"[red]failed: {info.error}[/]" if info.error else "[green]ok[/]"
+            table.add_row(info.name, version, ", ".join(info.tools) or "-", status)
+        Console().print(table)
+        return 0
+
+    return _command("plugins", "List the loaded plugins, their versions and tools, and any plugin that failed to load.", [], body)
+
+
+def build_app(registry: Registry) -> typer.Typer:
+    """The typer application for a set of loaded plugins."""
+    app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    app.command("run")(_run_command())
+    app.command("inspect")(_inspect_command())
+    app.command("plugins")(_plugins_command(registry))
+    for tool in registry.tools.values():
+        if tool.name in {"run", "inspect", "plugins"}:
+            continue
+        app.command(tool.name, help=tool.help)(_tool_command(tool))
+    call_register_commands(registry, app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `gbatch` console script."""
+    registry = load_registry()
+    app = build_app(registry)
+    broken = [p for p in registry.plugins if p.error]
+    if broken and not (argv or sys.argv[1:])[:1] == ["plugins"]:
+        for info in broken:
+            _stderr().print(f"[yellow]warning:[/] plugin {info.name!r} failed to load ({info.error}); see `gbatch plugins`", highlight=False)
+    app(args=argv, prog_name="gbatch")

@@ -1,0 +1,324 @@
+"""The `cosyvoice` tool: task rows onto the CosyVoice web UI's `/generate_audio`.
+
+Two server shapes are understood (cosyvoice-webui.md §2 and §8.4): the upstream
+`webui.py` (10 inputs, Chinese mode names, preset-speaker dropdown) and the
+CosyVoice3 Space-style UI (9 inputs, English mode names). Rows are checked
+against the server's own rules first, so a request never trips one of its
+warnings (which would add a second of silence, or fail later inside the model).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gbatch
+from gbatch import Call, Column, File, Option, Outputs, Plan, RowFailed, RowProblem, ServerApi, ServerError, Tool
+
+MODES = ("zero_shot", "cross_lingual", "instruct", "sft")
+MODE_ALIASES = (
+    ("3s极速复刻", "zero_shot"),
+    ("跨语种复刻", "cross_lingual"),
+    ("自然语言控制", "instruct"),
+    ("预训练音色", "sft"),
+    ("3s Zero-Shot", "zero_shot"),
+    ("zero-shot", "zero_shot"),
+    ("clone", "zero_shot"),
+    ("Cross-Lingual", "cross_lingual"),
+    ("Instruct", "instruct"),
+    ("preset", "sft"),
+)
+UPSTREAM_MODES = {"sft": "预训练音色", "zero_shot": "3s极速复刻", "cross_lingual": "跨语种复刻", "instruct": "自然语言控制"}
+SPACE_MODES = {"zero_shot": "3s Zero-Shot", "cross_lingual": "Cross-Lingual", "instruct": "Instruct"}
+UPSTREAM_PARAMS = (
+    "tts_text", "mode_checkbox_group", "sft_dropdown", "prompt_text", "prompt_wav_upload",
+    "prompt_wav_record", "instruct_text", "seed", "stream", "speed",
+)  # fmt: skip
+SPACE_PARAMS = tuple(p for p in UPSTREAM_PARAMS if p != "sft_dropdown")
+
+MARKER = "<|endofprompt|>"
+SYSTEM_PROMPT = "You are a helpful assistant." + MARKER
+MAX_SEED = 2**32 - 1
+MIN_PROMPT_RATE = 16000
+MAX_PROMPT_SECONDS = 30.0
+FORMATS = ("wav", "flac", "mp3", "ogg")
+NORMALIZE_DB = -20.0
+HIDDEN_ERROR = "the app raised an error (the server hides the details"
+
+COLUMNS = (
+    Column("text", required=True, aliases=("tts_text", "输入合成文本", "Input Text"), help="The text to speak."),
+    Column(
+        "mode",
+        kind="text",
+        default="zero_shot",
+        choices=MODES,
+        choice_aliases=MODE_ALIASES,
+        aliases=("mode_checkbox_group", "选择推理模式", "Inference Mode"),
+        help="zero_shot (3 s voice clone), cross_lingual, instruct or sft (preset speaker); the UI's own names work too.",
+    ),
+    Column("prompt_audio", kind="file", aliases=("prompt_wav", "prompt_wav_upload"), help="The voice to clone: audio of at least 16 kHz, at most 30 s."),
+    Column("prompt_text", aliases=("输入prompt文本",), help="What is said in the prompt audio (zero_shot)."),
+    Column("instruct", aliases=("instruct_text", "输入instruct文本"), help="A natural-language instruction, e.g. 请用广东话表达。 (instruct mode)."),
+    Column("speaker", aliases=("sft_dropdown", "spk_id"), help="A preset speaker of the server (sft mode)."),
+    Column("seed", kind="int", minimum=0, maximum=MAX_SEED, help="Random seed; rows without one get a random seed, kept in the journal."),
+    Column("speed", kind="float", default=1.0, minimum=0.5, maximum=2.0, help="Speaking speed, 0.5-2.0."),
+)
+
+
+class CosyVoiceTool(Tool):
+    name = "cosyvoice"
+    help = """Speak every row of a task file with a CosyVoice web UI (upstream webui.py or the CosyVoice3 Space UI).
+
+A file with only a `text` column (or a .txt, one line per row) works: give the
+voice once with --prompt-audio/--prompt-text. Outputs are audio files named
+after --name; --join COLUMN also makes one file per group with subtitles."""
+    columns = COLUMNS
+    options = (
+        Option("format", str, "wav", "Output audio format.", choices=FORMATS),
+        Option("join", str, None, "After the batch, join each group of rows with the same value in this column (e.g. chapter) into one file, with an .srt beside it."),
+        Option("gap", float, 0.5, "Seconds of silence between joined rows."),
+        Option("normalize", bool, False, f"Bring every row to the same loudness ({NORMALIZE_DB:g} dBFS RMS), since the server normalises each chunk on its own.", flag=True),
+        Option("model_version", int, 3, "CosyVoice model version the server runs (1, 2 or 3); 3 adds the <|endofprompt|> system prompt where the model needs it."),
+    )
+    slots_per_server = 2  # the web UI runs 2 requests at once and queues 4 (queue(max_size=4, default_concurrency_limit=2))
+    default_server = "http://127.0.0.1:8000"
+    default_out = "cosyvoice-out"
+
+    def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
+        fmt = str(options.get("format") or "wav").lower()
+        if fmt not in FORMATS:
+            raise gbatch.UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        version = int(options.get("model_version") or 3)
+        if version not in (1, 2, 3):
+            raise gbatch.UsageError("--model-version must be 1, 2 or 3")
+        gap = float(options.get("gap") if options.get("gap") is not None else 0.5)
+        if gap < 0:
+            raise gbatch.UsageError("--gap must be 0 or more seconds")
+        return CosyVoicePlan(api, fmt=fmt, version=version, join=options.get("join"), gap=gap, normalize=bool(options.get("normalize")))
+
+
+def _describe_mismatch(api: ServerApi) -> str:
+    lines = []
+    for endpoint in api.endpoints.values():
+        names = [p.name for p in endpoint.parameters]
+        lines.append(f"  {endpoint.signature()}")
+        if endpoint.name == "/generate_audio":
+            missing = [p for p in SPACE_PARAMS if p not in names]
+            extra = [p for p in names if p not in UPSTREAM_PARAMS]
+            lines.append(f"    missing: {', '.join(missing) or '-'}; unexpected: {', '.join(extra) or '-'}")
+    return "\n".join(lines) or "  (no endpoints)"
+
+
+class CosyVoicePlan(Plan):
+    def __init__(self, api: ServerApi, *, fmt: str, version: int, join: str | None, gap: float, normalize: bool) -> None:
+        endpoint = api.endpoint("/generate_audio")
+        names = tuple(p.name for p in endpoint.parameters) if endpoint else ()
+        if names == UPSTREAM_PARAMS:
+            self.variant = "upstream"
+        elif names == SPACE_PARAMS:
+            self.variant = "space"
+        else:
+            raise ServerError(
+                f"{api.url} does not look like a CosyVoice web UI. Expected /generate_audio with\n"
+                f"  {', '.join(UPSTREAM_PARAMS)} (upstream webui.py), or the same without sft_dropdown "
+                f"(CosyVoice3 Space UI).\nFound:\n{_describe_mismatch(api)}"
+            )
+        assert endpoint is not None
+        params = {p.name: p for p in endpoint.parameters}
+        self.api_name = "/generate_audio"
+        self.version, self.fmt, self.join, self.gap, self.normalize = version, fmt, join, gap, normalize
+        server_modes = set(params["mode_checkbox_group"].choices or ())
+        wanted = UPSTREAM_MODES if self.variant == "upstream" else SPACE_MODES
+        self.modes = {k: v for k, v in wanted.items() if v in server_modes}
+        if not self.modes:
+            raise ServerError(f"{api.url}: /generate_audio offers modes {sorted(server_modes)}, none of which gbatch knows")
+        speakers = params["sft_dropdown"].choices if "sft_dropdown" in params else None
+        self.speakers = tuple(s for s in (speakers or ()) if s)
+        self.columns = [replace(c, choices=self.speakers) if c.name == "speaker" and self.speakers else c for c in COLUMNS]
+        self.notice = None
+        if "stand-in" in api.title.lower() or "not cosyvoice" in api.title.lower():
+            self.notice = f"note: {api.url} is the gbatch CosyVoice stand-in (synthetic audio), not CosyVoice."
+        self._probed: dict[str, Any] = {}
+
+    def fingerprint(self) -> str:
+        return f"{self.fmt}|normalize={self.normalize}"
+
+    # -- rows ---------------------------------------------------------------
+
+    def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> Call:
+        mode = values.get("mode") or "zero_shot"
+        if mode not in self.modes:
+            available = ", ".join(self.modes)
+            raise RowProblem(f"mode {mode!r} is not offered by this server (it offers: {available})", "mode")
+        text: str = values["text"]
+        prompt_audio: File | None = values.get("prompt_audio")
+        prompt_text: str = values.get("prompt_text") or ""
+        instruct: str = values.get("instruct") or ""
+        speaker: str = values.get("speaker") or ""
+
+        if mode in ("zero_shot", "cross_lingual") or (mode == "instruct" and self.variant == "space"):
+            if prompt_audio is None:
+                raise RowProblem(f"{mode} mode needs prompt audio (a prompt_audio column or --prompt-audio)", "prompt_audio")
+            self._check_prompt(prompt_audio)
+        if mode == "zero_shot" and not prompt_text.strip():
+            raise RowProblem("zero_shot mode needs the prompt audio's transcript (prompt_text or --prompt-text)", "prompt_text")
+        if mode == "instruct" and not instruct.strip():
+            raise RowProblem("instruct mode needs an instruction (instruct column or --instruct)", "instruct")
+        if mode == "sft" or (mode == "instruct" and self.variant == "upstream"):
+            if not self.speakers:
+                raise RowProblem(
+                    f"{mode} mode needs a preset speaker, and this server has none "
+                    "(CosyVoice2/3 ship no preset speakers): use zero_shot or cross_lingual", "speaker"
+                )  # fmt: skip
+            if speaker not in self.speakers:
+                raise RowProblem(f"{mode} mode needs a speaker, one of: {', '.join(self.speakers)}", "speaker")
+
+        tts_text, prompt_text, instruct = self._markers(mode, text, prompt_text, instruct)
+        seed = values.get("seed")
+        generated: dict[str, Any] = {}
+        if seed is None:
+            seed = previous.get("seed")
+            if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+                seed = random.SystemRandom().randint(1, MAX_SEED)
+            generated["seed"] = seed
+
+        # Only what the mode uses is sent: anything else makes the UI log "will be ignored".
+        kwargs: dict[str, Any] = {
+            "tts_text": tts_text,
+            "mode_checkbox_group": self.modes[mode],
+            "prompt_text": prompt_text if mode == "zero_shot" else "",
+            "prompt_wav_upload": prompt_audio if mode in ("zero_shot", "cross_lingual") or self.variant == "space" and mode == "instruct" else None,
+            "prompt_wav_record": None,
+            "instruct_text": instruct if mode == "instruct" else "",
+            "seed": int(seed),
+            "stream": False,  # speed only applies to non-streaming inference
+            "speed": float(values.get("speed") or 1.0),
+        }
+        if self.variant == "upstream":
+            kwargs["sft_dropdown"] = speaker if mode in ("sft", "instruct") else (self.speakers[0] if self.speakers else "")
+        return Call(kwargs, generated)
+
+    def _markers(self, mode: str, text: str, prompt_text: str, instruct: str) -> tuple[str, str, str]:
+        """CosyVoice3 asserts an <|endofprompt|> marker (cosyvoice-webui §8.2); add it where the UI does not."""
+        if self.version != 3:
+            return text, prompt_text, instruct
+        if self.variant == "space":
+            # The Space UI adds the system prompt itself; a second one would be spoken.
+            if mode == "zero_shot":
+                prompt_text = _strip_system(prompt_text)
+            if mode == "cross_lingual":
+                text = _strip_system(text)
+            if mode == "instruct" and MARKER not in instruct:
+                instruct = f"You are a helpful assistant. {instruct.strip()}{MARKER}"
+            return text, prompt_text, instruct
+        if mode == "zero_shot" and MARKER not in prompt_text and MARKER not in text:
+            prompt_text = SYSTEM_PROMPT + prompt_text
+        if mode == "cross_lingual" and MARKER not in text:
+            text = SYSTEM_PROMPT + text
+        return text, prompt_text, instruct
+
+    def _check_prompt(self, audio: File) -> None:
+        if audio.is_url:
+            return  # checked by the server; we do not download prompts to look at them
+        from .audio import probe
+
+        if audio.source not in self._probed:
+            try:
+                self._probed[audio.source] = probe(audio.source)
+            except ValueError as exc:
+                self._probed[audio.source] = exc
+        info = self._probed[audio.source]
+        if isinstance(info, ValueError):
+            raise RowProblem(f"prompt audio is not readable audio: {audio.source}", "prompt_audio")
+        if info.samplerate < MIN_PROMPT_RATE:
+            raise RowProblem(f"prompt audio sample rate {info.samplerate} Hz is below {MIN_PROMPT_RATE} Hz: {audio.source}", "prompt_audio")
+        if info.duration > MAX_PROMPT_SECONDS:
+            raise RowProblem(f"prompt audio is {info.duration:.1f} s long; the UI accepts at most 30 s: {audio.source}", "prompt_audio")
+        if info.duration <= 0:
+            raise RowProblem(f"prompt audio is empty: {audio.source}", "prompt_audio")
+
+    def explain(self, message: str, call: Call) -> str:
+        mode = call.kwargs.get("mode_checkbox_group")
+        if HIDDEN_ERROR in message and self.variant == "upstream":
+            if mode == UPSTREAM_MODES["instruct"]:
+                return (
+                    f"{message}. The upstream web UI's instruct mode (自然语言控制) calls inference_instruct, "
+                    "which only CosyVoice v1 models implement: with CosyVoice2/3 it always fails. Use the "
+                    "CosyVoice3 Space-style UI (instruct with a prompt voice) or zero_shot/cross_lingual."
+                )
+            if self.version != 3:
+                return f"{message}. If the server runs CosyVoice3, use --model-version 3 (it needs the <|endofprompt|> marker)."
+        return message
+
+    # -- results ------------------------------------------------------------
+
+    def collect(self, result: Any, out: Outputs) -> None:
+        from . import audio
+
+        if not gbatch.is_file_value(result):
+            raise RowFailed(f"expected an audio stream from /generate_audio, got {type(result).__name__}")
+        streamed = gbatch.fetch_stream(out, result)
+        warnings = [text for level, text in out.logs if level.lower() == "warning"]
+        for text in warnings:
+            out.warn(f"server warning: {text}")
+        if streamed.suffix != ".wav":
+            # Without ffmpeg on the server there is no joined WAV; keep the AAC segments as they are.
+            seconds = audio.adts_duration(streamed.data)
+            self._check_length(seconds, warnings)
+            out.warn("the server could not join the stream into WAV (does it have ffmpeg and ffprobe?); saved AAC as sent")
+            out.write(streamed.data, streamed.suffix)
+            out.value("duration", round(seconds, 3))
+            return
+        try:
+            samples, rate = audio.decode_wav_bytes(streamed.data)
+        except Exception as exc:  # noqa: BLE001 - anything libsndfile cannot read is a bad download
+            raise RowFailed(f"the server's audio could not be decoded ({exc})", retryable=True) from None
+        seconds = len(samples) / rate if rate else 0.0
+        self._check_length(seconds, warnings)
+        if audio.is_silent(samples):
+            raise RowFailed("the server returned only silence (a rejected request?)" + (f"; it warned: {warnings[0]}" if warnings else ""))
+        if self.normalize:
+            samples = audio.normalize(samples, NORMALIZE_DB)
+        if self.fmt == "wav" and not self.normalize:
+            data = streamed.data
+        else:
+            data = encode(samples, rate, self.fmt)
+        out.write(data, "." + self.fmt)
+        out.value("duration", round(seconds, 3))
+        out.value("sample_rate", rate)
+
+    def _check_length(self, seconds: float, warnings: Sequence[str]) -> None:
+        if seconds < 0.05:
+            raise RowFailed(f"the server returned {seconds:.2f} s of audio", retryable=True)
+
+    # -- after the batch ----------------------------------------------------
+
+    def finish(self, rows: Sequence[Mapping[str, Any]], out_dir: Path, say: Any) -> None:
+        if not self.join:
+            return
+        from .joining import join_groups
+
+        join_groups(rows, out_dir, self.join, self.gap, self.fmt, say)
+
+
+def _strip_system(text: str) -> str:
+    head, sep, tail = text.partition(MARKER)
+    return tail if sep else text
+
+
+def encode(samples: Any, rate: int, fmt: str) -> bytes:
+    """Samples as bytes in wav/flac/mp3/ogg (libsndfile via soundfile; no ffmpeg)."""
+    import numpy as np
+    import soundfile as sf
+
+    from .audio import _FORMATS
+
+    major, subtype = _FORMATS[fmt]
+    buffer = io.BytesIO()
+    # libsndfile does not clip float->int conversions, so overs would wrap around
+    sf.write(buffer, np.clip(samples, -1.0, 1.0), rate, format=major, subtype=subtype)
+    return buffer.getvalue()
