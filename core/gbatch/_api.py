@@ -124,8 +124,8 @@ class ServerApi:
             out_props = _props(dep.get("outputs", []), components, len(spec.get("returns", [])))
             endpoints[name] = Endpoint(
                 name=name,
-                parameters=tuple(_param(p, pr) for p, pr in zip(spec.get("parameters", []), in_props)),
-                returns=tuple(_param(p, pr, index=i) for i, (p, pr) in enumerate(zip(spec.get("returns", []), out_props))),
+                parameters=tuple(_param(p, pr) for p, pr in zip(spec.get("parameters", []), in_props, strict=True)),
+                returns=tuple(_param(p, pr, index=i) for i, (p, pr) in enumerate(zip(spec.get("returns", []), out_props, strict=True))),
             )
         return cls(url=url, version=str(config.get("version", "")), endpoints=endpoints, title=str(config.get("title", "")))
 

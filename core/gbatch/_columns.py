@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ class Column:
         if self.kind not in KINDS:
             raise ValueError(f"column {self.name!r}: unknown kind {self.kind!r}; use one of {KINDS}")
 
-    def keys(self) -> set[str]:
+    def match_keys(self) -> set[str]:
         return {normalize_key(n) for n in (self.name, *self.aliases) if n}
 
     def is_empty(self, raw: Any) -> bool:
@@ -229,7 +230,7 @@ def _to_file(raw: Any, base: Path) -> File:
     return File(str(path.resolve()))
 
 
-_CONVERTERS = {
+_CONVERTERS: dict[str, Callable[[Any, Path], Any]] = {
     "text": _to_text,
     "int": _to_int,
     "float": _to_float,

@@ -65,7 +65,7 @@ class RetryPolicy:
     max_backpressure_waits: int = 600
 
     def delay(self, attempt: int, rng: random.Random) -> float:
-        base = min(self.max_backoff, self.backoff * (2 ** max(0, attempt - 1)))
+        base = min(self.max_backoff, self.backoff * 2.0 ** max(0, attempt - 1))
         return base * (1 + self.jitter * rng.random())
 
 

@@ -67,7 +67,8 @@ class GenericPlan(Plan):
                 save_file(out, value, key if len(files) > 1 else None)
             elif _is_file_list(value):
                 for n, item in enumerate(value, start=1):
-                    file = item.get("image") if isinstance(item, Mapping) and "image" in item else item
+                    # Gallery items are {"image": FileData, "caption": ...}
+                    file = item["image"] if "image" in item and is_file_value(item["image"]) else item
                     save_file(out, file, f"{key}-{n}")
             else:
                 out.value(key, value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -164,10 +165,8 @@ class ClientPool:
 
 
 def _close(client: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # closing is best effort
         client.close()
-    except Exception:  # noqa: BLE001 - closing is best effort
-        pass
 
 
 @dataclass

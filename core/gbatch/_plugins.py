@@ -120,9 +120,9 @@ def load_registry(*, entry_points: bool = True, extra: list[ModuleType | object]
         impl = getattr(plugin, "register_tools", None)
         if impl is None:
             continue
-        info = by_name.get(plugin_name)
+        owner = by_name.get(plugin_name)
 
-        def register(tool: Tool, _info: PluginInfo | None = info) -> None:
+        def register(tool: Tool, _info: PluginInfo | None = owner) -> None:
             if not isinstance(tool, Tool):
                 raise PluginError(f"register() expects a gbatch.Tool, got {type(tool).__name__}")
             if tool.name in tools:
@@ -134,8 +134,8 @@ def load_registry(*, entry_points: bool = True, extra: list[ModuleType | object]
         try:
             impl(register=register)
         except Exception as exc:  # noqa: BLE001 - reported per plugin, like an import failure
-            if info is not None:
-                info.error = f"{type(exc).__name__} in register_tools: {exc}"
+            if owner is not None:
+                owner.error = f"{type(exc).__name__} in register_tools: {exc}"
     return Registry(manager=pm, tools=tools, plugins=infos)
 
 

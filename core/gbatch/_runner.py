@@ -169,20 +169,18 @@ def _column_map(task: TaskFile, columns: Sequence[Column]) -> tuple[dict[str, st
     """Which header of the file feeds which column."""
     by_key: dict[str, Column] = {}
     for column in columns:
-        for key in column.keys():
+        for key in column.match_keys():
             by_key.setdefault(key, column)
     mapping: dict[str, str] = {}
     problems: list[Problem] = []
     for header in task.columns:
-        column = by_key.get(normalize_key(header))
-        if column is None:
+        fed = by_key.get(normalize_key(header))
+        if fed is None:
+            continue  # extra columns are fine: they can name outputs or group rows
+        if fed.name in mapping:
+            problems.append(Problem(str(task.path), 1, header, f"both {mapping[fed.name]!r} and {header!r} feed {fed.name!r}"))
             continue
-        if column.name in mapping:
-            problems.append(
-                Problem(str(task.path), 1, header, f"both {mapping[column.name]!r} and {header!r} feed {column.name!r}")
-            )
-            continue
-        mapping[column.name] = header
+        mapping[fed.name] = header
     return mapping, problems
 
 
@@ -251,7 +249,7 @@ def prepare_batch(
         prepared.append(PreparedRow(row, call, "", input_hash(call.kwargs, call.generated, plan.fingerprint()), values))
     if problems:
         raise ValidationError(problems)
-    for item, name in zip(prepared, unique_names(names)):
+    for item, name in zip(prepared, unique_names(names), strict=True):
         item.name = name
     return prepared
 
@@ -500,7 +498,7 @@ def _run(
     result.results = write_results(out_dir, rows)
     if not report.interrupted:
         plan.finish(
-            [{**rec, "row": item.row.values, "inputs": _plain_inputs(item.values)} for item, rec in zip(prepared, rows)],
+            [{**rec, "row": item.row.values, "inputs": _plain_inputs(item.values)} for item, rec in zip(prepared, rows, strict=True)],
             out_dir,
             say,
         )

@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -65,27 +65,27 @@ def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 
 def _connection_params() -> list[inspect.Parameter]:
     return [
-        _param("auth", Annotated[Optional[str], typer.Option(help="Gradio login as USER:PASSWORD.", envvar="GBATCH_AUTH", show_envvar=True)], None),
-        _param("token", Annotated[Optional[str], typer.Option(help="Hugging Face token for private Spaces.", envvar="HF_TOKEN", show_envvar=True)], None),
-        _param("header", Annotated[Optional[list[str]], typer.Option(help="Extra HTTP header 'Name: value' (repeatable), e.g. for a proxy.")], None),
+        _param("auth", Annotated[str | None, typer.Option(help="Gradio login as USER:PASSWORD.", envvar="GBATCH_AUTH", show_envvar=True)], None),
+        _param("token", Annotated[str | None, typer.Option(help="Hugging Face token for private Spaces.", envvar="HF_TOKEN", show_envvar=True)], None),
+        _param("header", Annotated[list[str] | None, typer.Option(help="Extra HTTP header 'Name: value' (repeatable), e.g. for a proxy.")], None),
     ]
 
 
 def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect.Parameter]:
     return [
-        _param("server", Annotated[Optional[list[str]], typer.Option("--server", "-s", help="Server URL, optionally URL=N for N rows at once there (repeatable).")], None),
-        _param("jobs", Annotated[Optional[int], typer.Option("--jobs", "-j", help="Rows in flight at most, over all servers.")], None),
-        _param("out", Annotated[Optional[Path], typer.Option("--out", "-o", help=f"Output folder [default: {tool_default_out}].")], None),
-        _param("name", Annotated[Optional[str], typer.Option(help=f"Output name template over the row's columns [default: {tool_default_name}].")], None),
-        _param("timeout", Annotated[Optional[float], typer.Option(help="Seconds per attempt; the job is cancelled on the server after that.")], None),
+        _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", help="Server URL, optionally URL=N for N rows at once there (repeatable).")], None),
+        _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", help="Rows in flight at most, over all servers.")], None),
+        _param("out", Annotated[Path | None, typer.Option("--out", "-o", help=f"Output folder [default: {tool_default_out}].")], None),
+        _param("name", Annotated[str | None, typer.Option(help=f"Output name template over the row's columns [default: {tool_default_name}].")], None),
+        _param("timeout", Annotated[float | None, typer.Option(help="Seconds per attempt; the job is cancelled on the server after that.")], None),
         _param("retries", Annotated[int, typer.Option(help="Retries for transient failures (connection, 5xx, dropped stream, timeout).")], 3),
-        _param("halt_on_failures", Annotated[Optional[int], typer.Option(help="Stop starting rows after N failures.")], None),
+        _param("halt_on_failures", Annotated[int | None, typer.Option(help="Stop starting rows after N failures.")], None),
         _param("overwrite", Annotated[bool, typer.Option(help="Replace existing files that an earlier run did not write.")], False),
         _param("restart", Annotated[bool, typer.Option(help="Ignore the journal: run every row again.")], False),
         _param("retry_failed", Annotated[bool, typer.Option(help="Run only the rows that failed last time.")], False),
         _param("dry_run", Annotated[bool, typer.Option(help="Validate and show what would be sent; send nothing.")], False),
         _param("strict", Annotated[bool, typer.Option(help="A server warning fails the row.")], False),
-        _param("encoding", Annotated[Optional[str], typer.Option(help="Task file encoding (default: detect UTF-8, UTF-8 BOM, GB18030).")], None),
+        _param("encoding", Annotated[str | None, typer.Option(help="Task file encoding (default: detect UTF-8, UTF-8 BOM, GB18030).")], None),
         *_connection_params(),
         _param("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the summary.")], False),
         _param("json_out", Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout.")], False),
@@ -98,7 +98,7 @@ def _column_param(column: Column) -> inspect.Parameter:
         help_text += " Choices: " + ", ".join(str(c) for c in column.choices if c != "")
     return _param(
         f"col_{column.name}",
-        Annotated[Optional[str], typer.Option(f"--{column.name.replace('_', '-')}", help=f"Default for column '{column.name}': {help_text}", rich_help_panel="Column defaults")],
+        Annotated[str | None, typer.Option(f"--{column.name.replace('_', '-')}", help=f"Default for column '{column.name}': {help_text}", rich_help_panel="Column defaults")],
         None,
     )
 
@@ -108,7 +108,7 @@ def _option_param(option: Option) -> inspect.Parameter:
     help_text = option.help + (f" Choices: {', '.join(option.choices)}." if option.choices else "")
     if option.flag:
         return _param(f"opt_{option.name}", Annotated[bool, typer.Option(flag, help=help_text, rich_help_panel="Tool options")], bool(option.default))
-    kind: Any = Optional[option.type]
+    kind: Any = option.type | None
     return _param(f"opt_{option.name}", Annotated[kind, typer.Option(flag, help=help_text, rich_help_panel="Tool options")], option.default)
 
 
@@ -240,7 +240,7 @@ def _run_command() -> Callable[..., None]:
     params = [
         inspect.Parameter("url", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(help="The Gradio app's URL.")]),
         inspect.Parameter("tasks", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Path, typer.Argument(help="Task file: .csv .tsv .jsonl .txt .xlsx")]),
-        _param("api", Annotated[Optional[str], typer.Option(help="Endpoint name, e.g. /predict (optional when the app has one).")], None),
+        _param("api", Annotated[str | None, typer.Option(help="Endpoint name, e.g. /predict (optional when the app has one).")], None),
         *_batch_params(GenericTool.default_out, GenericTool.default_name),
     ]
 
@@ -258,7 +258,7 @@ Columns map to the endpoint's parameters by name or label; use `gbatch inspect U
 def _inspect_command() -> Callable[..., None]:
     params = [
         inspect.Parameter("url", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(help="The Gradio app's URL.")]),
-        _param("api", Annotated[Optional[str], typer.Option(help="Show only this endpoint.")], None),
+        _param("api", Annotated[str | None, typer.Option(help="Show only this endpoint.")], None),
         _param("template", Annotated[bool, typer.Option(help="Print a CSV header and one example row for --api.")], False),
         *_connection_params(),
     ]
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     registry = load_registry()
     app = build_app(registry)
     broken = [p for p in registry.plugins if p.error]
-    if broken and not (argv or sys.argv[1:])[:1] == ["plugins"]:
+    if broken and (argv or sys.argv[1:])[:1] != ["plugins"]:
         for info in broken:
             _stderr().print(f"[yellow]warning:[/] plugin {info.name!r} failed to load ({info.error}); see `gbatch plugins`", highlight=False)
     app(args=argv, prog_name="gbatch")

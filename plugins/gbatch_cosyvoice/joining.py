@@ -43,7 +43,7 @@ def join_groups(rows: Sequence[Mapping[str, Any]], out_dir: Path, column: str, g
         samples, rate, spans = join(parts, gap)
         name = gbatch.sanitize(group)
         audio_path = gbatch.atomic_write(out_dir / JOINED_DIR / f"{name}.{fmt}", encode(samples, rate, fmt))
-        cues = [(start, end, str((m.get("inputs") or {}).get("text", ""))) for (start, end), m in zip(spans, members)]
+        cues = [(start, end, str((m.get("inputs") or {}).get("text", ""))) for (start, end), m in zip(spans, members, strict=True)]
         srt_path = gbatch.atomic_write(out_dir / JOINED_DIR / f"{name}.srt", srt(cues).encode("utf-8"))
         written += [audio_path, srt_path]
         say(f"joined {column}={group}: {len(members)} rows, {len(samples) / rate:.1f} s -> {audio_path} (+ {srt_path.name})")

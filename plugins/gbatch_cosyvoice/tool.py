@@ -95,7 +95,8 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
         version = int(options.get("model_version") or 3)
         if version not in (1, 2, 3):
             raise gbatch.UsageError("--model-version must be 1, 2 or 3")
-        gap = float(options.get("gap") if options.get("gap") is not None else 0.5)
+        gap_option = options.get("gap")
+        gap = 0.5 if gap_option is None else float(gap_option)
         if gap < 0:
             raise gbatch.UsageError("--gap must be 0 or more seconds")
         return CosyVoicePlan(api, fmt=fmt, version=version, join=options.get("join"), gap=gap, normalize=bool(options.get("normalize")))
@@ -283,10 +284,8 @@ class CosyVoicePlan(Plan):
             raise RowFailed("the server returned only silence (a rejected request?)" + (f"; it warned: {warnings[0]}" if warnings else ""))
         if self.normalize:
             samples = audio.normalize(samples, NORMALIZE_DB)
-        if self.fmt == "wav" and not self.normalize:
-            data = streamed.data
-        else:
-            data = encode(samples, rate, self.fmt)
+        # The server's WAV is kept byte for byte unless it has to change.
+        data = streamed.data if self.fmt == "wav" and not self.normalize else encode(samples, rate, self.fmt)
         out.write(data, "." + self.fmt)
         out.value("duration", round(seconds, 3))
         out.value("sample_rate", rate)

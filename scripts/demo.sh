@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The main job, end to end, on the built-in CosyVoice stand-in server:
+# set up, start the stand-in, speak examples/audiobook.csv (two chapters,
+# Chinese and English) with the prompt voice in examples/voices/, join each
+# chapter with subtitles, show the results, stop the server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+PORT="${PORT:-8000}"
+OUT="${OUT:-demo-out}"
+echo "== starting the CosyVoice stand-in on 127.0.0.1:$PORT (synthetic audio, not CosyVoice)"
+.venv/bin/gbatch-cosyvoice-demo --port "$PORT" --delay 0.3 >demo-server.log 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do
+    if .venv/bin/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/gradio_api/info', timeout=2)" 2>/dev/null; then break; fi
+    if ! kill -0 $SERVER 2>/dev/null; then cat demo-server.log; exit 1; fi
+    sleep 0.5
+done
+
+echo "== gbatch cosyvoice examples/audiobook.csv"
+set +e
+.venv/bin/gbatch cosyvoice examples/audiobook.csv \
+    --server "http://127.0.0.1:$PORT" \
+    --prompt-audio examples/voices/narrator.wav \
+    --prompt-text "$(cat examples/voices/narrator.txt)" \
+    --join chapter --gap 0.6 --out "$OUT" "$@"
+status=$?
+set -e
+
+echo
+echo "== output folder: $OUT/"
+ls -l "$OUT" "$OUT/joined"
+echo
+echo "== first subtitles of chapter 1 ($OUT/joined/ch01.srt)"
+head -n 8 "$OUT/joined/ch01.srt"
+echo "== journal, first record ($OUT/gbatch-journal.jsonl)"
+head -n 1 "$OUT/gbatch-journal.jsonl"
+echo
+echo "== run it again: every row is already done, nothing is sent"
+.venv/bin/gbatch cosyvoice examples/audiobook.csv --server "http://127.0.0.1:$PORT" \
+    --prompt-audio examples/voices/narrator.wav --prompt-text "$(cat examples/voices/narrator.txt)" \
+    --join chapter --gap 0.6 --out "$OUT" --quiet "$@"
+exit $status

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up a development environment from scratch: ffmpeg/ffprobe (needed by the
+# CosyVoice stand-in server's streaming audio), a virtualenv in .venv, and the
+# project with its dev dependencies. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+    echo "== installing ffmpeg and ffprobe (Debian package)"
+    SUDO=""
+    if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    echo "== creating .venv"
+    "$PYTHON" -m venv .venv
+fi
+echo "== installing gbatch and its dependencies into .venv"
+.venv/bin/python -m pip install -q --upgrade "pip>=25.1" 2>&1 | grep -v "is ignored" || true
+# --group needs pip >= 25.1; the dev group brings gradio (test servers), pytest, ruff, mypy.
+.venv/bin/python -m pip install -q -e ".[demo,xlsx]" --group dev 2>&1 | grep -v "is ignored" || true
+.venv/bin/gbatch --help >/dev/null
+echo "== ready: .venv/bin/gbatch"

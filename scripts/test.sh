@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up from scratch (if needed) and run every check: ruff, mypy, the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+echo "== ruff"
+.venv/bin/ruff check .
+echo "== mypy"
+.venv/bin/mypy
+echo "== pytest"
+.venv/bin/python -m pytest "$@"
