@@ -9,9 +9,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import asyncio  # noqa: E402
 import shutil  # noqa: E402
-import socket  # noqa: E402
 import warnings  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from concurrent.futures import wait  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -27,50 +26,44 @@ from gradio_client.utils import QueueError, Status  # noqa: E402
 from gbatch_cosyvoice import audio  # noqa: E402
 from gbatch_cosyvoice.demo_server import build_demo, main, split_segments, synthesize  # noqa: E402
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="streaming audio needs ffmpeg + ffprobe"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="streaming audio needs ffmpeg + ffprobe"
+    ),
+    # gradio 6.31's queue analytics use a pandas option that pandas 3 deprecates; with -W error that
+    # warning kills gradio's post-event cleanup task (after the result was sent). Not ours to fix.
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+]
 
 VOICE = str(Path(__file__).parents[1] / "examples" / "voices" / "narrator.wav")
 SYS = "You are a helpful assistant.<|endofprompt|>"
+DEFAULT_TEXT = "我是通义实验室语音团队全新推出的生成式语音大模型，提供舒适自然的语音合成能力。"
 GENERIC = "The upstream Gradio app has raised an exception but has not enabled verbose error reporting"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def serve() -> Iterator[Any]:
-    """Launch demos on free loopback ports; close their clients and servers at module end."""
-    started: list[tuple[gr.Blocks, Client]] = []
+def stand_in(serve_module: Any) -> Iterator[Callable[..., Client]]:
+    """Launch stand-ins (conftest closes the servers) and hand out clients, closed at module end."""
+    clients: list[Client] = []
 
     def start(**kwargs: Any) -> Client:
-        demo = build_demo(**kwargs)
-        port = _free_port()
-        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-        client = Client(
-            f"http://127.0.0.1:{port}/", download_files=False, analytics_enabled=False, verbose=False
-        )
-        started.append((demo, client))
-        return client
+        url = serve_module(build_demo(**kwargs))
+        clients.append(Client(url, download_files=False, analytics_enabled=False, verbose=False))
+        return clients[-1]
 
     yield start
-    for demo, client in started:
+    for client in clients:
         client.close()
-        demo.close()
 
 
 @pytest.fixture(scope="module")
-def v3(serve: Any) -> Client:
-    return serve(variant="upstream", model_version=3)  # type: ignore[no-any-return]
+def v3(stand_in: Callable[..., Client]) -> Client:
+    return stand_in(variant="upstream", model_version=3)
 
 
 @pytest.fixture(scope="module")
-def space(serve: Any) -> Client:
-    return serve(variant="space")  # type: ignore[no-any-return]
+def space(stand_in: Callable[..., Client]) -> Client:
+    return stand_in(variant="space")
 
 
 def logs(job: Any) -> list[tuple[str, str]]:
@@ -104,7 +97,7 @@ def assert_aac_duration(got: float, want: float, sr: int) -> None:
 
 
 UPSTREAM_PARAMS = [
-    ("tts_text", "输入合成文本", True, "我是通义实验室语音团队全新推出的生成式语音大模型，提供舒适自然的语音合成能力。", "Textbox"),
+    ("tts_text", "输入合成文本", True, DEFAULT_TEXT, "Textbox"),
     ("mode_checkbox_group", "选择推理模式", True, "预训练音色", "Radio"),
     ("sft_dropdown", "选择预训练音色", True, "", "Dropdown"),
     ("prompt_text", "输入prompt文本", True, "", "Textbox"),
@@ -139,12 +132,15 @@ def test_upstream_view_api(v3: Client) -> None:
     assert step.startswith("1. 选择prompt音频文件") and step.endswith("3. 点击生成音频按钮")
 
 
-def test_v1_speakers(serve: Any) -> None:
-    v1 = serve(variant="upstream", model_version=1)
-    params = v1.view_api(return_format="dict", print_info=False)["named_endpoints"]["/generate_audio"]["parameters"]
+def test_v1_speakers(stand_in: Callable[..., Client]) -> None:
+    v1 = stand_in(variant="upstream", model_version=1)
+    api = v1.view_api(return_format="dict", print_info=False)
+    params = api["named_endpoints"]["/generate_audio"]["parameters"]
     assert params[2]["type"]["enum"] == ["中文女", "中文男", "日语男", "粤语女", "英文女", "英文男", "韩语女"]
     assert params[2]["parameter_default"] == "中文女"
-    result = v1.predict("你好，世界。", "预训练音色", "中文男", "", None, None, "", 1, False, 1, api_name="/generate_audio")
+    result = v1.predict(
+        "你好，世界。", "预训练音色", "中文男", "", None, None, "", 1, False, 1, api_name="/generate_audio"
+    )
     samples, sr = fetch_wav(result)
     assert sr == 22050
     assert_aac_duration(len(samples) / sr, expected_seconds("你好，世界。", 22050), sr)
@@ -153,8 +149,8 @@ def test_v1_speakers(serve: Any) -> None:
 def test_zero_shot_returns_hls_stream_and_wav(v3: Client) -> None:
     text = "今天天气很好。We walked to the sea!"
     job = v3.submit(
-        text, "3s极速复刻", "", SYS + "希望你以后能够做的比我还好呦。", handle_file(VOICE), None, "", 42, False, 1,
-        api_name="/generate_audio",
+        text, "3s极速复刻", "", SYS + "希望你以后能够做的比我还好呦。", handle_file(VOICE), None, "",
+        42, False, 1, api_name="/generate_audio",
     )
     result = job.result(timeout=60)
     assert result["is_stream"] is True and result["url"].endswith("/playlist.m3u8")
@@ -189,7 +185,9 @@ def test_speed_and_stream(v3: Client) -> None:
 def test_warning_continues_with_leading_silence(v3: Client) -> None:
     # empty prompt_text: warning + 1 s silence, then synthesis (marker is in the text, so CV3 accepts it)
     text = SYS + "你好。"
-    job = v3.submit(text, "3s极速复刻", "", "", handle_file(VOICE), None, "", 0, False, 1, api_name="/generate_audio")
+    job = v3.submit(
+        text, "3s极速复刻", "", "", handle_file(VOICE), None, "", 0, False, 1, api_name="/generate_audio"
+    )
     samples, sr = fetch_wav(job.result(timeout=60))
     assert logs(job) == [("prompt文本为空，您是否忘记输入prompt文本？", "warning")]
     assert_aac_duration(len(samples) / sr, 1.0 + expected_seconds(text, sr), sr)
@@ -247,8 +245,8 @@ def test_space_variant(space: Client) -> None:
         "instruct_text", "seed", "stream", "speed",
     ]
     assert [p["label"] for p in params] == [
-        "Input Text", "Inference Mode", "Input Prompt Text", "Select prompt audio file (Sample rate >= 16kHz)",
-        "Record prompt audio", "Input Instruct Text", "Random Seed", "Stream Inference",
+        "Input Text", "Inference Mode", "Input Prompt Text",
+        "Select prompt audio file (Sample rate >= 16kHz)", "Record prompt audio", "Input Instruct Text", "Random Seed", "Stream Inference",
         "Speed Adjustment (Non-streaming only)",
     ]
     assert params[1]["type"]["enum"] == ["3s Zero-Shot", "Cross-Lingual", "Instruct"]
@@ -271,13 +269,11 @@ def test_space_variant(space: Client) -> None:
     assert_aac_duration(len(samples) / sr, 1.0, sr)
 
 
-def test_queue_full(serve: Any) -> None:
+def test_queue_full(stand_in: Callable[..., Client]) -> None:
     """2 running + 4 waiting; the 7th and 8th simultaneous submissions get QueueError."""
-    client = serve(variant="upstream", model_version=1, chunk_seconds=0.8)
-    jobs = [
-        client.submit("你好。", "预训练音色", "中文女", "", None, None, "", i, False, 1, api_name="/generate_audio")
-        for i in range(8)
-    ]
+    client = stand_in(variant="upstream", model_version=1, chunk_seconds=0.8)
+    args = ("你好。", "预训练音色", "中文女", "", None, None, "")  # v1 sft: no upload, joins at once
+    jobs = [client.submit(*args, i, False, 1, api_name="/generate_audio") for i in range(8)]
     wait(jobs, timeout=60)
     errors = [type(job.exception()).__name__ for job in jobs if job.exception() is not None]
     assert errors == ["QueueError", "QueueError"]
@@ -302,9 +298,18 @@ def test_same_seed_same_audio() -> None:
     b = _run(demo, *args, 7, False, 1.0)
     c = _run(demo, *args, 8, False, 1.0)
     assert len(a) == 2 and all(sr == 24000 for sr, _ in a)
-    assert all(x.dtype == np.float32 and np.array_equal(x, y) for (_, x), (_, y) in zip(a, b, strict=True))
+    assert all(x.dtype == np.int16 and np.array_equal(x, y) for (_, x), (_, y) in zip(a, b, strict=True))
     assert not np.array_equal(a[0][1], c[0][1])
-    assert 0.25 < float(np.max(np.abs(a[0][1]))) <= 0.3 + 1e-6
+    assert int(np.max(np.abs(a[0][1]))) == 32767  # peak-normalised per chunk, as gradio does
+
+
+def test_synthesize_is_speech_like() -> None:
+    rng = np.random.default_rng(1)
+    samples = synthesize("你好，world.", rng, 24000, 150.0)
+    assert samples.dtype == np.float32 and float(np.max(np.abs(samples))) == pytest.approx(0.3, rel=1e-5)
+    assert len(samples) == int(0.18 * 24000) * 2 + int(0.15 * 24000) + int(0.35 * 24000) + int(0.3 * 24000)
+    assert split_segments("第一句。第二句！Third one? 。") == ["第一句。", "第二句！", "Third one?"]
+    assert split_segments(SYS + "一。二。") == [SYS + "一。二。"]  # markup switches splitting off
 
 
 def test_show_error_exposes_the_message() -> None:

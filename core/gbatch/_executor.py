@@ -251,8 +251,9 @@ def execute(
             if item.started is None:
                 item.started = time.time()
             attempt = Attempt(item.id, item.payload, item.attempts, backend, slot, cancelled, timeout, listener, clock)
-            listener.row_started(item.id, str(backend), item.attempts)
             running[pool.submit(work, attempt)] = _Running(item, backend, slot)
+            # Listeners last: one may raise KeyboardInterrupt, and the item must already be tracked.
+            listener.row_started(item.id, str(backend), item.attempts)
 
     def settle(future: Future[T]) -> None:
         nonlocal failures, stopping
@@ -271,15 +272,15 @@ def execute(
             item.attempts -= 1  # a full queue is not the row's fault
             item.waits += 1
             delay = policy.backpressure_delay * (1 + policy.jitter * rng.random())
+            heapq.heappush(delayed, (clock() + delay, next(sequence), item))  # before the listener, as above
             listener.row_retrying(item.id, item.attempts, message, delay, kind)
-            heapq.heappush(delayed, (clock() + delay, next(sequence), item))
             return
         if kind in (ErrorKind.TRANSIENT, ErrorKind.BACKPRESSURE):
             item.failed_on.append(backend.url)
             if item.attempts <= policy.retries and not stopping:
                 delay = policy.delay(item.attempts, rng)
-                listener.row_retrying(item.id, item.attempts, message, delay, kind)
                 heapq.heappush(delayed, (clock() + delay, next(sequence), item))
+                listener.row_retrying(item.id, item.attempts, message, delay, kind)
                 return
         if kind is ErrorKind.CANCELLED:
             not_run.append(item.id)

@@ -293,5 +293,7 @@ def describe(exc: BaseException) -> str:
         return f"cannot connect: {exc}"
     if isinstance(exc, httpx.HTTPStatusError):
         return f"HTTP {exc.response.status_code} from {exc.request.url}"
+    if isinstance(exc, (RowFailed, AttemptTimeout, AttemptCancelled)):
+        return str(exc)  # our own messages, written for the user: no class name in front
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

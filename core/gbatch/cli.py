@@ -7,6 +7,7 @@ Errors of the `GbatchError` tree become a clean message and a named exit code.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
@@ -278,6 +279,9 @@ def _inspect_command() -> Callable[..., None]:
 
 def _plugins_command(registry: Registry) -> Callable[..., None]:
     def body(kw: dict[str, Any]) -> int:
+        if kw["json_out"]:
+            typer.echo(json.dumps([dataclasses.asdict(info) for info in registry.plugins], indent=2))
+            return 0
         table = Table("plugin", "version", "tools", "status")
         for info in registry.plugins:
             version = f"{info.distribution or '?'} {info.version or ''}".strip()
@@ -286,7 +290,8 @@ def _plugins_command(registry: Registry) -> Callable[..., None]:
         Console().print(table)
         return 0
 
-    return _command("plugins", "List the loaded plugins, their versions and tools, and any plugin that failed to load.", [], body)
+    params = [_param("json_out", Annotated[bool, typer.Option("--json", help="Print the list as JSON.")], False)]
+    return _command("plugins", "List the loaded plugins, their versions and tools, and any plugin that failed to load.", params, body)
 
 
 def build_app(registry: Registry) -> typer.Typer:

@@ -16,7 +16,9 @@ cannot tell the difference at the API level:
 
 Both apply ``queue(max_size=4, default_concurrency_limit=2)`` like upstream.
 The audio is a deterministic sequence of synthetic voiced "syllables" made with
-numpy; nothing is downloaded and no weights are loaded.
+numpy; nothing is downloaded and no weights are loaded. Chunks are handed to gradio
+as int16, converted exactly the way gradio converts upstream's float chunks (per-chunk
+peak normalisation), so clients receive the same kind of stream.
 
 Run it with ``gbatch-cosyvoice-demo --port 8000`` (binds to 127.0.0.1).
 """
@@ -151,6 +153,19 @@ def _stream_slices(audio: np.ndarray, sr: int) -> list[np.ndarray]:
     return [p for p in np.split(audio, cuts) if len(p)]
 
 
+def _pcm16(samples: np.ndarray) -> np.ndarray:
+    """Convert a float chunk to int16 exactly as gradio does for upstream's float chunks.
+
+    gradio peak-normalises each float chunk (silence stays silent) but warns while doing so;
+    converting here gives the same bytes on the wire without that UserWarning, which test
+    suites running with ``-W error`` would turn into a server-side failure.
+    """
+    peak = np.abs(samples).max() if samples.size else 0
+    if peak == 0:
+        return np.zeros(samples.shape, dtype=np.int16)
+    return (samples / peak * 32767).astype(np.int16)
+
+
 class _FakeModel:
     """What the webui sees of ``cosyvoice``: a sample rate, speakers and inference generators."""
 
@@ -230,7 +245,7 @@ def _upstream_fn(model: _FakeModel) -> Callable[..., Iterator[Chunk]]:
         prompt_wav_upload: str | None, prompt_wav_record: str | None, instruct_text: str,
         seed: Any, stream: bool, speed: float,
     ) -> Iterator[Chunk]:
-        silence = (sr, np.zeros(sr))
+        silence = (sr, _pcm16(np.zeros(sr)))
         prompt_wav = prompt_wav_upload if prompt_wav_upload is not None else prompt_wav_record
         mode = mode_checkbox_group
         if mode == INSTRUCT:
@@ -279,7 +294,7 @@ def _upstream_fn(model: _FakeModel) -> Callable[..., Iterator[Chunk]]:
         else:
             chunks = model.instruct(seed, tts_text, sft_dropdown, instruct_text, stream, speed)
         for chunk in chunks:
-            yield (sr, chunk)
+            yield (sr, _pcm16(chunk))
 
     return generate_audio
 
@@ -292,7 +307,7 @@ def _space_fn(model: _FakeModel) -> Callable[..., Iterator[Chunk]]:
         tts_text: str, mode_checkbox_group: str, prompt_text: str, prompt_wav_upload: str | None,
         prompt_wav_record: str | None, instruct_text: str, seed: Any, stream: bool, speed: float,
     ) -> Iterator[Chunk]:
-        silence = (sr, np.zeros(sr))
+        silence = (sr, _pcm16(np.zeros(sr)))
         prompt_wav = prompt_wav_upload if prompt_wav_upload is not None else prompt_wav_record
         mode = mode_checkbox_group
         if mode == "Instruct":
@@ -331,7 +346,7 @@ def _space_fn(model: _FakeModel) -> Callable[..., Iterator[Chunk]]:
         else:
             chunks = model.instruct2(seed, tts_text, instruct_text, prompt_wav, stream, speed)
         for chunk in chunks:
-            yield (sr, chunk)
+            yield (sr, _pcm16(chunk))
 
     return generate_audio
 

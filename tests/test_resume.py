@@ -1,0 +1,75 @@
+"""Ctrl-C and resume, end to end: a real `gbatch` process, a real server, a real SIGINT."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def slow_app(calls: list[str], seconds: float) -> gr.Blocks:
+    lock = threading.Lock()
+
+    def slow(text: str) -> str:
+        with lock:
+            calls.append(text)
+        time.sleep(seconds)
+        return text[::-1]
+
+    with gr.Blocks() as demo:
+        box, out = gr.Textbox(label="Text"), gr.Textbox()
+        gr.Button().click(slow, box, out, api_name="slow")
+    demo.queue(default_concurrency_limit=2)
+    return demo
+
+
+def journal(folder: Path) -> list[dict[str, object]]:
+    path = folder / "gbatch-journal.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_sigint_keeps_finished_rows_and_rerun_finishes(serve: Callable[..., str], tmp_path: Path) -> None:
+    calls: list[str] = []
+    url = serve(slow_app(calls, 0.4))
+    rows = [f"row{i:02d}" for i in range(12)]
+    (tmp_path / "tasks.csv").write_text("id,text\n" + "".join(f"{r},{r}\n" for r in rows), encoding="utf-8")
+    command = [sys.executable, "-m", "gbatch", "run", url, "tasks.csv", "-j", "2", "--out", "out"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.monotonic() + 60
+    while len(journal(tmp_path / "out")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "run the same command again" in stderr
+    first = journal(tmp_path / "out")
+    assert 3 <= len(first) < len(rows)
+    assert all(r["status"] == "ok" for r in first)
+    for record in first:
+        assert record["outputs"] == []  # a text output goes to the results, not to a file
+        assert record["values"] == {"output_0": str(record["id"])[::-1]}
+    assert not list((tmp_path / "out").glob(".gbatch-*"))
+    assert (tmp_path / "out" / "results.csv").exists()
+
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    second = journal(tmp_path / "out")
+    done = {r["id"] for r in second if r["status"] == "ok"}
+    assert done == set(rows)
+    # The re-run sent only what had not finished: no row succeeded twice.
+    assert len(second) == len(rows)
