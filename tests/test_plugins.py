@@ -162,5 +162,6 @@ def test_every_hook_is_documented_and_tested() -> None:
 
 
 def test_public_api_is_exactly_all() -> None:
-    public = sorted(n for n in dir(gbatch) if not n.startswith("_") and n not in {"hookspecs", "cli"})
+    modules = {"hookspecs", "cli"}
+    public = sorted(n for n in dir(gbatch) if not n.startswith("_") and n not in modules)
     assert public == sorted(gbatch.__all__)

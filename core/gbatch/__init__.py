@@ -16,8 +16,6 @@ Plugins implement the hooks in `gbatch.hookspecs` with `@gbatch.hookimpl` and
 import only the names below.
 """
 
-from __future__ import annotations
-
 from ._api import Endpoint, Param, ServerApi
 from ._columns import Column, File, normalize_key
 from ._errors import (
