@@ -105,7 +105,7 @@ def typed_app(calls: Calls) -> gr.Blocks:
             gr.Dropdown(["red", "green", "blue"], value="red", label="Colour Choice"),
             gr.Dropdown(["small", "medium", "large"], value="small", type="index", label="Size Index"),
             gr.Radio([("Fast mode", "fast"), ("Slow mode", "slow")], value="fast", label="Speed"),
-            gr.Radio([("On", True), ("Off", False)], value=True, label="Enabled"),
+            gr.Radio([("Keep it", True), ("Drop it", False)], value=True, label="Enabled"),
             gr.Checkbox(label="Shout"),
             gr.Slider(0, 5, value=1, step=0.5, label="Level"),
             gr.CheckboxGroup(["a", "b", "c"], label="Tags"),
@@ -125,6 +125,7 @@ def files_app(calls: Calls) -> gr.Blocks:
     - the document comes back upper-cased with the note appended;
     - the summary says what arrived.
     /shout: one document in, one .txt out.
+    /twins: one document in, an upper- and a lower-case copy out, both labelled "Copy".
     """
     scratch = Path(tempfile.mkdtemp(prefix="gbatch-test-app-"))
 
@@ -155,6 +156,14 @@ def files_app(calls: Calls) -> gr.Blocks:
         calls.add("/shout", doc and Path(doc).name)
         return upper_file(doc, "")
 
+    def twins(doc: str | None) -> tuple[str | None, str | None]:
+        calls.add("/twins", doc and Path(doc).name)
+        if doc is None:
+            return None, None
+        lower = Path(tempfile.mkdtemp(dir=scratch)) / "quiet.txt"
+        lower.write_bytes(Path(doc).read_bytes().lower())
+        return upper_file(doc, ""), str(lower)
+
     with gr.Blocks(title="files") as demo:
         ins = [
             gr.Image(type="filepath", label="Picture"),
@@ -171,6 +180,9 @@ def files_app(calls: Calls) -> gr.Blocks:
         gr.Button("Files").click(files, ins, outs, api_name="files")
         one_in, one_out = gr.File(type="filepath", label="Text File"), gr.File(label="Loud")
         gr.Button("Shout").click(shout, one_in, one_out, api_name="shout")
+        # two outputs under one label
+        twin_in, twin_a, twin_b = gr.File(type="filepath", label="Text File"), gr.File(label="Copy"), gr.File(label="Copy")
+        gr.Button("Twins").click(twins, twin_in, [twin_a, twin_b], api_name="twins")
     return demo
 
 

@@ -30,9 +30,10 @@ pytestmark = [
     pytest.mark.skipif(
         not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="streaming audio needs ffmpeg + ffprobe"
     ),
-    # gradio 6.31's queue analytics use a pandas option that pandas 3 deprecates; with -W error that
-    # warning kills gradio's post-event cleanup task (after the result was sent). Not ours to fix.
+    # gradio 6.31's queue analytics use pandas APIs that pandas 3 deprecates; with -W error those
+    # warnings kill gradio's post-event cleanup task (after the result was sent). Not ours to fix.
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
 ]
 
 VOICE = str(Path(__file__).parents[1] / "examples" / "voices" / "narrator.wav")
@@ -68,7 +69,7 @@ def space(stand_in: Callable[..., Client]) -> Client:
 
 def logs(job: Any) -> list[tuple[str, str]]:
     """All gr.Info/gr.Warning messages a finished job received, in order."""
-    found = []
+    found: list[tuple[str, str]] = []
     while True:
         try:
             update = job.communicator.updates.get_nowait()
@@ -149,8 +150,17 @@ def test_v1_speakers(stand_in: Callable[..., Client]) -> None:
 def test_zero_shot_returns_hls_stream_and_wav(v3: Client) -> None:
     text = "今天天气很好。We walked to the sea!"
     job = v3.submit(
-        text, "3s极速复刻", "", SYS + "希望你以后能够做的比我还好呦。", handle_file(VOICE), None, "",
-        42, False, 1, api_name="/generate_audio",
+        text,
+        "3s极速复刻",
+        "",
+        SYS + "希望你以后能够做的比我还好呦。",
+        handle_file(VOICE),
+        None,
+        "",
+        42,
+        False,
+        1,
+        api_name="/generate_audio",
     )
     result = job.result(timeout=60)
     assert result["is_stream"] is True and result["url"].endswith("/playlist.m3u8")
@@ -185,9 +195,7 @@ def test_speed_and_stream(v3: Client) -> None:
 def test_warning_continues_with_leading_silence(v3: Client) -> None:
     # empty prompt_text: warning + 1 s silence, then synthesis (marker is in the text, so CV3 accepts it)
     text = SYS + "你好。"
-    job = v3.submit(
-        text, "3s极速复刻", "", "", handle_file(VOICE), None, "", 0, False, 1, api_name="/generate_audio"
-    )
+    job = v3.submit(text, "3s极速复刻", "", "", handle_file(VOICE), None, "", 0, False, 1, api_name="/generate_audio")
     samples, sr = fetch_wav(job.result(timeout=60))
     assert logs(job) == [("prompt文本为空，您是否忘记输入prompt文本？", "warning")]
     assert_aac_duration(len(samples) / sr, 1.0 + expected_seconds(text, sr), sr)
@@ -220,7 +228,16 @@ def test_model_failures_are_generic(
     v3: Client, mode: str, sft: str, prompt_text: str, instruct: str, seed: float
 ) -> None:
     job = v3.submit(
-        "你好。", mode, sft, prompt_text, handle_file(VOICE), None, instruct, seed, False, 1,
+        "你好。",
+        mode,
+        sft,
+        prompt_text,
+        handle_file(VOICE),
+        None,
+        instruct,
+        seed,
+        False,
+        1,
         api_name="/generate_audio",
     )
     with pytest.raises(AppError, match=GENERIC):
@@ -241,12 +258,25 @@ def test_space_variant(space: Client) -> None:
     api = space.view_api(return_format="dict", print_info=False)
     params = api["named_endpoints"]["/generate_audio"]["parameters"]
     assert [p["parameter_name"] for p in params] == [
-        "tts_text", "mode_checkbox_group", "prompt_text", "prompt_wav_upload", "prompt_wav_record",
-        "instruct_text", "seed", "stream", "speed",
+        "tts_text",
+        "mode_checkbox_group",
+        "prompt_text",
+        "prompt_wav_upload",
+        "prompt_wav_record",
+        "instruct_text",
+        "seed",
+        "stream",
+        "speed",
     ]
     assert [p["label"] for p in params] == [
-        "Input Text", "Inference Mode", "Input Prompt Text",
-        "Select prompt audio file (Sample rate >= 16kHz)", "Record prompt audio", "Input Instruct Text", "Random Seed", "Stream Inference",
+        "Input Text",
+        "Inference Mode",
+        "Input Prompt Text",
+        "Select prompt audio file (Sample rate >= 16kHz)",
+        "Record prompt audio",
+        "Input Instruct Text",
+        "Random Seed",
+        "Stream Inference",
         "Speed Adjustment (Non-streaming only)",
     ]
     assert params[1]["type"]["enum"] == ["3s Zero-Shot", "Cross-Lingual", "Instruct"]
@@ -254,15 +284,17 @@ def test_space_variant(space: Client) -> None:
     assert params[7]["type"]["enum"] == [False, True]
     assert api["named_endpoints"]["/generate_audio"]["returns"][0]["label"] == "Generated Audio"
 
-    ok = space.submit("Hello there.", "3s Zero-Shot", "hello", handle_file(VOICE), None, "", 0, False, 1,
-                      api_name="/generate_audio")
+    ok = space.submit(
+        "Hello there.", "3s Zero-Shot", "hello", handle_file(VOICE), None, "", 0, False, 1, api_name="/generate_audio"
+    )
     samples, sr = fetch_wav(ok.result(timeout=60))
     assert sr == 24000 and logs(ok) == []
     assert_aac_duration(len(samples) / sr, expected_seconds("Hello there.", sr), sr)
 
     # a failed check returns after 1 s of silence instead of raising
-    bad = space.submit("Hello.", "Instruct", "", handle_file(VOICE), None, "speak slowly", 0, False, 1,
-                       api_name="/generate_audio")
+    bad = space.submit(
+        "Hello.", "Instruct", "", handle_file(VOICE), None, "speak slowly", 0, False, 1, api_name="/generate_audio"
+    )
     samples, sr = fetch_wav(bad.result(timeout=60))
     assert logs(bad) == [("You are using Instruct Mode, please enter instruct text", "warning")]
     assert audio.is_silent(samples)
@@ -285,7 +317,7 @@ def test_queue_full(stand_in: Callable[..., Client]) -> None:
 
 
 def _run(demo: gr.Blocks, *args: Any) -> list[tuple[int, np.ndarray]]:
-    fn = next(f.fn for f in demo.fns.values() if f.name == "generate_audio")
+    fn: Any = next(f.fn for f in demo.fns.values() if f.name == "generate_audio")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gr.Warning outside a request is a Python warning
         return list(fn(*args))

@@ -32,6 +32,10 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     precision: int | None = None
+    #: (display label, value) of choices shown under another name, e.g. gr.Radio([("Slow mode", "slow")])
+    choice_labels: tuple[tuple[str, Any], ...] = ()
+    #: the server's `example_input`, used for task-file templates
+    example: Any = field(default=None, repr=False)
 
     @property
     def is_file(self) -> bool:
@@ -79,6 +83,7 @@ class Param:
             required=self.required,
             default=self.default,
             choices=self.choices,
+            choice_aliases=self.choice_labels,
             minimum=self.minimum,
             maximum=self.maximum,
             aliases=(self.label,) if self.label and not self.label.startswith("value_") else (),
@@ -157,6 +162,8 @@ def _param(spec: dict[str, Any], props: dict[str, Any], index: int | None = None
         minimum=_number(props.get("minimum")),
         maximum=_number(props.get("maximum")),
         precision=props.get("precision") if isinstance(props.get("precision"), int) else None,
+        choice_labels=_choice_labels(props, choices),
+        example=spec.get("example_input"),
     )
 
 
@@ -168,6 +175,18 @@ def _choices(schema: dict[str, Any]) -> tuple[Any, ...] | None:
     if isinstance(items, dict) and "enum" in items:
         return tuple(items["enum"])
     return None
+
+
+def _choice_labels(props: dict[str, Any], choices: tuple[Any, ...] | None) -> tuple[tuple[str, Any], ...]:
+    # The enum holds only the values; the config's [label, value] pairs hold what the UI shows,
+    # which is what a user copies into a cell ("Slow mode" for "slow").
+    if choices is None:
+        return ()
+    pairs = []
+    for item in props.get("choices") or []:
+        if isinstance(item, (list, tuple)) and len(item) == 2 and str(item[0]) != str(item[1]) and item[1] in choices:
+            pairs.append((str(item[0]), item[1]))
+    return tuple(pairs)
 
 
 def _number(value: Any) -> float | None:

@@ -60,11 +60,16 @@ class GenericPlan(Plan):
         returns = self.endpoint.returns
         values = list(result) if len(returns) > 1 and isinstance(result, (list, tuple)) else [result]
         files = [v for v in values if is_file_value(v) or _is_file_list(v)]
+        # Count the declared file outputs too, so an output keeps its name in rows where others are empty.
+        labelled = max(len(files), sum(1 for r in returns if r.is_file)) > 1
+        keys: list[str] = []
         for index, value in enumerate(values):
             param = returns[index] if index < len(returns) else None
             key = _output_key(param.label if param else "", index)
+            key = f"{key}_{index}" if key in keys else key  # two outputs with one label must not overwrite
+            keys.append(key)
             if is_file_value(value):
-                save_file(out, value, key if len(files) > 1 else None)
+                save_file(out, value, key if labelled else None)
             elif _is_file_list(value):
                 for n, item in enumerate(value, start=1):
                     # Gallery items are {"image": FileData, "caption": ...}

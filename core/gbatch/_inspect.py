@@ -26,7 +26,9 @@ def inspect_server(url: str, connection: Connection) -> ServerApi:
     try:
         client = make_client(backend.url, connection, 1)
     except Exception as exc:  # noqa: BLE001
-        if type(exc).__name__ == "AuthenticationError":
+        # gradio 6 answers a wrong password with HTTP 400, which gradio_client raises as a plain
+        # ValueError("Could not login to URL."); only a 401 becomes AuthenticationError.
+        if type(exc).__name__ == "AuthenticationError" or str(exc).startswith("Could not login"):
             raise ServerError(f"{backend}: login failed (check --auth / --token)") from None
         raise NoServerError(f"{backend}: {redact(describe(exc), connection.secrets())}") from None
     try:
@@ -77,7 +79,8 @@ def _example(param: Param) -> Any:
     elif param.kind == "bool":
         value = False
     else:
-        value = ""
+        # An empty cell fails a required text or JSON parameter; the server's example does not.
+        value = param.example if param.example is not None else ""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 

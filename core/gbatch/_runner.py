@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -517,7 +518,7 @@ def _glob_escape(name: str) -> str:
 def _iso(stamp: float | None) -> str | None:
     if stamp is None:
         return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(stamp)) + f".{int(stamp % 1 * 1000):03d}"
+    return datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="milliseconds")
 
 
 class _Fanout:

@@ -100,7 +100,7 @@ def decode_wav_bytes(data: bytes) -> tuple[Samples, int]:
     return np.asarray(samples, dtype=np.float32), int(rate)
 
 
-def write_audio(path: str | os.PathLike[str], samples: npt.ArrayLike, samplerate: int, fmt: str) -> None:
+def write_audio(path: str | os.PathLike[str] | io.BytesIO, samples: npt.ArrayLike, samplerate: int, fmt: str) -> None:
     """Write samples to exactly ``path`` as wav|flac|mp3|ogg, whatever its suffix.
 
     The format is explicit so callers can write to a temporary name and rename it.
@@ -110,7 +110,15 @@ def write_audio(path: str | os.PathLike[str], samples: npt.ArrayLike, samplerate
     major, subtype = _FORMATS[fmt]
     # libsndfile does not clip float->int conversions, so overs would wrap around
     data = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-    sf.write(os.fspath(path), data, samplerate, format=major, subtype=subtype)
+    target = path if isinstance(path, io.BytesIO) else os.fspath(path)
+    sf.write(target, data, samplerate, format=major, subtype=subtype)
+
+
+def encode_audio(samples: npt.ArrayLike, samplerate: int, fmt: str) -> bytes:
+    """Samples as the bytes of a wav|flac|mp3|ogg file (for an atomic write by the caller)."""
+    buffer = io.BytesIO()
+    write_audio(buffer, samples, samplerate, fmt)
+    return buffer.getvalue()
 
 
 def rms_db(samples: npt.ArrayLike) -> float:

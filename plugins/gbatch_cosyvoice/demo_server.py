@@ -144,6 +144,15 @@ def synthesize(text: str, rng: np.random.Generator, sr: int, f0: float, speed: f
     return audio.astype(np.float32)
 
 
+def _pitch(voice: str) -> float:
+    """A stable base pitch per voice, whatever the mode: low for 男 speakers, high for 女."""
+    if "男" in voice:
+        return 90.0 + _h32("f0", voice) % 50
+    if "女" in voice:
+        return 180.0 + _h32("f0", voice) % 60
+    return 90.0 + _h32("f0", voice) % 150
+
+
 def _stream_slices(audio: np.ndarray, sr: int) -> list[np.ndarray]:
     """Cut a segment into ~0.5 s pieces, as the streaming path yields more, smaller chunks."""
     step = sr // 2
@@ -177,9 +186,9 @@ class _FakeModel:
         self.sample_rate = 22050 if version == 1 else 24000
         self.speakers = list(V1_SPEAKERS) if version == 1 else []
 
-    def _run(self, seed: int, text: str, voice: str, stream: bool, speed: float) -> Iterator[np.ndarray]:
-        rng = np.random.default_rng([seed, _h32(text), _h32(voice)])
-        f0 = 90 + _h32("f0", voice) % 150  # a stable pitch per voice, 90-240 Hz
+    def _run(self, seed: int, text: str, mode: str, voice: str, stream: bool, speed: float) -> Iterator[np.ndarray]:
+        rng = np.random.default_rng([seed, _h32(text), _h32(mode), _h32(voice)])
+        f0 = _pitch(voice)
         for segment in split_segments(text):
             if stream:  # speed only applies to the non-streaming path, like upstream
                 chunks = _stream_slices(synthesize(segment, rng, self.sample_rate, f0), self.sample_rate)
@@ -192,21 +201,18 @@ class _FakeModel:
     def sft(self, seed: int, text: str, spk: Any, stream: bool, speed: float) -> Iterator[np.ndarray]:
         if spk not in self.speakers:
             raise KeyError(spk)  # spk2info lookup
-        yield from self._run(seed, text, f"sft:{spk}", stream, speed)
+        yield from self._run(seed, text, "sft", spk, stream, speed)
 
     def zero_shot(
-        self, seed: int, text: str, prompt_text: str, wav: str, stream: bool, speed: float
+        self, seed: int, text: str, prompt_text: str, wav: str, stream: bool, speed: float, mode: str = "zero_shot"
     ) -> Iterator[np.ndarray]:
         if self.version == 3 and MARKER not in prompt_text + text:
-            raise AssertionError(
-                "<|endofprompt|> not detected in CosyVoice3 text or prompt_text, check your input!"
-            )
-        yield from self._run(seed, text, f"prompt:{_file_key(wav)}", stream, speed)
+            raise AssertionError("<|endofprompt|> not detected in CosyVoice3 text or prompt_text, check your input!")
+        yield from self._run(seed, text, mode, _file_key(wav), stream, speed)
 
-    def cross_lingual(
-        self, seed: int, text: str, wav: str, stream: bool, speed: float
-    ) -> Iterator[np.ndarray]:
-        yield from self.zero_shot(seed, text, "", wav, stream, speed)
+    def cross_lingual(self, seed: int, text: str, wav: str, stream: bool, speed: float) -> Iterator[np.ndarray]:
+        # the model drops the prompt text in cross-lingual mode, so only the text can carry the marker
+        yield from self.zero_shot(seed, text, "", wav, stream, speed, mode="cross_lingual")
 
     def instruct(
         self, seed: int, text: str, spk: Any, instruct: str, stream: bool, speed: float
@@ -215,12 +221,12 @@ class _FakeModel:
             raise AssertionError("inference_instruct is only implemented for CosyVoice!")
         if spk not in self.speakers:
             raise KeyError(spk)
-        yield from self._run(seed, text, f"instruct:{spk}:{instruct}", stream, speed)
+        yield from self._run(seed, text, f"instruct:{instruct}", spk, stream, speed)
 
     def instruct2(
         self, seed: int, text: str, instruct: str, wav: str, stream: bool, speed: float
     ) -> Iterator[np.ndarray]:
-        yield from self._run(seed, text, f"instruct2:{_file_key(wav)}:{instruct}", stream, speed)
+        yield from self._run(seed, text, f"instruct2:{instruct}", _file_key(wav), stream, speed)
 
 
 def generate_seed() -> dict[str, Any]:
@@ -241,9 +247,16 @@ def _upstream_fn(model: _FakeModel) -> Callable[..., Iterator[Chunk]]:
     sr = model.sample_rate
 
     def generate_audio(
-        tts_text: str, mode_checkbox_group: str, sft_dropdown: Any, prompt_text: str,
-        prompt_wav_upload: str | None, prompt_wav_record: str | None, instruct_text: str,
-        seed: Any, stream: bool, speed: float,
+        tts_text: str,
+        mode_checkbox_group: str,
+        sft_dropdown: Any,
+        prompt_text: str,
+        prompt_wav_upload: str | None,
+        prompt_wav_record: str | None,
+        instruct_text: str,
+        seed: Any,
+        stream: bool,
+        speed: float,
     ) -> Iterator[Chunk]:
         silence = (sr, _pcm16(np.zeros(sr)))
         prompt_wav = prompt_wav_upload if prompt_wav_upload is not None else prompt_wav_record
@@ -304,8 +317,15 @@ def _space_fn(model: _FakeModel) -> Callable[..., Iterator[Chunk]]:
     sr = model.sample_rate
 
     def generate_audio(
-        tts_text: str, mode_checkbox_group: str, prompt_text: str, prompt_wav_upload: str | None,
-        prompt_wav_record: str | None, instruct_text: str, seed: Any, stream: bool, speed: float,
+        tts_text: str,
+        mode_checkbox_group: str,
+        prompt_text: str,
+        prompt_wav_upload: str | None,
+        prompt_wav_record: str | None,
+        instruct_text: str,
+        seed: Any,
+        stream: bool,
+        speed: float,
     ) -> Iterator[Chunk]:
         silence = (sr, _pcm16(np.zeros(sr)))
         prompt_wav = prompt_wav_upload if prompt_wav_upload is not None else prompt_wav_record
@@ -382,12 +402,12 @@ def _build_upstream(demo: gr.Blocks, model: _FakeModel, fn: Callable[..., Iterat
             seed_button = gr.Button(value="\U0001f3b2")
             seed = gr.Number(value=0, label="随机推理种子")
     with gr.Row():
-        upload = gr.Audio(
-            sources="upload", type="filepath", label="选择prompt音频文件，注意采样率不低于16khz"
-        )
+        upload = gr.Audio(sources="upload", type="filepath", label="选择prompt音频文件，注意采样率不低于16khz")
         record = gr.Audio(sources="microphone", type="filepath", label="录制prompt音频文件")
     prompt_text = gr.Textbox(
-        label="输入prompt文本", lines=1, value="",
+        label="输入prompt文本",
+        lines=1,
+        value="",
         placeholder="请输入prompt文本，需与prompt音频内容一致，暂时不支持自动识别...",
     )
     instruct_text = gr.Textbox(label="输入instruct文本", lines=1, placeholder="请输入instruct文本.", value="")
@@ -397,9 +417,7 @@ def _build_upstream(demo: gr.Blocks, model: _FakeModel, fn: Callable[..., Iterat
     seed_button.click(generate_seed, inputs=[], outputs=seed)
     generate_button.click(
         fn,
-        inputs=[
-            tts_text, mode, sft_dropdown, prompt_text, upload, record, instruct_text, seed, stream, speed
-        ],
+        inputs=[tts_text, mode, sft_dropdown, prompt_text, upload, record, instruct_text, seed, stream, speed],
         outputs=[audio_output],
     )
     mode.change(fn=change_instruction, inputs=[mode], outputs=[instruction_text])
@@ -413,20 +431,18 @@ def _build_space(demo: gr.Blocks, fn: Callable[..., Iterator[Chunk]]) -> None:
     with gr.Row():
         mode = gr.Radio(choices=SPACE_MODES, label="Inference Mode", value=SPACE_MODES[0])
         stream = gr.Radio(choices=[("No", False), ("Yes", True)], label="Stream Inference", value=False)
-        speed = gr.Number(
-            value=1, label="Speed Adjustment (Non-streaming only)", minimum=0.5, maximum=2.0, step=0.1
-        )
+        speed = gr.Number(value=1, label="Speed Adjustment (Non-streaming only)", minimum=0.5, maximum=2.0, step=0.1)
         with gr.Column():
             seed_button = gr.Button(value="\U0001f3b2")
             seed = gr.Number(value=0, label="Random Seed")
     with gr.Row():
-        upload = gr.Audio(
-            sources="upload", type="filepath", label="Select prompt audio file (Sample rate >= 16kHz)"
-        )
+        upload = gr.Audio(sources="upload", type="filepath", label="Select prompt audio file (Sample rate >= 16kHz)")
         record = gr.Audio(sources="microphone", type="filepath", label="Record prompt audio")
     prompt_text = gr.Textbox(label="Input Prompt Text", lines=1, value="")
     instruct_text = gr.Textbox(
-        label="Input Instruct Text", lines=1, value="",
+        label="Input Instruct Text",
+        lines=1,
+        value="",
         placeholder="Example: Please speak this in Cantonese <|endofprompt|>",
     )
     generate_button = gr.Button("Generate Audio")
@@ -481,6 +497,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--show-error", action="store_true", help="send exception texts to clients")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own start-up probes
     demo = build_demo(args.variant, args.model_version, args.delay, args.show_error)
     demo.launch(server_name=args.host, server_port=args.port, show_error=False)
 

@@ -9,7 +9,6 @@ warnings (which would add a second of silence, or fail later inside the model).
 
 from __future__ import annotations
 
-import io
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -311,13 +310,6 @@ def _strip_system(text: str) -> str:
 
 def encode(samples: Any, rate: int, fmt: str) -> bytes:
     """Samples as bytes in wav/flac/mp3/ogg (libsndfile via soundfile; no ffmpeg)."""
-    import numpy as np
-    import soundfile as sf
+    from .audio import encode_audio
 
-    from .audio import _FORMATS
-
-    major, subtype = _FORMATS[fmt]
-    buffer = io.BytesIO()
-    # libsndfile does not clip float->int conversions, so overs would wrap around
-    sf.write(buffer, np.clip(samples, -1.0, 1.0), rate, format=major, subtype=subtype)
-    return buffer.getvalue()
+    return encode_audio(samples, rate, fmt)
