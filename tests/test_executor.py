@@ -475,11 +475,17 @@ def test_halting_drops_rows_waiting_for_a_retry() -> None:
 
 
 class FakeClock:
-    def __init__(self) -> None:
+    """A clock that moves only when told to, or by `step` at every reading."""
+
+    def __init__(self, step: float = 0.0) -> None:
         self.now = 1000.0
+        self.step = step
+        self._lock = threading.Lock()
 
     def __call__(self) -> float:
-        return self.now
+        with self._lock:
+            self.now += self.step
+            return self.now
 
 
 def test_attempts_carry_a_deadline_when_a_timeout_is_given() -> None:
@@ -506,22 +512,20 @@ def test_attempts_have_no_deadline_without_a_timeout() -> None:
 
 
 def test_each_retry_gets_a_fresh_deadline() -> None:
-    clock = FakeClock()
-    deadlines: list[float | None] = []
-
-    class Listener(Recorder):
-        def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
-            super().row_retrying(item_id, attempt, error, delay, kind)
-            clock.now += 50.0  # the retry delay is then past due on the fake clock
+    clock = FakeClock(step=0.001)  # ticks at every reading, so the retry delay comes due
+    seen: list[tuple[float | None, float | None]] = []
 
     def work(attempt: Attempt) -> None:
-        deadlines.append(attempt.deadline)
+        seen.append((attempt.deadline, attempt.time_left()))
         if attempt.number == 1:
             raise Transient("timed out")
 
-    report = run(items("x"), work, [A], timeout=30.0, clock=clock, listener=Listener())
-    assert report.outcomes[0].ok
-    assert deadlines == [1030.0, 1080.0]
+    report = run(items("x"), work, [A], timeout=30.0, clock=clock)
+    assert report.outcomes[0].ok and len(seen) == 2
+    (first, first_left), (second, second_left) = seen
+    assert first is not None and second is not None and first_left is not None and second_left is not None
+    assert second >= first + POLICY.backoff  # set when the retry started, after the backoff
+    assert 29.0 < first_left < 30.0 and 29.0 < second_left < 30.0
 
 
 # --- Ctrl-C ---------------------------------------------------------------------------------------

@@ -40,10 +40,17 @@ def inspect_server(url: str, connection: Connection) -> ServerApi:
 def _limits(param: Param) -> str:
     parts = []
     if param.choices is not None:
-        parts.append(", ".join(json.dumps(c, ensure_ascii=False) for c in param.choices[:12]) + (" …" if len(param.choices) > 12 else ""))
+        parts.append(", ".join(_choice(param, c) for c in param.choices[:12]) + (" …" if len(param.choices) > 12 else ""))
     if param.minimum is not None or param.maximum is not None:
         parts.append(f"{_n(param.minimum)} … {_n(param.maximum)}")
     return "; ".join(parts)
+
+
+def _choice(param: Param, choice: Any) -> str:
+    # Show the UI's label too: a cell may use either.
+    text = json.dumps(choice, ensure_ascii=False)
+    labels = [label for label, value in param.choice_labels if type(value) is type(choice) and value == choice]
+    return f"{text} ({labels[0]})" if labels else text
 
 
 def _n(value: float | None) -> str:

@@ -1,0 +1,176 @@
+"""`gbatch inspect URL [--api /x] [--template]` against real gradio apps, and the template round trip."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .apps import Calls, auth_app, multi_app, typed_app
+from .conftest import CliResult, ServeFn, free_port
+from .test_generic import TYPED_DEFAULTS, App, latest
+
+# gradio 6.31's queue analytics (run in the server, inside our process) call pandas APIs that
+# pandas 3 deprecates; with filterwarnings=error that kills the server's analytics task.
+pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
+
+Cli = Callable[..., CliResult]
+PASSWORD = "an0ther-s3cret"
+
+
+@pytest.fixture(scope="module")
+def apps(serve_module: ServeFn) -> dict[str, App]:
+    built = {}
+    for name, build, launch in (
+        ("typed", typed_app, {}),
+        ("multi", multi_app, {}),
+        ("auth", auth_app, {"auth": ("u", PASSWORD)}),
+    ):
+        calls = Calls()
+        built[name] = App(serve_module(build(calls), **launch), calls)
+    return built
+
+
+@pytest.fixture
+def typed(apps: dict[str, App]) -> Iterator[App]:
+    apps["typed"].calls.reset()
+    yield apps["typed"]
+
+
+@pytest.fixture
+def multi(apps: dict[str, App]) -> Iterator[App]:
+    apps["multi"].calls.reset()
+    yield apps["multi"]
+
+
+@pytest.fixture
+def auth(apps: dict[str, App]) -> App:
+    return apps["auth"]
+
+
+@pytest.fixture(autouse=True)
+def wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich sizes tables to COLUMNS; wide enough that no cell wraps."""
+    monkeypatch.setenv("COLUMNS", "250")
+
+
+def table_rows(stdout: str) -> dict[str, list[str]]:
+    """The body rows of the printed tables, by parameter name."""
+    rows = {}
+    for line in stdout.splitlines():
+        if line.startswith("│"):
+            cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
+            rows[cells[0]] = cells
+    return rows
+
+
+def titles(stdout: str) -> list[str]:
+    return [line.strip() for line in stdout.splitlines() if line.startswith("/")]
+
+
+def test_inspect_lists_every_parameter(cli: Cli, typed: App) -> None:
+    res = cli("inspect", typed.url)
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"{typed.url} (gradio 6.31.0): 1 endpoint(s)"
+    assert titles(res.stdout) == ["/typed"]
+    header = next(line for line in lines if line.startswith("┃"))
+    assert [c.strip() for c in header.strip("┃").split("┃")] == [
+        "parameter", "label", "component", "type", "default", "choices / limits", "required"
+    ]
+    assert table_rows(res.stdout) == {
+        "text": ["text", "Prompt Text", "Textbox", "text", "", "", "yes"],
+        "count": ["count", "How Many", "Number", "int", "3", "1 … 10", "no"],
+        "colour": ["colour", "Colour Choice", "Dropdown", "choice", '"red"', '"red", "green", "blue"', "no"],
+        "size": ["size", "Size Index", "Dropdown", "choice", '"small"', '"small", "medium", "large"', "no"],
+        "speed": ["speed", "Speed", "Radio", "choice", '"fast"', '"fast" (Fast mode), "slow" (Slow mode)', "no"],
+        "enabled": ["enabled", "Enabled", "Radio", "choice", "true", "true (Keep it), false (Drop it)", "no"],
+        "shout": ["shout", "Shout", "Checkbox", "bool", "false", "", "no"],
+        "level": ["level", "Level", "Slider", "float", "1", "0 … 5", "no"],
+        "tags": ["tags", "Tags", "Checkboxgroup", "choices", "[]", '"a", "b", "c"', "no"],
+        "meta": ["meta", "Meta", "Json", "json", '{"k": 0}', "", "no"],
+        "table": ["table", "Table", "Dataframe", "json", '{"headers": ["x", "y"], "data": [], "metadata": null}', "", "no"],
+    }
+    assert "  returns: Echo (Textbox)" in lines
+    assert typed.calls.count == 0
+
+
+def test_inspect_every_endpoint_or_one(cli: Cli, multi: App) -> None:
+    res = cli("inspect", multi.url)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[0] == f"{multi.url} (gradio 6.31.0): 4 endpoint(s)"
+    assert titles(res.stdout) == ["/first", "/second", "/shaky", "/countdown"]
+
+    res = cli("inspect", multi.url, "--api", "/second")
+    assert res.exit_code == 0, res.output
+    assert titles(res.stdout) == ["/second"]
+    assert table_rows(res.stdout) == {
+        "text": ["text", "Text", "Textbox", "text", "", "", "yes"],
+        "times": ["times", "Times", "Number", "int", "2", "", "no"],
+    }
+
+    res = cli("inspect", multi.url, "--api", "/nope")
+    assert res.exit_code == 2
+    assert f"{multi.url} has no endpoint '/nope'" in res.stderr
+    assert multi.calls.count == 0
+
+
+def test_template_runs_unchanged(cli: Cli, typed: App, in_tmp: Path) -> None:
+    res = cli("inspect", typed.url, "--api", "/typed", "--template")
+    assert res.exit_code == 0, res.output
+    assert res.stdout == (
+        "id,text,count,colour,size,speed,enabled,shout,level,tags,meta,table\n"
+        '1,Hello!!,3,red,small,fast,true,false,1,[],"{""k"": 0}",'
+        '"{""headers"": [""x"", ""y""], ""data"": [], ""metadata"": null}"\n'
+    )
+    tasks = in_tmp / "template.csv"
+    tasks.write_text(res.stdout, encoding="utf-8")
+    run = cli("run", typed.url, tasks, "--api", "/typed", "--out", in_tmp / "out")
+    assert run.exit_code == 0, run.output
+    expected = {**TYPED_DEFAULTS, "text": "Hello!!"}
+    assert typed.calls.of("/typed") == [expected]
+    assert json.loads(latest(in_tmp / "out")["1"]["values"]["Echo"]) == expected
+
+
+def test_template_of_one_of_several_endpoints(cli: Cli, multi: App, in_tmp: Path) -> None:
+    res = cli("inspect", multi.url, "--template")
+    assert res.exit_code == 2
+    assert "has 4 endpoints; choose one with --api" in res.stderr
+
+    res = cli("inspect", multi.url, "--api", "second", "--template")
+    assert res.exit_code == 0, res.output
+    assert res.stdout == "id,text,times\n1,Hello!!,2\n"
+    tasks = in_tmp / "t.csv"
+    tasks.write_text(res.stdout, encoding="utf-8")
+    run = cli("run", multi.url, tasks, "--api", "/second", "--out", in_tmp / "out")
+    assert run.exit_code == 0, run.output
+    assert multi.calls.of("/second") == [("Hello!!", 2)]
+    assert latest(in_tmp / "out")["1"]["values"] == {"Result": "Hello!!-Hello!!"}
+
+
+def test_inspect_behind_a_login(cli: Cli, auth: App) -> None:
+    res = cli("inspect", auth.url, "--auth", f"u:{PASSWORD}")
+    assert res.exit_code == 0, res.output
+    assert titles(res.stdout) == ["/greet"]
+    assert table_rows(res.stdout) == {"name": ["name", "Name", "Textbox", "text", "", "", "yes"]}
+    assert PASSWORD not in res.output
+
+    res = cli("inspect", auth.url)
+    assert res.exit_code == 2
+    assert "login failed (check --auth / --token)" in res.stderr
+
+    res = cli("inspect", auth.url, "--auth", "u:wrong-passw0rd")
+    assert res.exit_code == 2
+    assert "login failed (check --auth / --token)" in res.stderr
+    assert "wrong-passw0rd" not in res.output
+    assert "Traceback" not in res.output
+
+
+def test_inspect_unreachable(cli: Cli) -> None:
+    url = f"http://127.0.0.1:{free_port()}/"
+    res = cli("inspect", url)
+    assert res.exit_code == 3
+    assert f"Error: {url}: cannot connect:" in res.stderr
+    assert "Traceback" not in res.output
