@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
-__all__ = ["Calls", "auth_app", "files_app", "multi_app", "queue_app", "typed_app"]
+__all__ = ["TYPED_DEFAULTS", "Calls", "auth_app", "files_app", "multi_app", "queue_app", "typed_app"]
 
 
 class Calls:
@@ -63,6 +63,22 @@ class Calls:
             self._running -= 1
 
 
+# What typed_app's /typed receives for every parameter but `text` when a row leaves it out.
+TYPED_DEFAULTS: dict[str, Any] = {
+    "count": 3,
+    "colour": "red",
+    "size": 0,
+    "speed": "fast",
+    "enabled": True,
+    "shout": False,
+    "level": 1,
+    "tags": [],
+    "meta": {"k": 0},
+    "table": [],
+    "mood": "calm",
+}
+
+
 def typed_app(calls: Calls) -> gr.Blocks:
     """One endpoint, /typed, with an input of every plain kind; it echoes what it got as JSON.
 
@@ -81,6 +97,7 @@ def typed_app(calls: Calls) -> gr.Blocks:
         tags: list[str],
         meta: Any,
         table: list[list[Any]],
+        mood: str,
     ) -> str:
         got = {
             "text": text,
@@ -94,6 +111,7 @@ def typed_app(calls: Calls) -> gr.Blocks:
             "tags": tags,
             "meta": meta,
             "table": table,
+            "mood": mood,
         }
         calls.add("/typed", got)
         return json.dumps(got, sort_keys=True)
@@ -111,6 +129,7 @@ def typed_app(calls: Calls) -> gr.Blocks:
             gr.CheckboxGroup(["a", "b", "c"], label="Tags"),
             gr.JSON(value={"k": 0}, label="Meta"),
             gr.Dataframe(headers=["x", "y"], datatype=["number", "number"], type="array", label="Table"),
+            gr.Dropdown(["calm", "busy"], value="calm", allow_custom_value=True, label="Mood"),
         ]
         echo = gr.Textbox(label="Echo")
         gr.Button("Go").click(typed, inputs, echo, api_name="typed")
@@ -187,7 +206,8 @@ def files_app(calls: Calls) -> gr.Blocks:
 
 
 def multi_app(calls: Calls) -> gr.Blocks:
-    """Several endpoints: /first, /second, /shaky (gr.Error for `calls.broken`), /countdown (a generator)."""
+    """Several endpoints: /first, /second, /shaky (gr.Error for `calls.broken`, a plain exception for "crash"), /countdown (a generator),
+    /swap (parameters `a` and `b` labelled "B" and "A")."""
 
     def first(text: str) -> str:
         calls.add("/first", text)
@@ -201,6 +221,8 @@ def multi_app(calls: Calls) -> gr.Blocks:
         calls.add("/shaky", text)
         if text in calls.broken:
             raise gr.Error("bad thing")
+        if text == "crash":
+            raise RuntimeError("a detail only the server log shows")
         return f"ok:{text}"
 
     def countdown(text: str) -> Iterator[str]:
@@ -209,6 +231,10 @@ def multi_app(calls: Calls) -> gr.Blocks:
             yield f"{text}:{n}"
         calls.add("/countdown", f"{text}:liftoff")
         yield f"{text}:liftoff"
+
+    def swap(a: str, b: str) -> str:
+        calls.add("/swap", (a, b))
+        return f"a={a} b={b}"
 
     with gr.Blocks(title="multi") as demo:
         a_in, a_out = gr.Textbox(label="Text"), gr.Textbox(label="Result")
@@ -219,6 +245,9 @@ def multi_app(calls: Calls) -> gr.Blocks:
         gr.Button("3").click(shaky, c_in, c_out, api_name="shaky")
         d_in, d_out = gr.Textbox(label="Text"), gr.Textbox(label="Result")
         gr.Button("4").click(countdown, d_in, d_out, api_name="countdown")
+        # each parameter's label is the other one's name
+        e_a, e_b, e_out = gr.Textbox(label="B"), gr.Textbox(label="A"), gr.Textbox(label="Result")
+        gr.Button("5").click(swap, [e_a, e_b], e_out, api_name="swap")
     return demo
 
 

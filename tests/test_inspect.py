@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from .apps import Calls, auth_app, multi_app, typed_app
+from .apps import TYPED_DEFAULTS, Calls, auth_app, multi_app, typed_app
 from .conftest import CliResult, ServeFn, free_port
-from .test_generic import TYPED_DEFAULTS, App, latest
+from .test_generic import App, latest
 
 # gradio 6.31's queue analytics (run in the server, inside our process) call pandas APIs that
 # pandas 3 deprecates; with filterwarnings=error that kills the server's analytics task.
@@ -92,6 +92,7 @@ def test_inspect_lists_every_parameter(cli: Cli, typed: App) -> None:
         "tags": ["tags", "Tags", "Checkboxgroup", "choices", "[]", '"a", "b", "c"', "no"],
         "meta": ["meta", "Meta", "Json", "json", '{"k": 0}', "", "no"],
         "table": ["table", "Table", "Dataframe", "json", '{"headers": ["x", "y"], "data": [], "metadata": null}', "", "no"],
+        "mood": ["mood", "Mood", "Dropdown", "choice", '"calm"', '"calm", "busy"', "no"],
     }
     assert "  returns: Echo (Textbox)" in lines
     assert typed.calls.count == 0
@@ -100,8 +101,8 @@ def test_inspect_lists_every_parameter(cli: Cli, typed: App) -> None:
 def test_inspect_every_endpoint_or_one(cli: Cli, multi: App) -> None:
     res = cli("inspect", multi.url)
     assert res.exit_code == 0, res.output
-    assert res.stdout.splitlines()[0] == f"{multi.url} (gradio 6.31.0): 4 endpoint(s)"
-    assert titles(res.stdout) == ["/first", "/second", "/shaky", "/countdown"]
+    assert res.stdout.splitlines()[0] == f"{multi.url} (gradio 6.31.0): 5 endpoint(s)"
+    assert titles(res.stdout) == ["/first", "/second", "/shaky", "/countdown", "/swap"]
 
     res = cli("inspect", multi.url, "--api", "/second")
     assert res.exit_code == 0, res.output
@@ -121,9 +122,9 @@ def test_template_runs_unchanged(cli: Cli, typed: App, in_tmp: Path) -> None:
     res = cli("inspect", typed.url, "--api", "/typed", "--template")
     assert res.exit_code == 0, res.output
     assert res.stdout == (
-        "id,text,count,colour,size,speed,enabled,shout,level,tags,meta,table\n"
+        "id,text,count,colour,size,speed,enabled,shout,level,tags,meta,table,mood\n"
         '1,Hello!!,3,red,small,fast,true,false,1,[],"{""k"": 0}",'
-        '"{""headers"": [""x"", ""y""], ""data"": [], ""metadata"": null}"\n'
+        '"{""headers"": [""x"", ""y""], ""data"": [], ""metadata"": null}",calm\n'
     )
     tasks = in_tmp / "template.csv"
     tasks.write_text(res.stdout, encoding="utf-8")
@@ -137,7 +138,7 @@ def test_template_runs_unchanged(cli: Cli, typed: App, in_tmp: Path) -> None:
 def test_template_of_one_of_several_endpoints(cli: Cli, multi: App, in_tmp: Path) -> None:
     res = cli("inspect", multi.url, "--template")
     assert res.exit_code == 2
-    assert "has 4 endpoints; choose one with --api" in res.stderr
+    assert "has 5 endpoints; choose one with --api" in res.stderr
 
     res = cli("inspect", multi.url, "--api", "second", "--template")
     assert res.exit_code == 0, res.output

@@ -34,6 +34,8 @@ class Param:
     precision: int | None = None
     #: (display label, value) of choices shown under another name, e.g. gr.Radio([("Slow mode", "slow")])
     choice_labels: tuple[tuple[str, Any], ...] = ()
+    #: a Dropdown with allow_custom_value=True: its choices are suggestions, not limits
+    custom_values: bool = False
     #: the server's `example_input`, used for task-file templates
     example: Any = field(default=None, repr=False)
 
@@ -82,7 +84,7 @@ class Param:
             kind=self.kind,
             required=self.required,
             default=self.default,
-            choices=self.choices,
+            choices=None if self.custom_values else self.choices,
             choice_aliases=self.choice_labels,
             minimum=self.minimum,
             maximum=self.maximum,
@@ -163,6 +165,8 @@ def _param(spec: dict[str, Any], props: dict[str, Any], index: int | None = None
         maximum=_number(props.get("maximum")),
         precision=props.get("precision") if isinstance(props.get("precision"), int) else None,
         choice_labels=_choice_labels(props, choices),
+        # view_api lists the enum even when the app accepts any value
+        custom_values=bool(props.get("allow_custom_value")),
         example=spec.get("example_input"),
     )
 

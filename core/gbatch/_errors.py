@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 
+# A file with a problem on every one of 100,000 rows should not flood the terminal.
+SHOWN_PROBLEMS = 200
+
+
 class ExitCode(IntEnum):
     """What a `gbatch` process exits with."""
 
@@ -91,7 +95,9 @@ class ValidationError(GbatchError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         count = len(problems)
-        lines = [str(p) for p in problems]
+        lines = [str(p) for p in problems[:SHOWN_PROBLEMS]]
+        if count > SHOWN_PROBLEMS:
+            lines.append(f"… and {count - SHOWN_PROBLEMS} more (the first {SHOWN_PROBLEMS} are shown)")
         summary = f"{count} problem{'s' if count != 1 else ''} in the task file; nothing was sent."
         super().__init__("\n".join([*lines, summary]))
 

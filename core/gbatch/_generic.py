@@ -53,6 +53,8 @@ class GenericPlan(Plan):
             value = values.get(param.name)
             if value is None and param.has_default:
                 continue  # the client fills in the endpoint's own default
+            if param.component.lower() == "dataframe" and isinstance(value, list):
+                value = _table(value, param.default)
             kwargs[param.name] = value
         return Call(kwargs)
 
@@ -77,6 +79,16 @@ class GenericPlan(Plan):
                     save_file(out, file, f"{key}-{n}")
             else:
                 out.value(key, value)
+
+
+def _table(rows: list[Any], default: Any) -> dict[str, Any]:
+    # A Dataframe takes {"headers", "data"}; a cell of bare rows ([[1, 2], [3, 4]]) is the
+    # natural spelling, and the server rejects it with a hidden error. Reuse the default's headers.
+    headers = default.get("headers") if isinstance(default, Mapping) else None
+    if not headers:
+        width = len(rows[0]) if rows and isinstance(rows[0], list) else 1
+        headers = [str(n) for n in range(1, width + 1)]
+    return {"headers": headers, "data": rows}
 
 
 def _is_file_list(value: Any) -> bool:

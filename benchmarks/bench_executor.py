@@ -1,0 +1,292 @@
+"""gbatch against a plain ThreadPoolExecutor + gradio_client loop (prints figures, asserts nothing).
+
+A local Gradio app whose endpoint sleeps `--sleep` s runs in a subprocess (so its
+CPU is not counted as client CPU), with `queue(default_concurrency_limit=4)`.
+N rows go through it three ways: the baseline loop, `gbatch.run_batch`, and the
+`gbatch run` command. Then `gbatch --help` start-up and validating a 100,000-row CSV.
+
+Run: python benchmarks/bench_executor.py [--rows 200] [--jobs 4] [--sleep 0.2] [--repeat 2] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "core"))  # runs from a plain checkout too
+
+# No phoning home, in this process and in every child (server and CLI runs).
+QUIET_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
+os.environ.update(QUIET_ENV)
+
+API_NAME = "/slow_echo"  # gradio 6 names an Interface endpoint after its function
+GBATCH = Path(sys.executable).with_name("gbatch")
+
+
+# --- the server (this file, run with --serve) ------------------------------------------------------
+
+
+def serve(port: int, sleep: float, limit: int) -> None:
+    import gradio as gr
+
+    def slow_echo(text: str) -> str:
+        time.sleep(sleep)
+        return text
+
+    demo = gr.Interface(slow_echo, gr.Textbox(label="text"), gr.Textbox(label="echo"))
+    demo.queue(default_concurrency_limit=limit)
+    demo.launch(server_name="127.0.0.1", server_port=port, quiet=True, show_error=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_of(pid: int) -> float | None:
+    """CPU seconds used so far by another process (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def server(sleep: float, limit: int) -> Iterator[tuple[str, int]]:
+    import httpx
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    args = [sys.executable, __file__, "--serve", str(port), "--sleep", str(sleep), "--limit", str(limit)]
+    proc = subprocess.Popen(args, env={**os.environ, **QUIET_ENV}, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"the benchmark server exited with {proc.returncode}")
+            try:
+                if httpx.get(url + "config", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the benchmark server did not start within 60 s")
+            time.sleep(0.2)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- measuring -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float  # client CPU seconds: this process (process_time) or the child (rusage)
+    ok: int
+    server_cpu: float | None = None
+
+
+def measured(action: Callable[[], int], server_pid: int) -> Run:
+    server0, cpu0, wall0 = cpu_of(server_pid), time.process_time(), time.perf_counter()
+    ok = action()
+    run = Run(time.perf_counter() - wall0, time.process_time() - cpu0, ok)
+    server1 = cpu_of(server_pid)
+    run.server_cpu = server1 - server0 if server0 is not None and server1 is not None else None
+    return run
+
+
+def child_run(args: list[str], server_pid: int | None = None) -> tuple[Run, subprocess.CompletedProcess[str]]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server0 = cpu_of(server_pid) if server_pid else None
+    wall0 = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **QUIET_ENV}, check=False)
+    wall = time.perf_counter() - wall0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    run = Run(wall, cpu, 1 if done.returncode == 0 else 0)
+    server1 = cpu_of(server_pid) if server_pid else None
+    run.server_cpu = server1 - server0 if server0 is not None and server1 is not None else None
+    return run, done
+
+
+def baseline(url: str, texts: list[str], jobs: int) -> int:
+    """The plain loop: one shared Client, a thread pool, predict per row."""
+    from gradio_client import Client
+
+    client = Client(url, download_files=False, verbose=False, analytics_enabled=False)
+    try:
+        with ThreadPoolExecutor(jobs) as pool:
+            answers = list(pool.map(lambda text: client.predict(text, api_name=API_NAME), texts))
+    finally:
+        client.close()
+    return sum(1 for text, answer in zip(texts, answers, strict=True) if answer == text)
+
+
+def gbatch_library(url: str, tasks: Path, jobs: int, out: Path) -> int:
+    import gbatch
+
+    options = gbatch.BatchOptions(servers=[url], jobs=jobs, out=out)
+    result = gbatch.run_batch(gbatch.GenericTool(API_NAME), tasks, options, say=lambda text: None)
+    if result.failed or result.not_run:
+        print(f"  !! gbatch: {result.failed} failed, {result.not_run} not run", file=sys.stderr)
+    return result.succeeded
+
+
+def write_tasks(path: Path, rows: int) -> list[str]:
+    texts = [f"row {i}: the quick brown fox jumps over the lazy dog" for i in range(rows)]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        writer.writerows([t] for t in texts)
+    return texts
+
+
+def profile(url: str, tasks: Path, jobs: int, out: Path) -> None:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    gbatch_library(url, tasks, jobs, out)
+    profiler.disable()
+    print("\ncProfile of the gbatch library run (main thread only), top 25 by own time:")
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(25)
+
+
+def validate_in_process(url: str, big: Path) -> tuple[float, float, int]:
+    """read_tasks, then prepare_batch with the endpoint's GenericPlan: (read s, validate s, rows)."""
+    import gbatch
+    from gbatch._generic import GenericPlan
+    from gbatch._runner import prepare_batch
+
+    client = gbatch.make_client(url, gbatch.Connection(), 1)
+    try:
+        api = gbatch.ServerApi.from_client(client, url)
+    finally:
+        client.close()
+    tool = gbatch.GenericTool(API_NAME)
+    plan = GenericPlan(gbatch.choose_endpoint(api, API_NAME))
+    t0 = time.perf_counter()
+    task = gbatch.read_tasks(big)
+    t1 = time.perf_counter()
+    prepared = prepare_batch(task, plan, gbatch.BatchOptions(servers=[url]), tool, {})
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, len(prepared)
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--sleep", type=float, default=0.2, help="seconds the endpoint sleeps per row")
+    parser.add_argument("--limit", type=int, default=4, help="the app's default_concurrency_limit")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of the baseline and of gbatch (best is kept)")
+    parser.add_argument("--big-rows", type=int, default=100_000, help="rows of the CSV to validate")
+    parser.add_argument("--profile", action="store_true", help="also profile one gbatch library run")
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.sleep, args.limit)
+        return
+
+    import gradio_client  # noqa: F401 - imported before any timing, as both paths need it
+
+    import gbatch
+
+    n, jobs = args.rows, args.jobs
+    ideal = math.ceil(n / jobs) * args.sleep
+    print(f"gbatch {gbatch.__version__}, gradio_client {gradio_client.__version__}, Python {sys.version.split()[0]}")
+    print(f"{os.cpu_count()} CPUs; {n} rows, -j {jobs}, endpoint sleeps {args.sleep} s, server limit {args.limit}")
+    print(f"ideal wall time ceil({n}/{jobs}) x {args.sleep} s = {ideal:.2f} s\n")
+
+    with tempfile.TemporaryDirectory(prefix="gbatch-bench-") as tmp, server(args.sleep, args.limit) as (url, pid):
+        folder = Path(tmp)
+        tasks = folder / "tasks.csv"
+        texts = write_tasks(tasks, n)
+        baseline(url, texts[: jobs * 2], jobs)  # warm up the server (first requests are slower)
+
+        runs: dict[str, list[Run]] = {"baseline": [], "gbatch": [], "cli": []}
+        for i in range(args.repeat):
+            runs["baseline"].append(measured(lambda: baseline(url, texts, jobs), pid))
+            runs["gbatch"].append(measured(lambda i=i: gbatch_library(url, tasks, jobs, folder / f"out-lib-{i}"), pid))
+            cli_args = [str(GBATCH), "run", url, str(tasks), "-j", str(jobs), "-q", "--out", str(folder / f"out-cli-{i}")]
+            cli, done = child_run(cli_args, pid)
+            if done.returncode != 0:
+                print(f"  !! gbatch run exited {done.returncode}: {done.stderr.strip()[-500:]}", file=sys.stderr)
+            cli.ok = n if done.returncode == 0 else 0
+            runs["cli"].append(cli)
+
+        print(f"{n} rows, best of {args.repeat} (by wall time); CPU is the client's, server excluded")
+        print(f"  {'path':<38} {'wall s':>7} {'/ideal':>7} {'CPU ms/row':>11} {'server ms/row':>14} {'rows ok':>8}   all walls")
+        labels = {
+            "baseline": "ThreadPoolExecutor + 1 Client (predict)",
+            "gbatch": "gbatch.run_batch (library)",
+            "cli": "gbatch run ... -q (subprocess)",
+        }
+        best: dict[str, Run] = {}
+        for key, label in labels.items():
+            best[key] = min(runs[key], key=lambda r: r.wall)
+            r = best[key]
+            walls = ", ".join(f"{x.wall:.2f}" for x in runs[key])
+            srv = f"{r.server_cpu / n * 1000:14.2f}" if r.server_cpu is not None else f"{'?':>14}"
+            print(f"  {label:<38} {r.wall:7.2f} {r.wall / ideal:7.3f} {r.cpu / n * 1000:11.2f} {srv} {r.ok:>8}   {walls}")
+        base, lib = best["baseline"], best["gbatch"]
+        print(f"  gbatch - baseline: wall {lib.wall - base.wall:+.2f} s ({(lib.wall / base.wall - 1) * 100:+.1f} %), "
+              f"CPU {(lib.cpu - base.cpu) / n * 1000:+.2f} ms/row")
+        print("  (the CLI's CPU includes its start-up: Python, imports, plugin loading)")
+
+        helps = []
+        for _ in range(5):
+            run, done = child_run([str(GBATCH), "--help"])
+            helps.append(run.wall)
+        print(f"\ngbatch --help: median {statistics.median(helps) * 1000:.0f} ms of 5 "
+              f"(min {min(helps) * 1000:.0f}, max {max(helps) * 1000:.0f})")
+        probe = "import sys, gbatch.cli; print('gradio_client' in sys.modules, 'gradio' in sys.modules)"
+        loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False).stdout.split()
+        print(f"  `import gbatch.cli` loads gradio_client: {loaded[0] if loaded else '?'}; gradio: {loaded[1] if loaded else '?'}")
+
+        big = folder / "big.csv"
+        write_tasks(big, args.big_rows)
+        print(f"\nValidating a {args.big_rows:,}-row CSV ({big.stat().st_size / 1e6:.1f} MB):")
+        run, done = child_run([str(GBATCH), "run", url, str(big), "--dry-run", "-q", "--out", str(folder / "out-big")])
+        status = "ok" if done.returncode == 0 else f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
+        print(f"  gbatch run URL big.csv --dry-run -q (subprocess)  {run.wall:6.2f} s   ({status}; "
+              f"{len(done.stdout) / 1e6:.1f} MB printed)")
+        read_s, check_s, count = validate_in_process(url, big)
+        print(f"  read_tasks (in process)                           {read_s:6.2f} s")
+        print(f"  prepare_batch with the GenericPlan (in process)   {check_s:6.2f} s   ({count:,} rows ready)")
+        print(f"  in process, together                              {read_s + check_s:6.2f} s")
+
+        if args.profile:
+            profile(url, tasks, jobs, folder / "out-prof")
+
+
+if __name__ == "__main__":
+    main()
