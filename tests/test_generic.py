@@ -22,7 +22,10 @@ from .conftest import CliResult, ServeFn, free_port
 
 # gradio 6.31's queue analytics (run in the server, inside our process) call pandas APIs that
 # pandas 3 deprecates; with filterwarnings=error that kills the server's analytics task.
-pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting.*"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 
 Cli = Callable[..., CliResult]
 PASSWORD = "s3cret-Passw0rd"  # long enough to be redacted, and to be searched for
@@ -202,11 +205,6 @@ def test_required_parameter_without_a_column(cli: Cli, typed: App, in_tmp: Path)
     assert not (in_tmp / "out" / "gbatch-journal.jsonl").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_runner.py prepare_batch (the 'required column ... is missing' problem) suggests a "
-    "--text default flag; `gbatch run` (generic mode) has no column-default flags",
-)
 def test_missing_required_column_message_offers_no_nonexistent_flag(cli: Cli, typed: App, in_tmp: Path) -> None:
     tasks = write_csv(in_tmp / "t.csv", [["count"], ["2"]])
     res = cli("run", typed.url, tasks, "--out", in_tmp / "out")
@@ -214,11 +212,6 @@ def test_missing_required_column_message_offers_no_nonexistent_flag(cli: Cli, ty
     assert "--text" not in res.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_runner.py _column_map gives each header to the first column with that name OR label, in "
-    "parameter order, so header 'b' goes to parameter a (labelled 'B'); a parameter's own name should win",
-)
 def test_a_parameter_name_wins_over_another_parameters_label(cli: Cli, multi: App, in_tmp: Path) -> None:
     tasks = write_csv(in_tmp / "t.csv", [["a", "b"], ["one", "two"]])
     res = run(cli, multi, tasks, in_tmp / "out", "--api", "/swap")
@@ -268,11 +261,6 @@ def test_out_of_range_and_bad_values_are_reported_before_sending(cli: Cli, typed
     assert not (in_tmp / "out" / "gbatch-journal.jsonl").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py _boundary prints the error message with markup=True, so a cell quoted in it that looks "
-    "like rich markup ('[red]') is swallowed: the user reads \"got ''\"",
-)
 def test_a_cell_that_looks_like_markup_is_shown_as_written(cli: Cli, typed: App, in_tmp: Path) -> None:
     tasks = write_csv(in_tmp / "t.csv", [["text", "count"], ["x", "[red]"]])
     res = cli("run", typed.url, tasks, "--out", in_tmp / "out")
@@ -489,12 +477,6 @@ def test_wrong_password_is_a_clean_error(cli: Cli, auth: App, in_tmp: Path) -> N
     _secret_free(res, in_tmp / "out", wrong)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_runner.py _connect only maps AuthenticationError to 'login failed' (exit 2); gradio 6 answers "
-    "a wrong password with HTTP 400, which gradio_client 2.7.2 raises as a plain ValueError('Could not "
-    "login to URL.'), so the server is reported as unreachable (exit 3)",
-)
 def test_wrong_password_exits_2_saying_login_failed(cli: Cli, auth: App, in_tmp: Path) -> None:
     tasks = write_csv(in_tmp / "t.csv", [["name"], ["Ann"]])
     res = run(cli, auth, tasks, in_tmp / "out", "--auth", "u:not-the-Passw0rd")

@@ -14,7 +14,10 @@ from .test_generic import App, latest
 
 # gradio 6.31's queue analytics (run in the server, inside our process) call pandas APIs that
 # pandas 3 deprecates; with filterwarnings=error that kills the server's analytics task.
-pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*no_silent_downcasting.*"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
 
 Cli = Callable[..., CliResult]
 PASSWORD = "an0ther-s3cret"

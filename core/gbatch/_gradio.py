@@ -275,6 +275,12 @@ def classify(exc: BaseException) -> ErrorKind:
     return ErrorKind.PERMANENT
 
 
+def is_login_failure(exc: BaseException) -> bool:
+    """A refused login: 401 raises AuthenticationError, but gradio 6 answers a wrong
+    password with HTTP 400, which gradio_client raises as ValueError("Could not login …")."""
+    return type(exc).__name__ == "AuthenticationError" or (isinstance(exc, ValueError) and "Could not login" in str(exc))
+
+
 def describe(exc: BaseException) -> str:
     """A one-line message for an attempt's exception, as the user should read it."""
     from gradio_client.exceptions import AppError

@@ -13,7 +13,7 @@ from rich.table import Table
 from ._api import Param, ServerApi
 from ._errors import NoServerError, ServerError
 from ._generic import choose_endpoint
-from ._gradio import Connection, describe, make_client
+from ._gradio import Connection, describe, is_login_failure, make_client
 
 __all__ = ["inspect_server", "print_api", "template_csv"]
 
@@ -26,9 +26,7 @@ def inspect_server(url: str, connection: Connection) -> ServerApi:
     try:
         client = make_client(backend.url, connection, 1)
     except Exception as exc:  # noqa: BLE001
-        # gradio 6 answers a wrong password with HTTP 400, which gradio_client raises as a plain
-        # ValueError("Could not login to URL."); only a 401 becomes AuthenticationError.
-        if type(exc).__name__ == "AuthenticationError" or str(exc).startswith("Could not login"):
+        if is_login_failure(exc):
             raise ServerError(f"{backend}: login failed (check --auth / --token)") from None
         raise NoServerError(f"{backend}: {redact(describe(exc), connection.secrets())}") from None
     try:

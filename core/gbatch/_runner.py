@@ -16,7 +16,7 @@ from ._api import ServerApi
 from ._columns import Column, File, normalize_key
 from ._errors import ExitCode, NoServerError, Problem, RowFailed, ServerError, UsageError, ValidationError
 from ._executor import Attempt, Backend, ExecutionReport, Listener, NullListener, Outcome, RetryPolicy, execute
-from ._gradio import ClientFactory, ClientPool, Connection, call, classify, describe, make_client
+from ._gradio import ClientFactory, ClientPool, Connection, call, classify, describe, is_login_failure, make_client
 from ._journal import Journal, input_hash, write_results
 from ._outputs import NameTemplate, atomic_write, clean_partials, unique_names
 from ._tasks import TaskFile, TaskRow, read_tasks
@@ -155,7 +155,7 @@ def _connect(backends: Sequence[Backend], connection: Connection, factory: Clien
                 raise ServerError(
                     f"{backend}: this is a gradio 3.x app; gradio_client 2.x cannot drive it"
                 ) from None
-            if type(exc).__name__ == "AuthenticationError":
+            if is_login_failure(exc):
                 raise ServerError(f"{backend}: login failed (check --auth / --token)") from None
             errors.append(f"{backend}: {message}")
             continue
@@ -169,6 +169,9 @@ def _connect(backends: Sequence[Backend], connection: Connection, factory: Clien
 def _column_map(task: TaskFile, columns: Sequence[Column]) -> tuple[dict[str, str], list[Problem]]:
     """Which header of the file feeds which column."""
     by_key: dict[str, Column] = {}
+    # A column's own name wins over another column's alias (label), whatever their order.
+    for column in columns:
+        by_key.setdefault(normalize_key(column.name), column)
     for column in columns:
         for key in column.match_keys():
             by_key.setdefault(key, column)
@@ -197,9 +200,11 @@ def prepare_batch(
     base = task.path.parent
     mapping, problems = _column_map(task, plan.columns)
     defaults = {normalize_key(k): v for k, v in options.defaults.items() if v is not None}
+    flags = {c.name for c in tool.columns if c.option}
     for column in plan.columns:
         if column.required and column.name not in mapping and normalize_key(column.name) not in defaults:
-            problems.append(Problem(file, None, column.name, f"required column {column.name!r} is missing (and no --{column.name.replace('_', '-')} default was given)"))
+            hint = f" (and no --{column.name.replace('_', '-')} default was given)" if column.name in flags else ""
+            problems.append(Problem(file, None, column.name, f"required column {column.name!r} is missing{hint}"))
     try:
         template = NameTemplate(options.name or tool.default_name)
     except ValueError as exc:
@@ -330,6 +335,11 @@ def run_batch(
             say(plan.notice)
         history = journal.read()
         prepared = prepare_batch(task, plan, options, tool, history)
+        mapping, _ = _column_map(task, plan.columns)
+        unused = [h for h in task.columns if h not in mapping.values() and normalize_key(h) != "id"]
+        if unused:
+            # Not an error (they can name or group outputs), but a typo here would silently send a default.
+            say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
         return _run(tool, plan, task, prepared, options, connected, journal, history, out_dir, secrets, listener, say, started)
     finally:
         journal.close()

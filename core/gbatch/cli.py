@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ._columns import Column
 from ._errors import ExitCode, GbatchError, UsageError
@@ -50,7 +51,8 @@ def _boundary(func: Callable[..., int | None]) -> Callable[..., None]:
         try:
             code = func(*args, **kwargs)
         except GbatchError as exc:
-            _stderr().print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            # The message quotes the user's cells as written: never read them as markup.
+            _stderr().print(Text.assemble(("Error: ", "bold red"), str(exc)), highlight=False, soft_wrap=True)
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             _stderr().print("[yellow]Interrupted.[/] Nothing half-written was kept; run the same command again to continue.")
