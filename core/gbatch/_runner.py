@@ -347,6 +347,42 @@ def run_batch(
             pool.close()
 
 
+def _select(
+    prepared: Sequence[PreparedRow], history: Mapping[str, Mapping[str, Any]], options: BatchOptions, out_dir: Path
+) -> list[PreparedRow]:
+    """The rows this run sends: by default those not already done with the same inputs."""
+    if options.restart:
+        return list(prepared)
+    chosen = []
+    for item in prepared:
+        last = history.get(item.row.id) or {}
+        if options.retry_failed:
+            if last.get("status") == "failed":
+                chosen.append(item)
+            continue
+        done = (
+            last.get("status") == "ok"
+            and last.get("input_hash") == item.hash
+            and all((out_dir / f).exists() for f in last.get("outputs") or [])
+        )
+        if not done:
+            chosen.append(item)
+    return chosen
+
+
+def _refuse_foreign_files(to_run: Sequence[PreparedRow], owned: set[Path], out_dir: Path, task: TaskFile) -> None:
+    """Never overwrite a file gbatch did not write (unless --overwrite): checked before sending."""
+    problems = []
+    for item in to_run:
+        for existing in out_dir.glob(_glob_escape(item.name) + ".*"):
+            if existing.resolve() not in owned and not existing.name.startswith(".gbatch-"):
+                message = f"{existing} exists and is not from an earlier gbatch run; use --overwrite or another --out"
+                problems.append(Problem(str(task.path), item.row.line, None, message))
+                break
+    if problems:
+        raise ValidationError(problems)
+
+
 def _run(
     tool: Tool,
     plan: Plan,
@@ -362,46 +398,14 @@ def _run(
     say: Callable[[str], None],
     started: float,
 ) -> BatchResult:
-    owned = journal.owned_files(history.values())
-    to_run: list[PreparedRow] = []
-    skipped = 0
-    for item in prepared:
-        last = history.get(item.row.id)
-        done = (
-            last is not None
-            and last.get("status") == "ok"
-            and last.get("input_hash") == item.hash
-            and all((out_dir / f).exists() for f in last.get("outputs") or [])
-        )
-        if options.restart:
-            to_run.append(item)
-        elif options.retry_failed:
-            if last is not None and last.get("status") == "failed":
-                to_run.append(item)
-            else:
-                skipped += 1
-        elif done:
-            skipped += 1
-        else:
-            to_run.append(item)
-
+    to_run = _select(prepared, history, options, out_dir)
     if not options.overwrite and out_dir.exists():
-        problems = []
-        for item in to_run:
-            for existing in out_dir.glob(_glob_escape(item.name) + ".*"):
-                if existing.resolve() not in owned and not existing.name.startswith(".gbatch-"):
-                    problems.append(
-                        Problem(str(task.path), item.row.line, None, f"{existing} exists and is not from an earlier gbatch run; use --overwrite or another --out")
-                    )
-                    break
-        if problems:
-            raise ValidationError(problems)
-
+        _refuse_foreign_files(to_run, journal.owned_files(history.values()), out_dir, task)
     result = BatchResult(
         total=len(prepared),
-        succeeded=skipped if not options.retry_failed else 0,
+        succeeded=0,
         failed=0,
-        skipped=skipped,
+        skipped=len(prepared) - len(to_run),
         not_run=0,
         interrupted=False,
         halted=False,
@@ -413,17 +417,55 @@ def _run(
         dry_run=options.dry_run,
         planned=to_run,
     )
-    if options.retry_failed:
-        result.succeeded = sum(1 for p in prepared if (history.get(p.row.id) or {}).get("status") == "ok")
     if options.dry_run:
+        sending = {item.row.id for item in to_run}
+        result.succeeded = sum(1 for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") == "ok")
         result.seconds = time.monotonic() - started
         return result
 
     clean_partials(out_dir)
+    report = _execute(tool, plan, to_run, options, connected, journal, history, out_dir, secrets, listener)
+    not_run = set(report.not_run)
+    rows = [
+        {"id": item.row.id, "line": item.row.line, "status": "not run"}
+        if item.row.id in not_run or item.row.id not in history
+        else history[item.row.id]
+        for item in prepared
+    ]
+    result.rows = rows
+    result.succeeded = sum(1 for r in rows if r.get("status") == "ok")
+    result.failed = sum(1 for o in report.outcomes if not o.ok)
+    result.not_run = len(not_run)
+    result.interrupted, result.halted = report.interrupted, report.halted
+    result.results = write_results(out_dir, rows)
+    if not report.interrupted:
+        plan.finish(
+            [{**rec, "row": item.row.values, "inputs": _plain_inputs(item.values)} for item, rec in zip(prepared, rows, strict=True)],
+            out_dir,
+            say,
+        )
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _execute(
+    tool: Tool,
+    plan: Plan,
+    to_run: Sequence[PreparedRow],
+    options: BatchOptions,
+    connected: _Connected,
+    journal: Journal,
+    history: dict[str, dict[str, Any]],
+    out_dir: Path,
+    secrets: list[str],
+    listener: Listener | None,
+) -> ExecutionReport[dict[str, Any]]:
+    """Send the rows; journal each one as it finishes (in the calling thread)."""
     by_id = {item.row.id: item for item in to_run}
     failed_logs: dict[str, list[tuple[str, str]]] = {}
 
     def work(attempt: Attempt) -> dict[str, Any]:
+        # Worker thread: one request, then the plan saves what came back.
         item: PreparedRow = attempt.payload
         pool = connected.pools[attempt.backend.url]
         logs: list[tuple[str, str]] = []
@@ -446,39 +488,33 @@ def _run(
             "logs": [[level, text] for level, text in logs],
         }
 
-    def record(outcome: Outcome[dict[str, Any]]) -> None:
-        item = by_id[outcome.id]
-        body = outcome.value or {}
-        error = None
-        if not outcome.ok:
-            error = redact(plan.explain(outcome.error or "failed", item.call), secrets)
-        rec = {
-            "id": item.row.id,
-            "line": item.row.line,
-            "input_hash": item.hash,
-            "status": "ok" if outcome.ok else "failed",
-            "attempts": outcome.attempts,
-            "backend": outcome.backend and redact_url(outcome.backend),
-            "started": _iso(outcome.started),
-            "ended": _iso(outcome.ended),
-            "duration": round((outcome.ended or 0) - (outcome.started or 0), 3) if outcome.started else None,
-            "outputs": body.get("outputs", []),
-            "values": body.get("values", {}),
-            "error": error,
-            "warnings": body.get("warnings") or [t for lv, t in failed_logs.get(item.row.id, []) if lv.lower() == "warning"],
-            "logs": body.get("logs") or [[lv, t] for lv, t in failed_logs.get(item.row.id, [])],
-            "generated": item.call.generated,
-            "tool": tool.name,
-        }
-        journal.append(rec)
-        history[item.row.id] = rec
-
     class Recorder(NullListener):
         def row_finished(self, outcome: Outcome[Any]) -> None:
-            record(outcome)
+            item = by_id[outcome.id]
+            body = outcome.value or {}
+            logs = body.get("logs") or [[level, text] for level, text in failed_logs.get(item.row.id, [])]
+            record = {
+                "id": item.row.id,
+                "line": item.row.line,
+                "input_hash": item.hash,
+                "status": "ok" if outcome.ok else "failed",
+                "attempts": outcome.attempts,
+                "backend": outcome.backend and redact_url(outcome.backend),
+                "started": _iso(outcome.started),
+                "ended": _iso(outcome.ended),
+                "duration": round((outcome.ended or 0) - outcome.started, 3) if outcome.started else None,
+                "outputs": body.get("outputs", []),
+                "values": body.get("values", {}),
+                "error": None if outcome.ok else redact(plan.explain(outcome.error or "failed", item.call), secrets),
+                "warnings": body.get("warnings") or [text for level, text in logs if level.lower() == "warning"],
+                "logs": logs,
+                "generated": item.call.generated,
+                "tool": tool.name,
+            }
+            journal.append(record)
+            history[item.row.id] = record
 
-    fan = _Fanout([Recorder(), listener or NullListener()])
-    report: ExecutionReport[dict[str, Any]] = execute(
+    return execute(
         [(item.row.id, item) for item in to_run],
         work,
         connected.backends,
@@ -488,33 +524,8 @@ def _run(
         describe=lambda exc: redact(describe(exc), secrets),
         timeout=options.timeout,
         halt_on_failures=options.halt_on_failures,
-        listener=fan,
+        listener=_Fanout([Recorder(), listener or NullListener()]),
     )
-    rows = []
-    for item in prepared:
-        rec = history.get(item.row.id)
-        if rec is None or (item.row.id in report.not_run):
-            rows.append({"id": item.row.id, "status": "not run"} if rec is None else {**rec, "status": rec["status"]})
-        else:
-            rows.append(rec)
-    result.rows = rows
-    ran_ok = sum(1 for o in report.outcomes if o.ok)
-    result.succeeded += ran_ok
-    result.failed = sum(1 for o in report.outcomes if not o.ok)
-    if options.retry_failed:
-        result.succeeded = sum(1 for r in rows if r.get("status") == "ok")
-    result.not_run = len(report.not_run)
-    result.interrupted = report.interrupted
-    result.halted = report.halted
-    result.results = write_results(out_dir, rows)
-    if not report.interrupted:
-        plan.finish(
-            [{**rec, "row": item.row.values, "inputs": _plain_inputs(item.values)} for item, rec in zip(prepared, rows, strict=True)],
-            out_dir,
-            say,
-        )
-    result.seconds = time.monotonic() - started
-    return result
 
 
 def _plain_inputs(values: Mapping[str, Any]) -> dict[str, Any]:
