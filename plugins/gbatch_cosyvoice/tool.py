@@ -131,6 +131,8 @@ class CosyVoicePlan(Plan):
         params = {p.name: p for p in endpoint.parameters}
         self.api_name = "/generate_audio"
         self.version, self.fmt, self.join, self.gap, self.normalize = version, fmt, join, gap, normalize
+        if self.variant == "space":
+            self.version = 3  # the Space-style UI only exists for CosyVoice3 (§8.4); other values would break its markers
         server_modes = set(params["mode_checkbox_group"].choices or ())
         wanted = UPSTREAM_MODES if self.variant == "upstream" else SPACE_MODES
         self.modes = {k: v for k, v in wanted.items() if v in server_modes}
@@ -139,6 +141,10 @@ class CosyVoicePlan(Plan):
         speakers = params["sft_dropdown"].choices if "sft_dropdown" in params else None
         self.speakers = tuple(s for s in (speakers or ()) if s)
         self.columns = [replace(c, choices=self.speakers) if c.name == "speaker" and self.speakers else c for c in COLUMNS]
+        if join and not any(gbatch.normalize_key(join) in c.match_keys() for c in self.columns):
+            # The --join column is checked with everything else, before anything is sent
+            # (join_groups would only find it missing after the whole batch ran).
+            self.columns.append(Column(join, required=True, option=False, help="The --join group of the row."))
         self.notice = None
         if "stand-in" in api.title.lower() or "not cosyvoice" in api.title.lower():
             self.notice = f"note: {api.url} is the gbatch CosyVoice stand-in (synthetic audio), not CosyVoice."
@@ -169,6 +175,13 @@ class CosyVoicePlan(Plan):
         if mode == "instruct" and not instruct.strip():
             raise RowProblem("instruct mode needs an instruction (instruct column or --instruct)", "instruct")
         if mode == "sft" or (mode == "instruct" and self.variant == "upstream"):
+            if not self.speakers and mode == "instruct":
+                # No speakers means CosyVoice2/3, where this mode can never work (cosyvoice-webui §7, §8.3).
+                raise RowProblem(
+                    "the upstream web UI's instruct mode (自然语言控制) only works with CosyVoice v1 "
+                    "(it calls inference_instruct and needs a preset speaker), and this server has no speakers, "
+                    "so it runs CosyVoice2/3: use zero_shot or cross_lingual, or the CosyVoice3 Space-style UI", "speaker"
+                )  # fmt: skip
             if not self.speakers:
                 raise RowProblem(
                     f"{mode} mode needs a preset speaker, and this server has none "
