@@ -716,3 +716,31 @@ def test_describe(exc: BaseException, text: str) -> None:
 
 def test_the_generic_app_error_text_is_what_gradio_client_raises() -> None:
     assert HIDDEN.startswith(GENERIC_APP_ERROR)
+
+
+def test_a_retry_waits_for_a_backend_it_has_not_failed_on() -> None:
+    """When only the backend a row failed on is free, a fresh row takes it and the retry waits for the other."""
+    a, b = Backend("a", 1), Backend("b", 1)
+    z_done = threading.Event()
+    seen: list[tuple[str, str, int]] = []
+
+    def work(attempt: Attempt) -> str:
+        seen.append((attempt.item_id, attempt.backend.url, attempt.number))
+        if attempt.item_id == "x" and attempt.number == 1:
+            raise ConnectionError("reset")
+        if attempt.item_id == "y":
+            z_done.wait(5)
+        if attempt.item_id == "z":
+            z_done.set()
+        return attempt.backend.url
+
+    report = execute(
+        [("x", None), ("y", None), ("z", None)],
+        work,
+        [a, b],
+        classify=lambda exc: ErrorKind.TRANSIENT,
+        policy=RetryPolicy(retries=2, backoff=0.001, jitter=0),
+    )
+    assert all(o.ok for o in report.outcomes)
+    assert [s for s in seen if s[0] == "x"] == [("x", "a", 1), ("x", "b", 2)]
+    assert ("z", "a", 1) in seen

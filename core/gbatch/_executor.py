@@ -35,6 +35,9 @@ __all__ = [
 
 T = TypeVar("T")
 
+# How many retried rows may wait for a backend they have not failed on, per scheduling pass.
+MAX_DEFERRED = 64
+
 
 class ErrorKind(Enum):
     PERMANENT = "permanent"  # the row fails now
@@ -240,12 +243,18 @@ def execute(
         listener.row_finished(outcome)
 
     def start_work(pool: ThreadPoolExecutor) -> None:
+        deferred: list[_Item] = []
         while len(running) < jobs and ready and not stopping:
-            item = ready[0]
+            item = ready.popleft()
             backend = pick_backend(item)
             if backend is None:
-                return
-            ready.popleft()
+                ready.appendleft(item)
+                break
+            if backend.url in item.failed_on and len(deferred) < MAX_DEFERRED and any(b.url not in item.failed_on for b in backends):
+                # Only backends this row failed on are free, but another one will free up
+                # (it is busy): let a fresh row take this slot and keep the retry for that one.
+                deferred.append(item)
+                continue
             slot = free[backend.url].pop(0)
             item.attempts += 1
             if item.started is None:
@@ -254,6 +263,7 @@ def execute(
             running[pool.submit(work, attempt)] = _Running(item, backend, slot)
             # Listeners last: one may raise KeyboardInterrupt, and the item must already be tracked.
             listener.row_started(item.id, str(backend), item.attempts)
+        ready.extendleft(reversed(deferred))
 
     def settle(future: Future[T]) -> None:
         nonlocal failures, stopping
@@ -296,9 +306,11 @@ def execute(
         while True:
             try:
                 now = clock()
+                due = []
                 while delayed and delayed[0][0] <= now:
-                    # a retried row goes first, so rows finish roughly in file order
-                    ready.appendleft(heapq.heappop(delayed)[2])
+                    due.append(heapq.heappop(delayed)[2])
+                # retried rows go first, in the order they came due, so rows finish roughly in file order
+                ready.extendleft(reversed(due))
                 start_work(pool)
                 if not running and (stopping or (not ready and not delayed)):
                     break

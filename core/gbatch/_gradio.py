@@ -279,7 +279,8 @@ def classify(exc: BaseException) -> ErrorKind:
     if isinstance(exc, httpx.HTTPStatusError):
         code = exc.response.status_code
         return ErrorKind.TRANSIENT if code == 429 or code >= 500 else ErrorKind.PERMANENT
-    if isinstance(exc, (httpx.TransportError, ConnectionError, OSError)):
+    # Network trouble passes; other OSErrors (a full disk, a permission) would fail again.
+    if isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError)):
         return ErrorKind.TRANSIENT
     if isinstance(exc, ValueError) and "Server stopped" in str(exc):
         return ErrorKind.TRANSIENT

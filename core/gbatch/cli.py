@@ -39,6 +39,11 @@ error, 3 no server reachable, 130 interrupted.
 """
 
 
+# The dry run lists this many rows beyond the first three shown in full: a 100,000-row
+# table would take longer to print than to validate.
+DRY_RUN_LISTED = 50
+
+
 def _stderr() -> Console:
     return Console(stderr=True)
 
@@ -199,11 +204,14 @@ def _show_dry_run(result: Any) -> None:
             out.print(f"  {key} = {value!r}" if not hasattr(value, "source") else f"  {key} = file {value}", highlight=False)
         if item.call.generated:
             out.print(f"  (generated: {item.call.generated})", highlight=False)
-    if len(planned) > 3:
+    listed = planned[3 : 3 + DRY_RUN_LISTED]
+    if listed:
         table = Table("row", "id", "output")
-        for item in planned[3:]:
+        for item in listed:
             table.add_row(str(item.row.line), item.row.id, f"{item.name}.*")
         out.print(table)
+    if len(planned) > 3 + DRY_RUN_LISTED:
+        out.print(f"… and {len(planned) - 3 - DRY_RUN_LISTED} more rows, all valid.")
 
 
 def _show_summary(result: Any, console: Console) -> None:
@@ -218,7 +226,7 @@ def _show_summary(result: Any, console: Console) -> None:
     minutes = result.seconds / 60
     rate = f", {ran / minutes:.1f} rows/min" if ran and minutes > 0 else ""
     console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}")
-    console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False)
+    console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False, soft_wrap=True)
     if result.interrupted:
         console.print("[yellow]Interrupted:[/] finished rows are kept; run the same command again to finish the rest.")
     elif result.halted:

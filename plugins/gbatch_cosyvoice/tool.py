@@ -81,7 +81,13 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
         Option("join", str, None, "After the batch, join each group of rows with the same value in this column (e.g. chapter) into one file, with an .srt beside it."),
         Option("gap", float, 0.5, "Seconds of silence between joined rows."),
         Option("normalize", bool, False, f"Bring every row to the same loudness ({NORMALIZE_DB:g} dBFS RMS), since the server normalises each chunk on its own.", flag=True),
-        Option("model_version", int, 3, "CosyVoice model version the server runs (1, 2 or 3); 3 adds the <|endofprompt|> system prompt where the model needs it."),
+        Option(
+            "model_version",
+            int,
+            None,
+            "CosyVoice model version the server runs (1, 2 or 3); 3 adds the <|endofprompt|> system prompt where "
+            "the model needs it. Default: 1 when the server lists preset speakers (only v1 models have them), else 3.",
+        ),
     )
     slots_per_server = 2  # the web UI runs 2 requests at once and queues 4 (queue(max_size=4, default_concurrency_limit=2))
     default_server = "http://127.0.0.1:8000"
@@ -91,8 +97,8 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
         fmt = str(options.get("format") or "wav").lower()
         if fmt not in FORMATS:
             raise gbatch.UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-        version = int(options.get("model_version") or 3)
-        if version not in (1, 2, 3):
+        version = options.get("model_version")
+        if version is not None and version not in (1, 2, 3):
             raise gbatch.UsageError("--model-version must be 1, 2 or 3")
         gap_option = options.get("gap")
         gap = 0.5 if gap_option is None else float(gap_option)
@@ -114,7 +120,7 @@ def _describe_mismatch(api: ServerApi) -> str:
 
 
 class CosyVoicePlan(Plan):
-    def __init__(self, api: ServerApi, *, fmt: str, version: int, join: str | None, gap: float, normalize: bool) -> None:
+    def __init__(self, api: ServerApi, *, fmt: str, version: int | None, join: str | None, gap: float, normalize: bool) -> None:
         endpoint = api.endpoint("/generate_audio")
         names = tuple(p.name for p in endpoint.parameters) if endpoint else ()
         if names == UPSTREAM_PARAMS:
@@ -130,9 +136,7 @@ class CosyVoicePlan(Plan):
         assert endpoint is not None
         params = {p.name: p for p in endpoint.parameters}
         self.api_name = "/generate_audio"
-        self.version, self.fmt, self.join, self.gap, self.normalize = version, fmt, join, gap, normalize
-        if self.variant == "space":
-            self.version = 3  # the Space-style UI only exists for CosyVoice3 (§8.4); other values would break its markers
+        self.fmt, self.join, self.gap, self.normalize = fmt, join, gap, normalize
         server_modes = set(params["mode_checkbox_group"].choices or ())
         wanted = UPSTREAM_MODES if self.variant == "upstream" else SPACE_MODES
         self.modes = {k: v for k, v in wanted.items() if v in server_modes}
@@ -140,6 +144,13 @@ class CosyVoicePlan(Plan):
             raise ServerError(f"{api.url}: /generate_audio offers modes {sorted(server_modes)}, none of which gbatch knows")
         speakers = params["sft_dropdown"].choices if "sft_dropdown" in params else None
         self.speakers = tuple(s for s in (speakers or ()) if s)
+        if self.variant == "space":
+            self.version = 3  # the Space-style UI only exists for CosyVoice3 (§8.4); other values would break its markers
+        elif version is None:
+            # Only CosyVoice v1 models have preset speakers (§7); v2 and v3 list none.
+            self.version = 1 if self.speakers else 3
+        else:
+            self.version = version
         self.columns = [replace(c, choices=self.speakers) if c.name == "speaker" and self.speakers else c for c in COLUMNS]
         if join and not any(gbatch.normalize_key(join) in c.match_keys() for c in self.columns):
             # The --join column is checked with everything else, before anything is sent
