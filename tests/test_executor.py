@@ -739,7 +739,7 @@ def test_a_retry_waits_for_a_backend_it_has_not_failed_on() -> None:
         work,
         [a, b],
         classify=lambda exc: ErrorKind.TRANSIENT,
-        policy=RetryPolicy(retries=2, backoff=0.001, jitter=0),
+        policy=RetryPolicy(retries=2, backoff=0.0, jitter=0),  # x is due again before z is started
     )
     assert all(o.ok for o in report.outcomes)
     assert [s for s in seen if s[0] == "x"] == [("x", "a", 1), ("x", "b", 2)]
