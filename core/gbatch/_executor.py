@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = [
     "Attempt",
@@ -129,25 +129,30 @@ class ExecutionReport(Generic[T]):
     not_run: list[str] = field(default_factory=list)
 
 
-class Listener(Protocol):
-    """Progress callbacks. All run in the thread that called `execute`, except
-    `row_status`, which runs in a worker thread."""
+class Listener:
+    """Progress callbacks; each does nothing here, so a listener overrides only what it needs.
 
-    def batch_started(self, total: int) -> None: ...
-    def row_started(self, item_id: str, backend: str, attempt: int) -> None: ...
-    def row_status(self, item_id: str, status: dict[str, Any]) -> None: ...
-    def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None: ...
-    def row_finished(self, outcome: Outcome[Any]) -> None: ...
-    def batch_finished(self, report: ExecutionReport[Any]) -> None: ...
+    All run in the thread that called `execute`, except `row_status`, which runs
+    in a worker thread. They must return quickly: the executor waits for them.
+    """
 
+    def batch_started(self, total: int) -> None:
+        """`total` items are about to run."""
 
-class NullListener:
-    def batch_started(self, total: int) -> None: ...
-    def row_started(self, item_id: str, backend: str, attempt: int) -> None: ...
-    def row_status(self, item_id: str, status: dict[str, Any]) -> None: ...
-    def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None: ...
-    def row_finished(self, outcome: Outcome[Any]) -> None: ...
-    def batch_finished(self, report: ExecutionReport[Any]) -> None: ...
+    def row_started(self, item_id: str, backend: str, attempt: int) -> None:
+        """An attempt was sent to `backend` (attempt 1 is the first)."""
+
+    def row_status(self, item_id: str, status: dict[str, Any]) -> None:
+        """Whatever the work reported through `Attempt.report` (e.g. queue rank). Worker thread."""
+
+    def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
+        """An attempt failed with a transient error or back-pressure; the item runs again in `delay` s."""
+
+    def row_finished(self, outcome: Outcome[Any]) -> None:
+        """The item's final outcome (success, or failure after its retries)."""
+
+    def batch_finished(self, report: ExecutionReport[Any]) -> None:
+        """Every item has an outcome, or is in `report.not_run`."""
 
 
 @dataclass
@@ -202,7 +207,7 @@ def execute(
         raise ValueError("execute() needs at least one backend")
     policy = policy or RetryPolicy()
     classify = classify or (lambda exc: ErrorKind.PERMANENT)
-    listener = listener or NullListener()
+    listener = listener or Listener()
     rng = rng or random.Random()
     capacity = sum(b.slots for b in backends)
     jobs = min(jobs or capacity, capacity)

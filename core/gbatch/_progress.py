@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
 
-from ._executor import ErrorKind, ExecutionReport, Outcome
+from ._executor import ErrorKind, ExecutionReport, Listener, Outcome
 
 __all__ = ["PlainListener", "RichListener"]
 
@@ -41,7 +41,7 @@ class _Counts:
             )
 
 
-class RichListener:
+class RichListener(Listener):
     """A live progress bar with done/failed/retrying/in-flight counts, rate, ETA and queue position."""
 
     def __init__(self, console: Console) -> None:
@@ -109,7 +109,7 @@ class RichListener:
         self.progress.stop()
 
 
-class PlainListener:
+class PlainListener(Listener):
     """One line per event, for logs and pipes (no terminal control codes)."""
 
     def __init__(self, console: Console) -> None:
@@ -124,12 +124,6 @@ class PlainListener:
         self.total = total
         self._say(f"running {total} row{'s' if total != 1 else ''}")
 
-    def row_started(self, item_id: str, backend: str, attempt: int) -> None:
-        pass
-
-    def row_status(self, item_id: str, status: dict[str, Any]) -> None:
-        pass
-
     def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
         if kind is not ErrorKind.BACKPRESSURE:
             self._say(f"retry {item_id}: attempt {attempt} failed ({error}); again in {delay:.1f}s")
@@ -143,6 +137,3 @@ class PlainListener:
             self._say(f"{where} ok {outcome.id} ({took:.1f}s) -> {outputs}")
         else:
             self._say(f"{where} FAILED {outcome.id}: {outcome.error}")
-
-    def batch_finished(self, report: ExecutionReport[Any]) -> None:
-        pass

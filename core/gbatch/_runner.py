@@ -15,7 +15,7 @@ from typing import Any
 from ._api import ServerApi
 from ._columns import Column, File, normalize_key
 from ._errors import ExitCode, NoServerError, Problem, RowFailed, ServerError, UsageError, ValidationError
-from ._executor import Attempt, Backend, ExecutionReport, Listener, NullListener, Outcome, RetryPolicy, execute
+from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
 from ._gradio import ClientFactory, ClientPool, Connection, call, classify, describe, is_login_failure, make_client
 from ._journal import Journal, input_hash, write_results
 from ._outputs import NameTemplate, atomic_write, clean_partials, unique_names
@@ -126,6 +126,23 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     return redact_url(text)
+
+
+@dataclass
+class _Batch:
+    """One batch in progress: what the helpers below share."""
+
+    tool: Tool
+    plan: Plan
+    task: TaskFile
+    options: BatchOptions
+    connected: _Connected
+    journal: Journal
+    history: dict[str, dict[str, Any]]
+    out_dir: Path
+    secrets: list[str]
+    listener: Listener | None
+    say: Callable[[str], None]
 
 
 @dataclass
@@ -340,7 +357,8 @@ def run_batch(
         if unused:
             # Not an error (they can name or group outputs), but a typo here would silently send a default.
             say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
-        return _run(tool, plan, task, prepared, options, connected, journal, history, out_dir, secrets, listener, say, started)
+        batch = _Batch(tool, plan, task, options, connected, journal, history, out_dir, secrets, listener, say)
+        return _run(batch, prepared, started)
     finally:
         journal.close()
         for pool in connected.pools.values():
@@ -383,24 +401,11 @@ def _refuse_foreign_files(to_run: Sequence[PreparedRow], owned: set[Path], out_d
         raise ValidationError(problems)
 
 
-def _run(
-    tool: Tool,
-    plan: Plan,
-    task: TaskFile,
-    prepared: list[PreparedRow],
-    options: BatchOptions,
-    connected: _Connected,
-    journal: Journal,
-    history: dict[str, dict[str, Any]],
-    out_dir: Path,
-    secrets: list[str],
-    listener: Listener | None,
-    say: Callable[[str], None],
-    started: float,
-) -> BatchResult:
+def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchResult:
+    options, history, out_dir, journal = batch.options, batch.history, batch.out_dir, batch.journal
     to_run = _select(prepared, history, options, out_dir)
     if not options.overwrite and out_dir.exists():
-        _refuse_foreign_files(to_run, journal.owned_files(history.values()), out_dir, task)
+        _refuse_foreign_files(to_run, journal.owned_files(history.values()), out_dir, batch.task)
     result = BatchResult(
         total=len(prepared),
         succeeded=0,
@@ -424,7 +429,7 @@ def _run(
         return result
 
     clean_partials(out_dir)
-    report = _execute(tool, plan, to_run, options, connected, journal, history, out_dir, secrets, listener)
+    report = _execute(batch, to_run)
     not_run = set(report.not_run)
     rows = [
         {"id": item.row.id, "line": item.row.line, "status": "not run"}
@@ -439,35 +444,25 @@ def _run(
     result.interrupted, result.halted = report.interrupted, report.halted
     result.results = write_results(out_dir, rows)
     if not report.interrupted:
-        plan.finish(
+        batch.plan.finish(
             [{**rec, "row": item.row.values, "inputs": _plain_inputs(item.values)} for item, rec in zip(prepared, rows, strict=True)],
             out_dir,
-            say,
+            batch.say,
         )
     result.seconds = time.monotonic() - started
     return result
 
 
-def _execute(
-    tool: Tool,
-    plan: Plan,
-    to_run: Sequence[PreparedRow],
-    options: BatchOptions,
-    connected: _Connected,
-    journal: Journal,
-    history: dict[str, dict[str, Any]],
-    out_dir: Path,
-    secrets: list[str],
-    listener: Listener | None,
-) -> ExecutionReport[dict[str, Any]]:
+def _execute(batch: _Batch, to_run: Sequence[PreparedRow]) -> ExecutionReport[dict[str, Any]]:
     """Send the rows; journal each one as it finishes (in the calling thread)."""
+    plan, options, out_dir, secrets = batch.plan, batch.options, batch.out_dir, batch.secrets
     by_id = {item.row.id: item for item in to_run}
     failed_logs: dict[str, list[tuple[str, str]]] = {}
 
     def work(attempt: Attempt) -> dict[str, Any]:
         # Worker thread: one request, then the plan saves what came back.
         item: PreparedRow = attempt.payload
-        pool = connected.pools[attempt.backend.url]
+        pool = batch.connected.pools[attempt.backend.url]
         logs: list[tuple[str, str]] = []
         try:
             answer = call(pool, plan.api_name, item.call.kwargs, attempt)
@@ -488,7 +483,7 @@ def _execute(
             "logs": [[level, text] for level, text in logs],
         }
 
-    class Recorder(NullListener):
+    class Recorder(Listener):
         def row_finished(self, outcome: Outcome[Any]) -> None:
             item = by_id[outcome.id]
             body = outcome.value or {}
@@ -509,22 +504,22 @@ def _execute(
                 "warnings": body.get("warnings") or [text for level, text in logs if level.lower() == "warning"],
                 "logs": logs,
                 "generated": item.call.generated,
-                "tool": tool.name,
+                "tool": batch.tool.name,
             }
-            journal.append(record)
-            history[item.row.id] = record
+            batch.journal.append(record)
+            batch.history[item.row.id] = record
 
     return execute(
         [(item.row.id, item) for item in to_run],
         work,
-        connected.backends,
+        batch.connected.backends,
         jobs=options.jobs,
         policy=options.policy or RetryPolicy(retries=options.retries),
         classify=classify,
         describe=lambda exc: redact(describe(exc), secrets),
         timeout=options.timeout,
         halt_on_failures=options.halt_on_failures,
-        listener=_Fanout([Recorder(), listener or NullListener()]),
+        listener=_Fanout([Recorder(), batch.listener or Listener()]),
     )
 
 
@@ -542,15 +537,32 @@ def _iso(stamp: float | None) -> str | None:
     return datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="milliseconds")
 
 
-class _Fanout:
-    """Pass each progress callback to several listeners."""
+class _Fanout(Listener):
+    """Pass each progress callback to several listeners, in order."""
 
     def __init__(self, listeners: Sequence[Listener]) -> None:
         self._listeners = listeners
 
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        def forward(*args: Any, **kwargs: Any) -> None:
-            for listener in self._listeners:
-                getattr(listener, name)(*args, **kwargs)
+    def batch_started(self, total: int) -> None:
+        for listener in self._listeners:
+            listener.batch_started(total)
 
-        return forward
+    def row_started(self, item_id: str, backend: str, attempt: int) -> None:
+        for listener in self._listeners:
+            listener.row_started(item_id, backend, attempt)
+
+    def row_status(self, item_id: str, status: dict[str, Any]) -> None:
+        for listener in self._listeners:
+            listener.row_status(item_id, status)
+
+    def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
+        for listener in self._listeners:
+            listener.row_retrying(item_id, attempt, error, delay, kind)
+
+    def row_finished(self, outcome: Outcome[Any]) -> None:
+        for listener in self._listeners:
+            listener.row_finished(outcome)
+
+    def batch_finished(self, report: ExecutionReport[Any]) -> None:
+        for listener in self._listeners:
+            listener.batch_finished(report)
