@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
-__all__ = ["TYPED_DEFAULTS", "Calls", "auth_app", "files_app", "multi_app", "queue_app", "typed_app"]
+__all__ = ["TYPED_DEFAULTS", "Calls", "auth_app", "echo_app", "files_app", "multi_app", "queue_app", "typed_app"]
 
 
 class Calls:
@@ -283,4 +283,23 @@ def auth_app(calls: Calls) -> gr.Blocks:
     with gr.Blocks(title="auth") as demo:
         name, text, card = gr.Textbox(label="Name"), gr.Textbox(label="Greeting"), gr.File(label="Card")
         gr.Button("Greet").click(greet, name, [text, card], api_name="greet")
+    return demo
+
+
+def echo_app(calls: list[str], seconds: float = 0.0, fail_on: str | None = None, limit: int = 4) -> gr.Blocks:
+    """/echo(text) -> TEXT, after `seconds`; raises gr.Error for texts containing `fail_on`."""
+    lock = threading.Lock()
+
+    def echo(text: str) -> str:
+        with lock:
+            calls.append(text)
+        time.sleep(seconds)
+        if fail_on and fail_on in text:
+            raise gr.Error(f"cannot echo {text}")
+        return text.upper()
+
+    with gr.Blocks() as demo:
+        box, out = gr.Textbox(label="Text"), gr.Textbox()
+        gr.Button().click(echo, box, out, api_name="echo")
+    demo.queue(default_concurrency_limit=limit)
     return demo

@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import gradio as gr
 import pytest
 
+from .apps import echo_app
 from .conftest import CliResult, free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def echo_app(calls: list[str], seconds: float = 0.0, fail_on: str | None = None) -> gr.Blocks:
-    lock = threading.Lock()
-
-    def echo(text: str) -> str:
-        with lock:
-            calls.append(text)
-        time.sleep(seconds)
-        if fail_on and fail_on in text:
-            raise gr.Error(f"cannot echo {text}")
-        return text.upper()
-
-    with gr.Blocks() as demo:
-        box, out = gr.Textbox(label="Text"), gr.Textbox()
-        gr.Button().click(echo, box, out, api_name="echo")
-    demo.queue(default_concurrency_limit=4)
-    return demo
 
 
 def records(folder: Path) -> list[dict[str, object]]:

@@ -7,31 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import gradio as gr
 import pytest
 
+from .apps import echo_app
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def slow_app(calls: list[str], seconds: float) -> gr.Blocks:
-    lock = threading.Lock()
-
-    def slow(text: str) -> str:
-        with lock:
-            calls.append(text)
-        time.sleep(seconds)
-        return text[::-1]
-
-    with gr.Blocks() as demo:
-        box, out = gr.Textbox(label="Text"), gr.Textbox()
-        gr.Button().click(slow, box, out, api_name="slow")
-    demo.queue(default_concurrency_limit=2)
-    return demo
 
 
 def journal(folder: Path) -> list[dict[str, object]]:
@@ -43,7 +27,7 @@ def journal(folder: Path) -> list[dict[str, object]]:
 
 def test_sigint_keeps_finished_rows_and_rerun_finishes(serve: Callable[..., str], tmp_path: Path) -> None:
     calls: list[str] = []
-    url = serve(slow_app(calls, 0.4))
+    url = serve(echo_app(calls, seconds=0.4, limit=2))
     rows = [f"row{i:02d}" for i in range(12)]
     (tmp_path / "tasks.csv").write_text("id,text\n" + "".join(f"{r},{r}\n" for r in rows), encoding="utf-8")
     command = [sys.executable, "-m", "gbatch", "run", url, "tasks.csv", "-j", "2", "--out", "out"]
@@ -62,7 +46,7 @@ def test_sigint_keeps_finished_rows_and_rerun_finishes(serve: Callable[..., str]
     assert all(r["status"] == "ok" for r in first)
     for record in first:
         assert record["outputs"] == []  # a text output goes to the results, not to a file
-        assert record["values"] == {"output_0": str(record["id"])[::-1]}
+        assert record["values"] == {"output_0": str(record["id"]).upper()}
     assert not list((tmp_path / "out").glob(".gbatch-*"))
     assert (tmp_path / "out" / "results.csv").exists()
 
