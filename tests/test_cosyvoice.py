@@ -724,6 +724,35 @@ def test_server_killed_mid_batch_then_resume(tmp_path: Path) -> None:
         check_row_audio(tmp_path / "out" / f"{rid}.wav", f"Sentence {rid}.", 24000)
 
 
+def test_server_restarted_mid_batch_the_same_run_finishes(tmp_path: Path) -> None:
+    """A server that goes away and comes back costs retries, not rows: one run, every row ok."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    ids = [f"r{i}" for i in range(6)]
+    write_csv(tmp_path / "t.csv", [["id", "text"], *[[rid, f"Sentence {rid}."] for rid in ids]])
+    command = [sys.executable, "-m", "gbatch", "cosyvoice", "t.csv", "--server", url, "--retries", "8", "--out", "out", *map(str, with_voice())]
+    server = _start_server(port, tmp_path / "server.log")
+    try:
+        gbatch = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+        try:
+            deadline = time.monotonic() + 90
+            while len(journal(tmp_path / "out")) < 1 and time.monotonic() < deadline and gbatch.poll() is None:
+                time.sleep(0.05)
+            _stop(server)
+            server = _start_server(port, tmp_path / "server.log")
+            _, stderr = gbatch.communicate(timeout=240)
+        finally:
+            _stop(gbatch)
+    finally:
+        _stop(server)
+    assert gbatch.returncode == 0, stderr
+    records = journal(tmp_path / "out")
+    assert sorted(r["id"] for r in records) == ids and all(r["status"] == "ok" for r in records)
+    assert any(r["attempts"] > 1 for r in records)  # the restart was felt, and survived
+    for rid in ids:
+        check_row_audio(tmp_path / "out" / f"{rid}.wav", f"Sentence {rid}.", 24000)
+
+
 # --- joining, formats, loudness, strictness ----------------------------------------------
 
 

@@ -744,3 +744,27 @@ def test_a_retry_waits_for_a_backend_it_has_not_failed_on() -> None:
     assert all(o.ok for o in report.outcomes)
     assert [s for s in seen if s[0] == "x"] == [("x", "a", 1), ("x", "b", 2)]
     assert ("z", "a", 1) in seen
+
+
+def test_a_failing_backend_rests_while_another_is_healthy() -> None:
+    """After a transient failure, fresh rows go to the healthy backend instead of spending attempts on the sick one."""
+    sick, healthy = Backend("sick", 2), Backend("healthy", 1)
+    tried: Counter[str] = Counter()
+
+    def work(attempt: Attempt) -> str:
+        tried[attempt.backend.url] += 1
+        if attempt.backend.url == "sick":
+            raise ConnectionError("refused")
+        return attempt.item_id
+
+    report = execute(
+        [(str(i), None) for i in range(12)],
+        work,
+        [sick, healthy],
+        jobs=1,  # one at a time, so the order of events is fixed
+        classify=lambda exc: ErrorKind.TRANSIENT,
+        policy=RetryPolicy(retries=3, backoff=0.0, jitter=0),
+        clock=lambda: 0.0,  # time stands still: the sick backend's rest never ends
+    )
+    assert all(o.ok for o in report.outcomes) and len(report.outcomes) == 12
+    assert tried == Counter({"sick": 1, "healthy": 12})

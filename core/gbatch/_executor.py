@@ -37,6 +37,9 @@ T = TypeVar("T")
 
 # How many retried rows may wait for a backend they have not failed on, per scheduling pass.
 MAX_DEFERRED = 64
+# After a transient failure a backend rests REST seconds, doubling with each failure in a row.
+REST = 0.5
+MAX_REST = 30.0
 
 
 class ErrorKind(Enum):
@@ -217,6 +220,8 @@ def execute(
     delayed: list[tuple[float, int, _Item]] = []  # (due, sequence, item)
     sequence = itertools.count()
     free = {b.url: list(range(b.slots)) for b in backends}
+    troubles = {b.url: 0 for b in backends}  # transient failures in a row, per backend
+    resting_until = {b.url: 0.0 for b in backends}
     running: dict[Future[T], _Running] = {}
     outcomes: list[Outcome[T]] = []
     not_run: list[str] = []
@@ -225,7 +230,11 @@ def execute(
     interrupted = False
 
     def pick_backend(item: _Item) -> Backend | None:
-        candidates = [b for b in backends if free[b.url]]
+        now = clock()
+        # A backend that just failed rests, so fresh rows do not spend attempts on it while
+        # another backend is healthy; when every backend rests, they are all used as usual.
+        anyone_awake = any(resting_until[b.url] <= now for b in backends)
+        candidates = [b for b in backends if free[b.url] and (resting_until[b.url] <= now or not anyone_awake)]
         if not candidates:
             return None
         # A row that failed somewhere goes elsewhere first; otherwise the emptiest backend.
@@ -278,6 +287,8 @@ def execute(
         free[backend.url].sort()
         exc = future.exception()
         if exc is None:
+            troubles[backend.url] = 0
+            resting_until[backend.url] = 0.0
             finish(item, True, future.result(), None, None, str(backend))
             return
         kind = ErrorKind.CANCELLED if cancelled.is_set() else classify(exc)
@@ -290,6 +301,10 @@ def execute(
             heapq.heappush(delayed, (clock() + delay, next(sequence), item))  # before the listener, as above
             listener.row_retrying(item.id, item.attempts, message, delay, kind)
             return
+        if kind is ErrorKind.TRANSIENT:
+            troubles[backend.url] += 1
+            rest = min(MAX_REST, REST * 2 ** (troubles[backend.url] - 1))
+            resting_until[backend.url] = clock() + rest
         if kind in (ErrorKind.TRANSIENT, ErrorKind.BACKPRESSURE):
             item.failed_on.append(backend.url)
             if item.attempts <= policy.retries and not stopping:

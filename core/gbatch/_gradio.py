@@ -180,6 +180,11 @@ def _close(client: Any) -> None:
         client.close()
 
 
+# The client's event stream dropped, or the server went away: every job of that client
+# failed with it (spec §5), and the next attempt needs a fresh session.
+SESSION_LOST = (concurrent.futures.CancelledError, httpx.TransportError)
+
+
 @dataclass
 class CallResult:
     value: Any
@@ -200,7 +205,7 @@ def call(pool: ClientPool, api_name: str, kwargs: Mapping[str, Any], attempt: At
     last: dict[str, Any] = {}
     try:
         job = client.submit(api_name=api_name, **args)
-    except concurrent.futures.CancelledError:
+    except SESSION_LOST:
         pool.discard(client)
         raise
     while True:
@@ -218,12 +223,9 @@ def call(pool: ClientPool, api_name: str, kwargs: Mapping[str, Any], attempt: At
             value = job.result(timeout=poll if left is None else max(0.01, min(poll, left)))
         except TimeoutError:
             continue
-        except concurrent.futures.CancelledError:
-            # The client's event stream dropped: every job of this client failed with it.
-            pool.discard(client)
-            _drain(job, logs, last, attempt)
-            raise
         except BaseException as exc:
+            if isinstance(exc, SESSION_LOST):
+                pool.discard(client)
             _drain(job, logs, last, attempt)
             exc.gbatch_logs = logs  # type: ignore[attr-defined]
             raise

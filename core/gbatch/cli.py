@@ -73,27 +73,27 @@ def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 
 def _connection_params() -> list[inspect.Parameter]:
     return [
-        _param("auth", Annotated[str | None, typer.Option(help="Gradio login as USER:PASSWORD.", envvar="GBATCH_AUTH", show_envvar=True)], None),
-        _param("token", Annotated[str | None, typer.Option(help="Hugging Face token for private Spaces.", envvar="HF_TOKEN", show_envvar=True)], None),
-        _param("header", Annotated[list[str] | None, typer.Option(help="Extra HTTP header 'Name: value' (repeatable), e.g. for a proxy.")], None),
+        _param("auth", Annotated[str | None, typer.Option("--auth", metavar="USER:PASSWORD", help="Gradio login.", envvar="GBATCH_AUTH", show_envvar=True)], None),
+        _param("token", Annotated[str | None, typer.Option("--token", metavar="TOKEN", help="Hugging Face token for private Spaces.", envvar="HF_TOKEN", show_envvar=True)], None),
+        _param("header", Annotated[list[str] | None, typer.Option("--header", metavar="'NAME: VALUE'", help="Extra HTTP header (repeatable), e.g. for a proxy.")], None),
     ]
 
 
 def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect.Parameter]:
     return [
-        _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", help="Server URL, optionally URL=N for N rows at once there (repeatable).")], None),
-        _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", help="Rows in flight at most, over all servers.")], None),
-        _param("out", Annotated[Path | None, typer.Option("--out", "-o", help=f"Output folder [default: {tool_default_out}].")], None),
-        _param("name", Annotated[str | None, typer.Option(help=f"Output name template over the row's columns [default: {tool_default_name}].")], None),
-        _param("timeout", Annotated[float | None, typer.Option(help="Seconds per attempt; the job is cancelled on the server after that.")], None),
-        _param("retries", Annotated[int, typer.Option(help="Retries for transient failures (connection, 5xx, dropped stream, timeout).")], 3),
-        _param("halt_on_failures", Annotated[int | None, typer.Option(help="Stop starting rows after N failures.")], None),
-        _param("overwrite", Annotated[bool, typer.Option(help="Replace existing files that an earlier run did not write.")], False),
-        _param("restart", Annotated[bool, typer.Option(help="Ignore the journal: run every row again.")], False),
-        _param("retry_failed", Annotated[bool, typer.Option(help="Run only the rows that failed last time.")], False),
-        _param("dry_run", Annotated[bool, typer.Option(help="Validate and show what would be sent; send nothing.")], False),
-        _param("strict", Annotated[bool, typer.Option(help="A server warning fails the row.")], False),
-        _param("encoding", Annotated[str | None, typer.Option(help="Task file encoding (default: detect UTF-8, UTF-8 BOM, GB18030).")], None),
+        _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help="A Gradio server, with N rows at once there (repeatable).")], None),
+        _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Rows in flight at most, over all servers.")], None),
+        _param("out", Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help=f"Output folder [default: {tool_default_out}].")], None),
+        _param("name", Annotated[str | None, typer.Option("--name", metavar="TEMPLATE", help=f"Output name over the row's columns, e.g. '{{chapter}}_{{id}}' [default: {tool_default_name}].")], None),
+        _param("timeout", Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", help="Per attempt; the job is then cancelled on the server and retried.")], None),
+        _param("retries", Annotated[int, typer.Option("--retries", metavar="N", help="Retries for transient failures (connection, 429/5xx, dropped stream, timeout).")], 3),
+        _param("halt_on_failures", Annotated[int | None, typer.Option("--halt-on-failures", metavar="N", help="Stop starting rows after N failures.")], None),
+        _param("overwrite", Annotated[bool, typer.Option("--overwrite", help="Replace existing files that an earlier run did not write.")], False),
+        _param("restart", Annotated[bool, typer.Option("--restart", help="Ignore the journal: run every row again.")], False),
+        _param("retry_failed", Annotated[bool, typer.Option("--retry-failed", help="Run only the rows that failed last time.")], False),
+        _param("dry_run", Annotated[bool, typer.Option("--dry-run", help="Check every row (the server is asked for its API) and show what would be sent; send nothing.")], False),
+        _param("strict", Annotated[bool, typer.Option("--strict", help="A server warning fails the row.")], False),
+        _param("encoding", Annotated[str | None, typer.Option("--encoding", metavar="NAME", help="Task file encoding (default: detect UTF-8, UTF-8/16 BOM, GB18030).")], None),
         *_connection_params(),
         _param("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the summary.")], False),
         _param("json_out", Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout.")], False),
@@ -106,18 +106,21 @@ def _column_param(column: Column) -> inspect.Parameter:
         help_text += " Choices: " + ", ".join(str(c) for c in column.choices if c != "")
     return _param(
         f"col_{column.name}",
-        Annotated[str | None, typer.Option(f"--{column.name.replace('_', '-')}", help=f"Default for column '{column.name}': {help_text}", rich_help_panel="Column defaults")],
+        Annotated[str | None, typer.Option(f"--{column.name.replace('_', '-')}", metavar=column.kind.upper(), help=f"Default for column '{column.name}': {help_text}")],
         None,
     )
+
+
+_METAVARS: dict[type, str] = {str: "TEXT", int: "INT", float: "FLOAT", Path: "PATH"}
 
 
 def _option_param(option: Option) -> inspect.Parameter:
     flag = f"--{option.name.replace('_', '-')}"
     help_text = option.help + (f" Choices: {', '.join(option.choices)}." if option.choices else "")
     if option.flag:
-        return _param(f"opt_{option.name}", Annotated[bool, typer.Option(flag, help=help_text, rich_help_panel="Tool options")], bool(option.default))
+        return _param(f"opt_{option.name}", Annotated[bool, typer.Option(flag, help=help_text)], bool(option.default))
     kind: Any = option.type | None
-    return _param(f"opt_{option.name}", Annotated[kind, typer.Option(flag, help=help_text, rich_help_panel="Tool options")], option.default)
+    return _param(f"opt_{option.name}", Annotated[kind, typer.Option(flag, metavar=_METAVARS.get(option.type, "VALUE"), help=help_text)], option.default)
 
 
 def _command(name: str, help_text: str, params: Sequence[inspect.Parameter], body: Callable[[dict[str, Any]], int | None]) -> Callable[..., None]:
