@@ -1,0 +1,53 @@
+"""The CLI's progress views, driven through the executor's Listener callbacks."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from rich.console import Console
+
+from gbatch import ErrorKind, ExecutionReport, Outcome
+from gbatch._progress import PlainListener, RichListener
+
+
+def plain(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+def drive(listener: RichListener | PlainListener) -> None:
+    listener.batch_started(3)
+    listener.row_started("a", "http://h/", 1)
+    listener.row_started("b", "http://h/", 1)
+    listener.row_status("b", {"code": "IN_QUEUE", "rank": 0, "queue_size": 1})
+    listener.row_retrying("a", 1, "the connection to the server dropped", 1.5, ErrorKind.TRANSIENT)
+    listener.row_finished(Outcome("b", True, {"outputs": ["b.wav"]}, attempts=1, started=10.0, ended=12.5))
+    listener.row_finished(Outcome("c", False, error="the app raised an error: bad thing", attempts=1))
+
+
+def test_rich_progress_shows_counts_queue_and_failures() -> None:
+    out = io.StringIO()
+    listener = RichListener(Console(file=out, force_terminal=True, width=160))
+    drive(listener)
+    live = listener.counts.line()
+    assert "1 done" in live and "1 failed" in live and "1 retrying" in live
+    listener.row_status("a", {"code": "IN_QUEUE", "rank": 2, "queue_size": 3})
+    assert "server queue: 1 waiting (next at 3)" in listener.counts.line()
+    listener.batch_finished(ExecutionReport([]))
+    text = plain(out.getvalue())
+    assert "retry a (attempt 1 failed: the connection to the server dropped); again in 1.5s" in text
+    assert "failed c: the app raised an error: bad thing" in text
+    assert "2/3" in text
+
+
+def test_plain_progress_prints_one_line_per_event() -> None:
+    out = io.StringIO()
+    listener = PlainListener(Console(file=out, width=200))
+    drive(listener)
+    listener.batch_finished(ExecutionReport([]))
+    assert out.getvalue().splitlines() == [
+        "running 3 rows",
+        "retry a: attempt 1 failed (the connection to the server dropped); again in 1.5s",
+        "[1/3] ok b (2.5s) -> b.wav",
+        "[2/3] FAILED c: the app raised an error: bad thing",
+    ]
