@@ -98,3 +98,30 @@ def test_password_in_url_is_redacted_in_errors(cli: Callable[..., CliResult], tm
     assert result.exit_code == 3
     assert "pw-S3CRET" not in result.output and "hf_ToK3N" not in result.output
     assert f"http://***@127.0.0.1:{port}/" in result.stderr
+
+
+def test_foreign_files_are_never_overwritten(serve: Callable[..., str], cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    calls: list[str] = []
+    url = serve(echo_app(calls))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "2.txt").write_text("mine", encoding="utf-8")
+    tasks = write_tasks(tmp_path, 2)
+    refused = cli("run", url, tasks, "--out", out)
+    assert refused.exit_code == 2
+    assert f"{tasks}:3: {out / '2.txt'} exists and is not from an earlier gbatch run; use --overwrite or another --out" in refused.stderr
+    assert calls == [] and (out / "2.txt").read_text(encoding="utf-8") == "mine"
+    assert cli("run", url, tasks, "--out", out, "--overwrite").exit_code == 0
+
+
+def test_a_file_left_by_a_crash_is_known_as_ours(serve: Callable[..., str], cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """A row killed between writing its file and its journal line claimed the name first: no --overwrite needed."""
+    calls: list[str] = []
+    url = serve(echo_app(calls))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "2.txt").write_text("written just before a crash", encoding="utf-8")
+    (out / ".gbatch-claims").write_text("1\n2\n", encoding="utf-8")
+    result = cli("run", url, write_tasks(tmp_path, 2), "--out", out)
+    assert result.exit_code == 0, result.output
+    assert sorted(calls) == ["t0", "t1"]

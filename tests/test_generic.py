@@ -142,7 +142,7 @@ def test_text_in_text_out(cli: Cli, multi: App, in_tmp: Path) -> None:
         ("b", "ok", "1", "", "first: héllo, 世界 "),
         ("c", "ok", "1", "", 'first:say "hi"'),
     ]
-    assert sorted(p.name for p in out.iterdir()) == ["gbatch-journal.jsonl", "results.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".gbatch-claims", "gbatch-journal.jsonl", "results.csv"]
 
 
 def test_every_plain_kind_reaches_the_app_typed(cli: Cli, typed: App, in_tmp: Path) -> None:

@@ -26,16 +26,29 @@ JOURNAL_NAME = "gbatch-journal.jsonl"
 RESULTS_NAME = "results.csv"
 
 
+CLAIMS_NAME = ".gbatch-claims"
+
+
 class Journal:
-    """Append-only JSONL records; the last record of an id is its current state."""
+    """Append-only JSONL records, one per finished row; the last record of an id is its current state.
+
+    Beside it, `.gbatch-claims` gets a row's output name before its first request,
+    so a file written just before a crash (before its journal line) is still known
+    as gbatch's own on the next run.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / JOURNAL_NAME
+        self.claims_path = folder / CLAIMS_NAME
         self._lock = threading.Lock()
         self._handle: io.TextIOWrapper | None = None
+        #: output names claimed by rows of earlier runs (filled by `read`)
+        self.claimed: set[str] = set()
 
     def read(self) -> dict[str, dict[str, Any]]:
         last: dict[str, dict[str, Any]] = {}
+        if self.claims_path.exists():
+            self.claimed.update(self.claims_path.read_text(encoding="utf-8").splitlines())
         if not self.path.exists():
             return last
         with self.path.open(encoding="utf-8") as handle:
@@ -48,11 +61,19 @@ class Journal:
                     last[str(record["id"])] = record
         return last
 
+    def claim(self, name: str) -> None:
+        """Note an output name before anything is written under it (thread-safe)."""
+        with self._lock:
+            self.claims_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.claims_path.open("a", encoding="utf-8") as handle:
+                handle.write(name + "\n")
+
     def owned_files(self, records: Iterable[Mapping[str, Any]]) -> set[Path]:
         folder = self.path.parent
         return {(folder / name).resolve() for r in records for name in r.get("outputs") or []}
 
     def append(self, record: Mapping[str, Any]) -> None:
+        """Write one record, flushed and fsynced."""
         line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
         with self._lock:
             if self._handle is None:

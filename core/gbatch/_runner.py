@@ -388,10 +388,13 @@ def _select(
     return chosen
 
 
-def _refuse_foreign_files(to_run: Sequence[PreparedRow], owned: set[Path], out_dir: Path, task: TaskFile) -> None:
+def _refuse_foreign_files(to_run: Sequence[PreparedRow], journal: Journal, history: Mapping[str, Mapping[str, Any]], out_dir: Path, task: TaskFile) -> None:
     """Never overwrite a file gbatch did not write (unless --overwrite): checked before sending."""
+    owned = journal.owned_files(history.values())
     problems = []
     for item in to_run:
+        if item.name in journal.claimed:
+            continue  # an earlier run started this row: whatever it left under this name is ours
         for existing in out_dir.glob(_glob_escape(item.name) + ".*"):
             if existing.resolve() not in owned and not existing.name.startswith(".gbatch-"):
                 message = f"{existing} exists and is not from an earlier gbatch run; use --overwrite or another --out"
@@ -405,7 +408,7 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
     options, history, out_dir, journal = batch.options, batch.history, batch.out_dir, batch.journal
     to_run = _select(prepared, history, options, out_dir)
     if not options.overwrite and out_dir.exists():
-        _refuse_foreign_files(to_run, journal.owned_files(history.values()), out_dir, batch.task)
+        _refuse_foreign_files(to_run, journal, history, out_dir, batch.task)
     result = BatchResult(
         total=len(prepared),
         succeeded=0,
@@ -463,6 +466,9 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow]) -> ExecutionReport[di
         # Worker thread: one request, then the plan saves what came back.
         item: PreparedRow = attempt.payload
         pool = batch.connected.pools[attempt.backend.url]
+        if attempt.number == 1:
+            # Claim the output name before any file can be written under it (see Journal).
+            batch.journal.claim(item.name)
         logs: list[tuple[str, str]] = []
         try:
             answer = call(pool, plan.api_name, item.call.kwargs, attempt)
@@ -491,6 +497,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow]) -> ExecutionReport[di
             record = {
                 "id": item.row.id,
                 "line": item.row.line,
+                "name": item.name,
                 "input_hash": item.hash,
                 "status": "ok" if outcome.ok else "failed",
                 "attempts": outcome.attempts,
