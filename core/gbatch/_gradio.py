@@ -40,6 +40,11 @@ def quiet_telemetry() -> None:
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 
+# huggingface_hub reads its variable when it is first imported, which may happen before any
+# Client is made (by the caller's own code): switch both off as soon as gbatch is imported.
+quiet_telemetry()
+
+
 @dataclass(frozen=True)
 class Connection:
     """How to reach the servers: login, Hugging Face token, extra headers, HTTP timeout."""
