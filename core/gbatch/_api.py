@@ -70,7 +70,9 @@ class Param:
 
     @property
     def required(self) -> bool:
-        return not self.has_default
+        # Apps often declare optional file inputs without a default (CosyVoice's prompt_wav_record,
+        # InstantID's pose image); those are sent as None rather than demanded.
+        return not self.has_default and not self.is_file
 
     def describe_type(self) -> str:
         if self.choices is not None:

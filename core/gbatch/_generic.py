@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from ._api import Endpoint, ServerApi
@@ -38,14 +37,7 @@ class GenericPlan(Plan):
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self.api_name = endpoint.name
-        columns = []
-        for param in endpoint.parameters:
-            column = param.column()
-            if column.kind == "file" and not param.has_default:
-                # Apps often declare optional file inputs without a default; None is sent for them.
-                column = replace(column, required=False)
-            columns.append(column)
-        self.columns: Sequence[Column] = columns
+        self.columns: Sequence[Column] = [param.column() for param in endpoint.parameters]
 
     def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> Call:
         kwargs = {}
