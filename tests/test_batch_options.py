@@ -125,3 +125,18 @@ def test_a_file_left_by_a_crash_is_known_as_ours(serve: Callable[..., str], cli:
     result = cli("run", url, write_tasks(tmp_path, 2), "--out", out)
     assert result.exit_code == 0, result.output
     assert sorted(calls) == ["t0", "t1"]
+
+
+def test_app_errors_are_retried_only_when_asked(serve: Callable[..., str], cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    calls: list[str] = []
+    url = serve(echo_app(calls, fail_on="bad"))
+    path = tmp_path / "tasks.csv"
+    path.write_text("text\nbad\n", encoding="utf-8")
+    assert cli("run", url, path, "--out", tmp_path / "a", "-q").exit_code == 1
+    assert calls == ["bad"]
+    calls.clear()
+    result = cli("run", url, path, "--out", tmp_path / "b", "--retry-app-errors", "--retries", "2", "-q")
+    assert result.exit_code == 1
+    assert calls == ["bad", "bad", "bad"]
+    (record,) = records(tmp_path / "b")
+    assert record["attempts"] == 3 and record["error"] == "the app raised an error: cannot echo bad"

@@ -265,8 +265,12 @@ def _drain(job: Any, logs: list[tuple[str, str]], last: dict[str, Any], attempt:
 TRANSIENT_APP_ERRORS = ("exceeded your gpu quota", "out of memory", "cuda error", "try again", "retry in")
 
 
-def classify(exc: BaseException) -> ErrorKind:
-    """Sort an attempt's exception into permanent, transient or back-pressure (spec §6)."""
+def classify(exc: BaseException, *, retry_app_errors: bool = False) -> ErrorKind:
+    """Sort an attempt's exception into permanent, transient or back-pressure (spec §6).
+
+    An error raised by the app itself is permanent unless its text says it will pass
+    (GPU quota, out of memory), or `retry_app_errors` is set.
+    """
     from gradio_client.exceptions import AppError, AuthenticationError
     from gradio_client.utils import QueueError, TooManyRequestsError
 
@@ -282,7 +286,8 @@ def classify(exc: BaseException) -> ErrorKind:
         return ErrorKind.PERMANENT
     if isinstance(exc, AppError):
         text = str(exc).lower()
-        return ErrorKind.TRANSIENT if any(p in text for p in TRANSIENT_APP_ERRORS) else ErrorKind.PERMANENT
+        passing = retry_app_errors or any(p in text for p in TRANSIENT_APP_ERRORS)
+        return ErrorKind.TRANSIENT if passing else ErrorKind.PERMANENT
     if isinstance(exc, httpx.HTTPStatusError):
         code = exc.response.status_code
         return ErrorKind.TRANSIENT if code == 429 or code >= 500 else ErrorKind.PERMANENT

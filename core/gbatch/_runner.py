@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +42,8 @@ class BatchOptions:
     retry_failed: bool = False
     dry_run: bool = False
     strict: bool = False
+    #: retry rows the app itself failed (gr.Error), not only transient failures
+    retry_app_errors: bool = False
     encoding: str | None = None
     connection: Connection = field(default_factory=Connection)
     #: column name -> value given on the command line, used where a row is empty
@@ -522,7 +525,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow]) -> ExecutionReport[di
         batch.connected.backends,
         jobs=options.jobs,
         policy=options.policy or RetryPolicy(retries=options.retries),
-        classify=classify,
+        classify=functools.partial(classify, retry_app_errors=options.retry_app_errors),
         describe=lambda exc: redact(describe(exc), secrets),
         timeout=options.timeout,
         halt_on_failures=options.halt_on_failures,
