@@ -165,3 +165,30 @@ def test_public_api_is_exactly_all() -> None:
     modules = {"hookspecs", "cli"}
     public = sorted(n for n in dir(gbatch) if not n.startswith("_") and n not in modules)
     assert public == sorted(gbatch.__all__)
+
+
+def test_trace_plugins_shows_each_hook_call(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gbatch", "plugins"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GBATCH_TRACE_PLUGINS": "1", "GBATCH_LOAD_PLUGINS": "cosyvoice"},
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "gbatch: register_tools(register) in plugin 'cosyvoice'" in result.stderr.splitlines()
+
+
+def test_a_plugin_failing_in_its_hook_is_reported() -> None:
+    class Failing:
+        __name__ = "failing"
+
+        @gbatch.hookimpl
+        def register_tools(self, register: Callable[[gbatch.Tool], None]) -> None:
+            raise RuntimeError("no GPU here")
+
+    registry = gbatch.load_registry(entry_points=False, extra=[Failing(), InlinePlugin()])
+    assert list(registry.tools) == ["run"]
+    errors = {p.name: p.error for p in registry.plugins}
+    assert errors == {"failing": "RuntimeError in register_tools: no GPU here", "inline": None}

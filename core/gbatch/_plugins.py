@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -109,45 +110,46 @@ def load_registry(*, entry_points: bool = True, extra: list[ModuleType | object]
                 info.error = f"PluginValidationError: {exc}"
         if broken:
             pm.unregister(name=broken)
-    if os.environ.get("GBATCH_TRACE_PLUGINS"):
-        pm.trace.root.setwriter(sys.stderr.write)
-        pm.enable_tracing()
-
     tools: dict[str, Tool] = {}
     by_name = {info.name: info for info in infos}
-    # Call each plugin's hook on its own so a tool is credited to the plugin that made it.
-    for plugin_name, plugin in pm.list_name_plugin():
-        impl = getattr(plugin, "register_tools", None)
-        if impl is None:
-            continue
+
+    def register_for(plugin_name: str) -> Callable[[Tool], None]:
         owner = by_name.get(plugin_name)
 
-        def register(tool: Tool, _info: PluginInfo | None = owner) -> None:
+        def register(tool: Tool) -> None:
             if not isinstance(tool, Tool):
                 raise PluginError(f"register() expects a gbatch.Tool, got {type(tool).__name__}")
             if tool.name in tools:
                 raise PluginError(f"Two plugins register a tool called {tool.name!r}.")
             tools[tool.name] = tool
-            if _info is not None:
-                _info.tools.append(tool.name)
-
-        try:
-            impl(register=register)
-        except Exception as exc:  # noqa: BLE001 - reported per plugin, like an import failure
             if owner is not None:
-                owner.error = f"{type(exc).__name__} in register_tools: {exc}"
-    return Registry(manager=pm, tools=tools, plugins=infos)
+                owner.tools.append(tool.name)
+
+        return register
+
+    registry = Registry(manager=pm, tools=tools, plugins=infos)
+    _call_each(registry, "register_tools", lambda name: {"register": register_for(name)})
+    return registry
 
 
 def call_register_commands(registry: Registry, app: Any) -> None:
     """Let plugins add commands; a plugin failing here is reported like any other."""
-    for plugin_name, plugin in registry.manager.list_name_plugin():
-        impl = getattr(plugin, "register_commands", None)
-        if impl is None:
-            continue
+    _call_each(registry, "register_commands", lambda name: {"app": app})
+
+
+def _call_each(registry: Registry, hook_name: str, arguments: Callable[[str], dict[str, Any]]) -> None:
+    """Call one hook plugin by plugin (not through `pm.hook`), so that what a plugin
+    registers is credited to it and one failing plugin does not stop the others."""
+    trace = bool(os.environ.get("GBATCH_TRACE_PLUGINS"))
+    for impl in getattr(registry.manager.hook, hook_name).get_hookimpls():
+        given = arguments(impl.plugin_name)
+        # pluggy lets an implementation take fewer arguments than the spec names.
+        kwargs = {name: given[name] for name in impl.argnames}
+        if trace:
+            sys.stderr.write(f"gbatch: {hook_name}({', '.join(kwargs)}) in plugin {impl.plugin_name!r}\n")
         try:
-            impl(app=app)
-        except Exception as exc:  # noqa: BLE001
+            impl.function(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - reported per plugin, like an import failure
             for info in registry.plugins:
-                if info.name == plugin_name:
-                    info.error = f"{type(exc).__name__} in register_commands: {exc}"
+                if info.name == impl.plugin_name:
+                    info.error = f"{type(exc).__name__} in {hook_name}: {exc}"
