@@ -62,6 +62,8 @@ class Recorder:
         self._calls: list[dict[str, Any]] = []
         #: tts_text values the wrapper fails on (an exception the server hides, like upstream)
         self.broken: set[str] = set()
+        #: tts_text values for which the wrapper sends only the first 0.1 s (a lost segment)
+        self.truncated: set[str] = set()
         #: submissions the gradio queue turned away ("Queue is full")
         self.queue_full = 0
 
@@ -82,6 +84,7 @@ class Recorder:
         with self._lock:
             self._calls.clear()
             self.broken = set()
+            self.truncated = set()
             self.queue_full = 0
 
 
@@ -103,6 +106,10 @@ def record(demo: gr.Blocks, rec: Recorder) -> gr.Blocks:
         rec.add(got)
         if got["tts_text"].removeprefix(SYS) in rec.broken:
             raise RuntimeError("broken on purpose")
+        if got["tts_text"].removeprefix(SYS) in rec.truncated:
+            rate, samples = next(iter(inner(*args, **kwargs)))
+            yield rate, samples[: rate // 10]
+            return
         yield from inner(*args, **kwargs)
 
     block.fn = generate_audio
@@ -653,6 +660,21 @@ def test_queue_full_back_pressure_spends_no_retries(cli: Cli, serve: ServeFn, tm
     records = latest(tmp_path / "out")
     assert len(records) == 8 and len(journal(tmp_path / "out")) == 8
     assert_clean(list(records.values()))
+
+
+def test_audio_much_shorter_than_its_text_is_flagged(cli: Cli, v3: Server, tmp_path: Path) -> None:
+    """A lost segment still gives a row, but the journal says the audio looks too short."""
+    text = "This sentence is long enough that a tenth of a second cannot possibly hold it."
+    v3.rec.truncated = {text}
+    write_csv(tmp_path / "t.csv", [["id", "text"], ["short", text], ["fine", "Hello there."]])
+    result = cosy(cli, v3, tmp_path / "t.csv", tmp_path / "out", *with_voice())
+    assert result.exit_code == 0, result.output
+    final = latest(tmp_path / "out")
+    assert final["short"]["status"] == "ok"
+    (warning,) = final["short"]["warnings"]
+    spoken = len(text.replace(" ", ""))  # spaces take no time
+    assert warning.startswith("only 0.") and warning.endswith(f" s of audio for {spoken} characters: part of the text may be missing")
+    assert final["fine"]["warnings"] == []
 
 
 # --- server killed mid-batch, then resumed --------------------------------------------------

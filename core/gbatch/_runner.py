@@ -283,8 +283,9 @@ def prepare_batch(
 class _RowOutputs:
     """The `gbatch.Outputs` a plan writes one row's results through (worker thread)."""
 
-    def __init__(self, out_dir: Path, name: str, pool: ClientPool, logs: list[tuple[str, str]]) -> None:
+    def __init__(self, out_dir: Path, name: str, call: Call, pool: ClientPool, logs: list[tuple[str, str]]) -> None:
         self.out_dir = out_dir
+        self.call = call
         self._name = name
         self._pool = pool
         self._logs = logs
@@ -476,7 +477,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow]) -> ExecutionReport[di
         try:
             answer = call(pool, plan.api_name, item.call.kwargs, attempt)
             logs = answer.logs
-            outputs = _RowOutputs(out_dir, item.name, pool, logs)
+            outputs = _RowOutputs(out_dir, item.name, item.call, pool, logs)
             plan.collect(answer.value, outputs)
         except BaseException as exc:
             failed_logs[item.row.id] = getattr(exc, "gbatch_logs", logs)

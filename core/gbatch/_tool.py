@@ -62,6 +62,10 @@ class Outputs(Protocol):
     def name(self) -> str:
         """The row's output base name, already rendered from `--name`, sanitised and unique."""
 
+    @property
+    def call(self) -> Call:
+        """The request that produced this result."""
+
     def fetch(self, file: Any) -> bytes:
         """The bytes of a server file (a FileData dict, URL or server path), fetched with the run's auth."""
 

@@ -10,6 +10,7 @@ warnings (which would add a second of silence, or fail later inside the model).
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -292,7 +293,7 @@ class CosyVoicePlan(Plan):
         if streamed.suffix != ".wav":
             # Without ffmpeg on the server there is no joined WAV; keep the AAC segments as they are.
             seconds = audio.adts_duration(streamed.data)
-            self._check_length(seconds, warnings)
+            self._check_length(seconds, out)
             out.warn("the server could not join the stream into WAV (does it have ffmpeg and ffprobe?); saved AAC as sent")
             out.write(streamed.data, streamed.suffix)
             out.value("duration", round(seconds, 3))
@@ -302,7 +303,7 @@ class CosyVoicePlan(Plan):
         except Exception as exc:  # noqa: BLE001 - anything libsndfile cannot read is a bad download
             raise RowFailed(f"the server's audio could not be decoded ({exc})", retryable=True) from None
         seconds = len(samples) / rate if rate else 0.0
-        self._check_length(seconds, warnings)
+        self._check_length(seconds, out)
         if audio.is_silent(samples):
             raise RowFailed("the server returned only silence (a rejected request?)" + (f"; it warned: {warnings[0]}" if warnings else ""))
         if self.normalize:
@@ -313,9 +314,18 @@ class CosyVoicePlan(Plan):
         out.value("duration", round(seconds, 3))
         out.value("sample_rate", rate)
 
-    def _check_length(self, seconds: float, warnings: Sequence[str]) -> None:
+    def _check_length(self, seconds: float, out: Outputs) -> None:
         if seconds < 0.05:
             raise RowFailed(f"the server returned {seconds:.2f} s of audio", retryable=True)
+        # Rough bounds, not a verdict: no voice says 40 characters a second, and LLM-based TTS
+        # sometimes loses a segment (upstream #1654) or babbles on.
+        text = _strip_system(str(out.call.kwargs.get("tts_text", "")))
+        speed = float(out.call.kwargs.get("speed") or 1.0)
+        spoken = len(re.sub(r"\[[^\]]*\]|<[^>]*>|\s", "", text))  # markup and spaces take no time
+        if spoken and seconds < spoken / 40 / speed:
+            out.warn(f"only {seconds:.2f} s of audio for {spoken} characters: part of the text may be missing")
+        if seconds > 5 + spoken * 1.0 / speed:
+            out.warn(f"{seconds:.1f} s of audio for {spoken} characters: the model may have run on")
 
     # -- after the batch ----------------------------------------------------
 
