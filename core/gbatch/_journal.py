@@ -48,10 +48,12 @@ class Journal:
     def read(self) -> dict[str, dict[str, Any]]:
         last: dict[str, dict[str, Any]] = {}
         if self.claims_path.exists():
-            self.claimed.update(self.claims_path.read_text(encoding="utf-8").splitlines())
+            # errors="replace": a name cut inside a UTF-8 character by a crash must not stop the run
+            self.claimed.update(self.claims_path.read_text(encoding="utf-8", errors="replace").splitlines())
         if not self.path.exists():
             return last
-        with self.path.open(encoding="utf-8") as handle:
+        # errors="replace": a last line cut inside a UTF-8 character then fails json.loads and is skipped
+        with self.path.open(encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 try:
                     record = json.loads(line)
@@ -65,8 +67,9 @@ class Journal:
         """Note an output name before anything is written under it (thread-safe)."""
         with self._lock:
             self.claims_path.parent.mkdir(parents=True, exist_ok=True)
+            start = "\n" if _cut_short(self.claims_path) else ""
             with self.claims_path.open("a", encoding="utf-8") as handle:
-                handle.write(name + "\n")
+                handle.write(start + name + "\n")
 
     def owned_files(self, records: Iterable[Mapping[str, Any]]) -> set[Path]:
         folder = self.path.parent
@@ -78,6 +81,8 @@ class Journal:
         with self._lock:
             if self._handle is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                if _cut_short(self.path):
+                    line = "\n" + line  # do not glue this record onto a line a crash cut short
                 self._handle = self.path.open("a", encoding="utf-8")
             self._handle.write(line)
             self._handle.flush()
@@ -88,6 +93,16 @@ class Journal:
             if self._handle is not None:
                 self._handle.close()
                 self._handle = None
+
+
+def _cut_short(path: Path) -> bool:
+    """Whether `path` ends without a newline (its last line was cut short by a crash)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except OSError:  # missing or empty
+        return False
 
 
 _file_hashes: dict[tuple[str, int, int], str] = {}

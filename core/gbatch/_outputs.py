@@ -22,7 +22,9 @@ __all__ = ["NameTemplate", "atomic_write", "sanitize"]
 
 MAX_NAME = 120  # leaves room for a suffix within the usual 255-byte limit, even in UTF-8 CJK
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+# DOS device names, as CPython's ntpath.isreserved lists them (superscript digits included).
+_PORTS = "123456789\u00b9\u00b2\u00b3"
+_RESERVED = {"con", "prn", "aux", "nul", "conin$", "conout$", *(f"com{i}" for i in _PORTS), *(f"lpt{i}" for i in _PORTS)}
 
 
 def sanitize(name: str) -> str:
@@ -31,10 +33,13 @@ def sanitize(name: str) -> str:
     name = _UNSAFE.sub("_", name).strip(" .")
     name = re.sub(r"\.{2,}", ".", name)
     name = re.sub(r"\s+", " ", name)
-    if not name or name.casefold() in _RESERVED:
-        name = f"_{name}"
     encoded = name.encode("utf-8")[:MAX_NAME]
-    return encoded.decode("utf-8", "ignore").rstrip(" .") or "_"
+    name = encoded.decode("utf-8", "ignore").rstrip(" .")
+    # Checked last, so folding and trimming cannot turn a name back into a device name;
+    # Windows reserves one with any extension too ("nul.txt", "con .tar.gz" are devices).
+    if not name or name.split(".", 1)[0].rstrip(" ").casefold() in _RESERVED:
+        name = f"_{name}"
+    return name
 
 
 class NameTemplate:

@@ -122,11 +122,13 @@ def parse_server(text: str, default_slots: int) -> Backend:
 
 
 def redact_url(url: str) -> str:
-    return re.sub(r"//[^/@]+@", "//***@", url)
+    # Up to the LAST '@' before a '/': httpx reads "http://u:p@ss@h/" as password "p@ss".
+    return re.sub(r"//[^/]+@", "//***@", url)
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
+    # Longest first: replacing "abc" before "abcdef" would leave "***def" showing.
+    for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return redact_url(text)
 
