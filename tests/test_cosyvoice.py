@@ -704,19 +704,29 @@ def _stop(process: subprocess.Popen[Any]) -> None:
     process.wait(timeout=30)
 
 
-def test_server_killed_mid_batch_then_resume(tmp_path: Path) -> None:
+def _batch_against_a_subprocess_server(tmp_path: Path, rows: int, retries: int) -> tuple[list[str], list[str], int]:
+    """The row ids, a `gbatch cosyvoice` command for them, and a free port for the stand-in."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    ids = [f"r{i}" for i in range(8)]
+    ids = [f"r{i}" for i in range(rows)]
     write_csv(tmp_path / "t.csv", [["id", "text"], *[[rid, f"Sentence {rid}."] for rid in ids]])
-    command = [sys.executable, "-m", "gbatch", "cosyvoice", "t.csv", "--server", url, "--retries", "1", "--out", "out", *map(str, with_voice())]
+    command = [sys.executable, "-m", "gbatch", "cosyvoice", "t.csv", "--server", f"http://127.0.0.1:{port}"]
+    command += ["--retries", str(retries), "--out", "out", *map(str, with_voice())]
+    return ids, command, port
+
+
+def _wait_for_records(out: Path, count: int, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 90
+    while len(journal(out)) < count and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+
+
+def test_server_killed_mid_batch_then_resume(tmp_path: Path) -> None:
+    ids, command, port = _batch_against_a_subprocess_server(tmp_path, rows=8, retries=1)
     server = _start_server(port, tmp_path / "server.log")
     try:
         gbatch = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
         try:
-            deadline = time.monotonic() + 90
-            while len(journal(tmp_path / "out")) < 2 and time.monotonic() < deadline and gbatch.poll() is None:
-                time.sleep(0.05)
+            _wait_for_records(tmp_path / "out", 2, gbatch)
             _stop(server)
             _, stderr = gbatch.communicate(timeout=120)
         finally:
@@ -748,18 +758,12 @@ def test_server_killed_mid_batch_then_resume(tmp_path: Path) -> None:
 
 def test_server_restarted_mid_batch_the_same_run_finishes(tmp_path: Path) -> None:
     """A server that goes away and comes back costs retries, not rows: one run, every row ok."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    ids = [f"r{i}" for i in range(6)]
-    write_csv(tmp_path / "t.csv", [["id", "text"], *[[rid, f"Sentence {rid}."] for rid in ids]])
-    command = [sys.executable, "-m", "gbatch", "cosyvoice", "t.csv", "--server", url, "--retries", "8", "--out", "out", *map(str, with_voice())]
+    ids, command, port = _batch_against_a_subprocess_server(tmp_path, rows=6, retries=8)
     server = _start_server(port, tmp_path / "server.log")
     try:
         gbatch = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
         try:
-            deadline = time.monotonic() + 90
-            while len(journal(tmp_path / "out")) < 1 and time.monotonic() < deadline and gbatch.poll() is None:
-                time.sleep(0.05)
+            _wait_for_records(tmp_path / "out", 1, gbatch)
             _stop(server)
             server = _start_server(port, tmp_path / "server.log")
             _, stderr = gbatch.communicate(timeout=240)
