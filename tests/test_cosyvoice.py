@@ -680,10 +680,10 @@ def test_audio_much_shorter_than_its_text_is_flagged(cli: Cli, v3: Server, tmp_p
 # --- server killed mid-batch, then resumed --------------------------------------------------
 
 
-def _start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start_server(port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "gbatch_cosyvoice.demo_server", "--port", str(port), "--delay", "0.5"]
     with log.open("ab") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=os.environ.copy())
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env or os.environ.copy())
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -777,6 +777,31 @@ def test_server_restarted_mid_batch_the_same_run_finishes(tmp_path: Path) -> Non
     assert any(r["attempts"] > 1 for r in records)  # the restart was felt, and survived
     for rid in ids:
         check_row_audio(tmp_path / "out" / f"{rid}.wav", f"Sentence {rid}.", 24000)
+
+
+def test_a_server_without_ffprobe_still_gives_audio(tmp_path: Path) -> None:
+    """No joined WAV from the server (its playlist-file needs ffprobe): the AAC segments are kept."""
+    ffmpeg = shutil.which("ffmpeg")
+    assert ffmpeg, "the tests need ffmpeg (scripts/setup.sh installs it)"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ffmpeg").symlink_to(ffmpeg)  # streaming needs ffmpeg; ffprobe is left out
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}"}
+    ids, command, port = _batch_against_a_subprocess_server(tmp_path, rows=3, retries=0)
+    server = _start_server(port, tmp_path / "server.log", env=env)
+    try:
+        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    finally:
+        _stop(server)
+    assert result.returncode == 0, result.stderr
+    final = latest(tmp_path / "out")
+    for rid in ids:
+        record = final[rid]
+        assert record["outputs"] == [f"{rid}.aac"]
+        assert record["warnings"] == ["the server could not join the stream into WAV (does it have ffmpeg and ffprobe?); saved AAC as sent"]
+        data = (tmp_path / "out" / f"{rid}.aac").read_bytes()
+        assert record["values"]["duration"] == round(audio.adts_duration(data), 3)
+        assert abs(audio.adts_duration(data) - expected_seconds(f"Sentence {rid}.", 24000)) < 0.1
 
 
 # --- joining, formats, loudness, strictness ----------------------------------------------

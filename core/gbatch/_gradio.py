@@ -166,7 +166,13 @@ class ClientPool:
         return urlunsplit((ours.scheme, ours.netloc, theirs.path, theirs.query, theirs.fragment))
 
     def fetch(self, file: Any) -> bytes:
-        response = self.http().get(self.file_url(file))
+        url = self.file_url(file)
+        try:
+            response = self.http().get(url)
+        except httpx.TransportError:
+            # A kept-alive connection the server closed (after an error response, say) fails
+            # once at random; a second request gets a fresh connection.
+            response = self.http().get(url)
         response.raise_for_status()
         return response.content
 
