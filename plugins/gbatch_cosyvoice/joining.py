@@ -36,11 +36,16 @@ def join_groups(rows: Sequence[Mapping[str, Any]], out_dir: Path, column: str, g
         if unfinished:
             say(f"not joining {column}={group!r}: {len(unfinished)} row(s) not done ({', '.join(unfinished[:5])})")
             continue
-        parts = []
-        for member in members:
-            data, rate = sf.read(str(out_dir / member["outputs"][0]), dtype="float32", always_2d=False)
-            parts.append((data, int(rate)))
-        samples, rate, spans = join(parts, gap)
+        try:
+            parts = []
+            for member in members:
+                data, rate = sf.read(str(out_dir / member["outputs"][0]), dtype="float32", always_2d=False)
+                parts.append((data, int(rate)))
+            samples, rate, spans = join(parts, gap)
+        except (sf.LibsndfileError, ValueError) as exc:
+            # e.g. AAC kept from a server without ffprobe: libsndfile cannot read it back
+            say(f"not joining {column}={group!r}: {exc}")
+            continue
         name = gbatch.sanitize(group)
         audio_path = gbatch.atomic_write(out_dir / JOINED_DIR / f"{name}.{fmt}", encode(samples, rate, fmt))
         cues = [(start, end, str((m.get("inputs") or {}).get("text", ""))) for (start, end), m in zip(spans, members, strict=True)]
