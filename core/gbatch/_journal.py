@@ -29,6 +29,31 @@ RESULTS_NAME = "results.csv"
 CLAIMS_NAME = ".gbatch-claims"
 
 
+class _AppendOnly:
+    """A text file opened for appending on first write, flushed after each line (not thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: io.TextIOWrapper | None = None
+
+    def write(self, line: str, *, fsync: bool) -> None:
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            repair = _cut_short(self.path)
+            self._handle = self.path.open("a", encoding="utf-8")
+            if repair:
+                self._handle.write("\n")  # do not glue this line onto one a crash cut short
+        self._handle.write(line)
+        self._handle.flush()
+        if fsync:
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
 class Journal:
     """Append-only JSONL records, one per finished row; the last record of an id is its current state.
 
@@ -41,7 +66,8 @@ class Journal:
         self.path = folder / JOURNAL_NAME
         self.claims_path = folder / CLAIMS_NAME
         self._lock = threading.Lock()
-        self._handle: io.TextIOWrapper | None = None
+        self._records = _AppendOnly(self.path)
+        self._claims = _AppendOnly(self.claims_path)
         #: output names claimed by rows of earlier runs (filled by `read`)
         self.claimed: set[str] = set()
 
@@ -64,12 +90,13 @@ class Journal:
         return last
 
     def claim(self, name: str) -> None:
-        """Note an output name before anything is written under it (thread-safe)."""
+        """Note an output name before anything is written under it (thread-safe).
+
+        Flushed, not fsynced: it must outlive a crash of this process, which the OS
+        buffers do; a power cut would only make the next run ask for --overwrite.
+        """
         with self._lock:
-            self.claims_path.parent.mkdir(parents=True, exist_ok=True)
-            start = "\n" if _cut_short(self.claims_path) else ""
-            with self.claims_path.open("a", encoding="utf-8") as handle:
-                handle.write(start + name + "\n")
+            self._claims.write(name + "\n", fsync=False)
 
     def owned_files(self, records: Iterable[Mapping[str, Any]]) -> set[Path]:
         folder = self.path.parent
@@ -79,20 +106,12 @@ class Journal:
         """Write one record, flushed and fsynced."""
         line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
         with self._lock:
-            if self._handle is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                if _cut_short(self.path):
-                    line = "\n" + line  # do not glue this record onto a line a crash cut short
-                self._handle = self.path.open("a", encoding="utf-8")
-            self._handle.write(line)
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
+            self._records.write(line, fsync=True)
 
     def close(self) -> None:
         with self._lock:
-            if self._handle is not None:
-                self._handle.close()
-                self._handle = None
+            self._records.close()
+            self._claims.close()
 
 
 def _cut_short(path: Path) -> bool:
