@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from ._columns import File
-from ._errors import RowFailed
+from ._errors import RowFailed, ServerError
 from ._executor import Attempt, ErrorKind
 
 __all__ = ["ClientPool", "Connection", "call", "classify", "describe", "quiet_telemetry"]
@@ -309,6 +309,15 @@ def is_login_failure(exc: BaseException) -> bool:
     """A refused login: 401 raises AuthenticationError, but gradio 6 answers a wrong
     password with HTTP 400, which gradio_client raises as ValueError("Could not login …")."""
     return type(exc).__name__ == "AuthenticationError" or (isinstance(exc, ValueError) and "Could not login" in str(exc))
+
+
+def unusable(exc: BaseException, where: str) -> ServerError | None:
+    """The error for a server that answered but cannot be used, or None if it simply was not reached."""
+    if "Unknown protocol" in str(exc):
+        return ServerError(f"{where}: this is a gradio 3.x app; gradio_client 2.x cannot drive it")
+    if is_login_failure(exc):
+        return ServerError(f"{where}: login failed (check --auth / --token)")
+    return None
 
 
 def describe(exc: BaseException) -> str:

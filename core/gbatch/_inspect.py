@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ._api import Param, ServerApi
-from ._errors import NoServerError, ServerError
+from ._errors import NoServerError
 from ._generic import choose_endpoint
-from ._gradio import Connection, describe, is_login_failure, make_client
+from ._gradio import Connection, describe, make_client, unusable
 
 __all__ = ["inspect_server", "print_api", "template_csv"]
 
@@ -26,8 +26,9 @@ def inspect_server(url: str, connection: Connection) -> ServerApi:
     try:
         client = make_client(backend.url, connection, 1)
     except Exception as exc:  # noqa: BLE001
-        if is_login_failure(exc):
-            raise ServerError(f"{backend}: login failed (check --auth / --token)") from None
+        refused = unusable(exc, str(backend))
+        if refused:
+            raise refused from None
         raise NoServerError(f"{backend}: {redact(describe(exc), connection.secrets())}") from None
     try:
         return ServerApi.from_client(client, backend.url)

@@ -15,9 +15,9 @@ from typing import Any
 
 from ._api import ServerApi
 from ._columns import Column, File, normalize_key
-from ._errors import ExitCode, NoServerError, Problem, RowFailed, ServerError, UsageError, ValidationError
+from ._errors import ExitCode, NoServerError, Problem, RowFailed, UsageError, ValidationError
 from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
-from ._gradio import ClientFactory, ClientPool, Connection, call, classify, describe, is_login_failure, make_client
+from ._gradio import ClientFactory, ClientPool, Connection, call, classify, describe, make_client, unusable
 from ._journal import Journal, input_hash, write_results
 from ._outputs import NameTemplate, atomic_write, clean_partials, unique_names
 from ._tasks import TaskFile, TaskRow, read_tasks
@@ -172,14 +172,10 @@ def _connect(backends: Sequence[Backend], connection: Connection, factory: Clien
                 api = ServerApi.from_client(client, backend.url)
         except Exception as exc:  # noqa: BLE001 - every failure here means "not usable"
             pool.close()
-            message = redact(describe(exc), secrets)
-            if "Unknown protocol" in str(exc):
-                raise ServerError(
-                    f"{backend}: this is a gradio 3.x app; gradio_client 2.x cannot drive it"
-                ) from None
-            if is_login_failure(exc):
-                raise ServerError(f"{backend}: login failed (check --auth / --token)") from None
-            errors.append(f"{backend}: {message}")
+            refused = unusable(exc, str(backend))
+            if refused:
+                raise refused from None
+            errors.append(f"{backend}: {redact(describe(exc), secrets)}")
             continue
         pools[backend.url] = pool
         reachable.append(backend)
