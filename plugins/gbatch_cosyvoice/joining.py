@@ -19,8 +19,7 @@ def join_groups(rows: Sequence[Mapping[str, Any]], out_dir: Path, column: str, g
     """
     import soundfile as sf
 
-    from .audio import join, srt
-    from .tool import encode
+    from .audio import encode_audio, join, srt
 
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -47,7 +46,7 @@ def join_groups(rows: Sequence[Mapping[str, Any]], out_dir: Path, column: str, g
             say(f"not joining {column}={group!r}: {exc}")
             continue
         name = gbatch.sanitize(group)
-        audio_path = gbatch.atomic_write(out_dir / JOINED_DIR / f"{name}.{fmt}", encode(samples, rate, fmt))
+        audio_path = gbatch.atomic_write(out_dir / JOINED_DIR / f"{name}.{fmt}", encode_audio(samples, rate, fmt))
         cues = [(start, end, str((m.get("inputs") or {}).get("text", ""))) for (start, end), m in zip(spans, members, strict=True)]
         srt_path = gbatch.atomic_write(out_dir / JOINED_DIR / f"{name}.srt", srt(cues).encode("utf-8"))
         written += [audio_path, srt_path]

@@ -309,7 +309,7 @@ class CosyVoicePlan(Plan):
         if self.normalize:
             samples = audio.normalize(samples, NORMALIZE_DB)
         # The server's WAV is kept byte for byte unless it has to change.
-        data = streamed.data if self.fmt == "wav" and not self.normalize else encode(samples, rate, self.fmt)
+        data = streamed.data if self.fmt == "wav" and not self.normalize else audio.encode_audio(samples, rate, self.fmt)
         out.write(data, "." + self.fmt)
         out.value("duration", round(seconds, 3))
         out.value("sample_rate", rate)
@@ -340,10 +340,3 @@ class CosyVoicePlan(Plan):
 def _strip_system(text: str) -> str:
     head, sep, tail = text.partition(MARKER)
     return tail if sep else text
-
-
-def encode(samples: Any, rate: int, fmt: str) -> bytes:
-    """Samples as bytes in wav/flac/mp3/ogg (libsndfile via soundfile; no ffmpeg)."""
-    from .audio import encode_audio
-
-    return encode_audio(samples, rate, fmt)
