@@ -275,7 +275,7 @@ def _inspect_command() -> Callable[..., None]:
     params = [
         inspect.Parameter("url", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(help="The Gradio app's URL.")]),
         _param("api", Annotated[str | None, typer.Option(help="Show only this endpoint.")], None),
-        _param("template", Annotated[bool, typer.Option(help="Print a CSV header and one example row for --api.")], False),
+        _param("template", Annotated[bool, typer.Option("--template", help="Print a CSV header and one example row for --api.")], False),
         *_connection_params(),
     ]
 
