@@ -23,4 +23,19 @@ echo "== installing gbatch and its dependencies into .venv"
 # --group needs pip >= 25.1; the dev group brings gradio (test servers), pytest, ruff, mypy.
 .venv/bin/python -m pip install -q -e ".[demo,xlsx]" --group dev 2>&1 | grep -v "is ignored" || true
 .venv/bin/gbatch --help >/dev/null
+
+# Servers of older Gradio versions for the tests, each in a venv of its own: they cannot
+# share one with gradio 6. The freezes are complete, so --no-deps (pip's resolver rejects
+# these sets although they run; tests/envs/README.md says why).
+for pair in "gradio3:tests/envs/gradio-3.41.2.txt" "gradio4:tests/envs/gradio-4.44.1.txt"; do
+    name="${pair%%:*}"; freeze="${pair#*:}"
+    stamp=".venvs/$name/.installed-$(sha256sum "$freeze" | cut -c1-16)"
+    if [ ! -e "$stamp" ]; then
+        echo "== building .venvs/$name from $freeze"
+        rm -rf ".venvs/$name"
+        "$PYTHON" -m venv ".venvs/$name"
+        ".venvs/$name/bin/python" -m pip install -q --no-deps -r "$freeze" 2>&1 | grep -v "is ignored" || true
+        ".venvs/$name/bin/python" -c "import gradio" && touch "$stamp"
+    fi
+done
 echo "== ready: .venv/bin/gbatch"

@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from gbatch._api import Endpoint, Param, ServerApi, _param
+from gbatch._api import Endpoint, Param
+from gbatch.transports.gradio_client import _param, api_from_client
 from gbatch._columns import Column, File
 
 FILE_DATA = {
@@ -39,7 +40,7 @@ def spec(schema: Any, component: str, python_type: str = "", **extra: Any) -> di
 def param(
     schema: Any, component: str, python_type: str = "", props: dict[str, Any] | None = None, **extra: Any
 ) -> Param:
-    return _param(spec(schema, component, python_type, **extra), props or {})
+    return _param(spec(schema, component, python_type, **extra), props or {}, None)
 
 
 @pytest.mark.parametrize(
@@ -109,7 +110,7 @@ def test_param_from_spec_and_props() -> None:
 
 def test_param_props_label_and_bad_limits() -> None:
     got = _param(
-        {"type": {"type": "number"}, "component": "Slider"}, {"label": "Speed", "minimum": True, "maximum": "9"}
+        {"type": {"type": "number"}, "component": "Slider"}, {"label": "Speed", "minimum": True, "maximum": "9"}, None
     )
     assert (got.name, got.label, got.minimum, got.maximum, got.python_type) == ("", "Speed", None, None, "")
 
@@ -199,7 +200,7 @@ def test_column_for_json() -> None:
     assert column.convert("[1]", Path(".")) == [1]
 
 
-# ServerApi.from_client
+# api_from_client (the gradio_client transport's reading of view_api + /config)
 
 
 class FakeClient:
@@ -237,7 +238,7 @@ def test_server_api_from_client_lines_up_props_and_skips_state() -> None:
         ],
         "dependencies": [{"api_name": "speak", "inputs": [1, 2, 3], "outputs": [4]}],
     }
-    api = ServerApi.from_client(FakeClient(info, config), "http://h/")
+    api = api_from_client(FakeClient(info, config), "http://h/")
     assert (api.url, api.version, api.title) == ("http://h/", "5.9.1", "TTS")
     endpoint = api.endpoint("speak")
     assert isinstance(endpoint, Endpoint)
@@ -255,6 +256,6 @@ def test_server_api_ignores_props_that_do_not_line_up() -> None:
         "components": [{"id": 1, "props": {"minimum": 3}}, {"id": 2, "props": {}}],
         "dependencies": [{"api_name": "f", "inputs": [1, 2]}],
     }
-    api = ServerApi.from_client(FakeClient(info, config), "http://h/")
+    api = api_from_client(FakeClient(info, config), "http://h/")
     assert api.version == ""
     assert api.endpoints["/f"].parameters[0].minimum is None

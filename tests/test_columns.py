@@ -42,7 +42,7 @@ def test_unknown_kind_is_refused_at_construction() -> None:
         Column("speed", "number")
     assert str(info.value) == (
         "column 'speed': unknown kind 'number'; "
-        "use one of ('text', 'int', 'float', 'bool', 'json', 'list', 'file', 'any')"
+        "use one of ('text', 'int', 'float', 'bool', 'json', 'list', 'file', 'files', 'any')"
     )
 
 
@@ -192,16 +192,17 @@ def test_file_url_passes_through(url: str) -> None:
 # empty cells
 
 
-@pytest.mark.parametrize("kind", ["int", "float", "bool", "json", "list", "file", "any"])
+@pytest.mark.parametrize("kind", ["text", "int", "float", "bool", "json", "list", "file", "files", "any"])
 @pytest.mark.parametrize("raw", [None, "", "   ", "\t\n"])
 def test_empty_cells_are_none(kind: str, raw: Any) -> None:
     assert convert(raw, kind) is None
     assert convert(raw, kind, required=True) is None
 
 
-def test_optional_text_keeps_an_empty_cell() -> None:
-    assert convert("", "text") == ""
-    assert convert("  ", "text") == "  "
+def test_an_empty_optional_text_cell_takes_the_default() -> None:
+    """An empty cell means "not given": the column's default (or, in `run`, the endpoint's) applies, never ""."""
+    assert convert("", "text") is None
+    assert convert("  ", "text") is None
     assert convert(None, "text") is None
 
 
@@ -283,3 +284,17 @@ def test_limit_messages() -> None:
 
 def test_limits_ignore_bools() -> None:
     assert convert("yes", "bool", minimum=5) is True
+
+
+def test_files_kind_takes_a_json_list_or_semicolons(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "b c.json").write_text("{}")
+    column = Column("docs", "files")
+    expected = [File(str(tmp_path / "a.txt")), File(str(tmp_path / "b c.json"))]
+    assert column.convert('["a.txt", "b c.json"]', tmp_path) == expected
+    assert column.convert("a.txt; b c.json", tmp_path) == expected
+    assert column.convert("https://h/x.png", tmp_path) == [File("https://h/x.png")]
+    with pytest.raises(ValueError, match="file not found: .*missing.png"):
+        column.convert("a.txt;missing.png", tmp_path)
+    with pytest.raises(ValueError, match="expected a list of file paths or URLs, got 3"):
+        column.convert("[3]", tmp_path)

@@ -1,5 +1,5 @@
 """The shared executor (`gbatch.execute`) with fake work functions, and the
-sorting of gradio_client's exceptions (`_gradio.classify` / `describe`).
+sorting of gradio_client's exceptions (`translate`, then `_call.classify` / `describe`).
 
 No servers. Ordering is forced with events and barriers set from the listener,
 never with timed assertions; the only sleeps are retry delays of a few ms.
@@ -30,7 +30,24 @@ from gbatch import (
     RowFailed,
     execute,
 )
-from gbatch._gradio import GENERIC_APP_ERROR, AttemptCancelled, AttemptTimeout, classify, describe
+from gbatch._call import classify as classify_error
+from gbatch._call import describe as describe_error
+from gbatch._errors import CallCancelled, CallError, CallTimeout
+from gbatch.transports.gradio_client import GENERIC_APP_ERROR, translate
+
+
+def _ours(exc: BaseException) -> BaseException:
+    # gradio_client's exceptions become gbatch's own in the transport; ours pass as they are.
+    return exc if isinstance(exc, (CallError, RowFailed)) else translate(exc, [])
+
+
+def classify(exc: BaseException) -> ErrorKind:
+    return classify_error(_ours(exc))
+
+
+def describe(exc: BaseException) -> str:
+    return describe_error(_ours(exc))
+
 
 A = Backend("http://a.test/", 1, label="A")
 B = Backend("http://b.test/", 1, label="B")
@@ -569,7 +586,7 @@ def test_ctrl_c_cancels_running_rows_keeps_finished_ones_and_returns() -> None:
         # a long row: it polls the cancel flag, as `_gradio.call` does, and stops when it is set
         if attempt.cancelled.wait(WAIT):
             saw_cancel.append(attempt.item_id)
-            raise AttemptCancelled("cancelled")
+            raise CallCancelled("cancelled")
         return "not cancelled in time"
 
     def sort(exc: BaseException) -> ErrorKind:
@@ -604,7 +621,7 @@ def test_ctrl_c_while_a_row_starts_still_accounts_for_it() -> None:
 
     def work(attempt: Attempt) -> str:
         if attempt.cancelled.wait(WAIT):
-            raise AttemptCancelled("cancelled")
+            raise CallCancelled("cancelled")
         return "ok"
 
     report = run(items("x", "y"), work, [A], listener=listener)
@@ -663,8 +680,8 @@ HIDDEN = (
         (QueueError("Queue is full! Please try again."), ErrorKind.BACKPRESSURE),
         (TooManyRequestsError("Too many requests to the API"), ErrorKind.TRANSIENT),
         (concurrent.futures.CancelledError(), ErrorKind.TRANSIENT),
-        (AttemptTimeout("timed out; the job was cancelled on the server"), ErrorKind.TRANSIENT),
-        (AttemptCancelled("cancelled"), ErrorKind.CANCELLED),
+        (CallTimeout("timed out; the job was cancelled on the server"), ErrorKind.TRANSIENT),
+        (CallCancelled("cancelled"), ErrorKind.CANCELLED),
         (RowFailed("truncated download", retryable=True), ErrorKind.TRANSIENT),
         (RowFailed("only silence"), ErrorKind.PERMANENT),
         (RowFailed("only silence", retryable=False), ErrorKind.PERMANENT),
@@ -701,12 +718,12 @@ def test_classify(exc: BaseException, kind: ErrorKind) -> None:
         (AppError(HIDDEN), "the app raised an error (the server hides the details: no show_error=True; see its log)"),
         (httpx.ConnectError("[Errno 111] Connection refused"), "cannot connect: [Errno 111] Connection refused"),
         (_status_error(503), "HTTP 503 from http://srv.test/gradio_api/file=x.wav"),
-        (TooManyRequestsError("Too many requests"), "TooManyRequestsError: Too many requests"),
+        (TooManyRequestsError("Too many requests"), "the server says: too many requests (HTTP 429)"),
         (RowFailed("the server returned only silence"), "the server returned only silence"),
         (RowFailed("truncated download", retryable=True), "truncated download"),
-        (AttemptTimeout("timed out; the job was cancelled on the server"), "timed out; the job was cancelled on the server"),
+        (CallTimeout("timed out; the job was cancelled on the server"), "timed out; the job was cancelled on the server"),
         (TimeoutError(), "TimeoutError"),
-        (ValueError("Server stopped."), "ValueError: Server stopped."),
+        (ValueError("Server stopped."), "the server stopped"),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else None,
 )

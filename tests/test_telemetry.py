@@ -22,7 +22,8 @@ def test_importing_gbatch_switches_telemetry_off() -> None:
 def test_clients_are_made_with_analytics_disabled(serve: Callable[..., str]) -> None:
     import gradio as gr
 
-    from gbatch import Connection, make_client
+    from gbatch import Connection
+    from gbatch.transports.gradio_client import make_client
 
     with gr.Blocks() as demo:
         gr.Textbox().submit(lambda text: text, gr.Textbox(), gr.Textbox(), api_name="echo")

@@ -17,13 +17,20 @@ import only the names below.
 """
 
 from ._api import Endpoint, Param, ServerApi
+from ._batch import BatchOptions, BatchResult
 from ._columns import Column, File, normalize_key
 from ._errors import (
+    AppError,
+    CallCancelled,
+    CallError,
+    CallTimeout,
+    ConnectionLost,
     ExitCode,
     GbatchError,
     NoServerError,
     PluginError,
     Problem,
+    QueueFull,
     RowFailed,
     ServerError,
     UsageError,
@@ -32,25 +39,33 @@ from ._errors import (
 from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
 from ._files import StreamedFile, fetch_stream, is_file_value, save_file, suffix_of
 from ._generic import GenericTool, choose_endpoint
-from ._gradio import ClientPool, Connection, make_client, quiet_telemetry
 from ._outputs import atomic_write, sanitize
 from ._plugins import PluginInfo, Registry, load_registry
-from ._runner import BatchOptions, BatchResult, parse_server, run_batch
+from ._runner import run_batch
+from ._servers import Server, parse_server
 from ._tasks import TaskFile, TaskRow, read_tasks
 from ._tool import Call, Option, Outputs, Plan, RowProblem, Tool
 from .hookspecs import hookimpl
+from .transports import AutoTransport
+from .transports.base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated
+from .transports.gradio_client import quiet_telemetry
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AppError",
     "Attempt",
+    "AutoTransport",
     "Backend",
     "BatchOptions",
     "BatchResult",
     "Call",
-    "ClientPool",
+    "CallCancelled",
+    "CallError",
+    "CallTimeout",
     "Column",
     "Connection",
+    "ConnectionLost",
     "Endpoint",
     "ErrorKind",
     "ExecutionReport",
@@ -58,6 +73,7 @@ __all__ = [
     "File",
     "GbatchError",
     "GenericTool",
+    "Job",
     "Listener",
     "NoServerError",
     "Option",
@@ -68,16 +84,25 @@ __all__ = [
     "PluginError",
     "PluginInfo",
     "Problem",
+    "QueueFull",
     "Registry",
+    "Request",
+    "Result",
     "RetryPolicy",
     "RowFailed",
     "RowProblem",
+    "Server",
     "ServerApi",
     "ServerError",
+    "ServerFile",
+    "Session",
     "StreamedFile",
     "TaskFile",
     "TaskRow",
     "Tool",
+    "Transport",
+    "Update",
+    "Updated",
     "UsageError",
     "ValidationError",
     "atomic_write",
@@ -87,7 +112,6 @@ __all__ = [
     "hookimpl",
     "is_file_value",
     "load_registry",
-    "make_client",
     "normalize_key",
     "parse_server",
     "quiet_telemetry",

@@ -1,20 +1,24 @@
 """What a Gradio server offers: its endpoints and their parameters.
 
-Built from `view_api(return_format="dict")` plus the component properties in
-the app config (view_api does not carry slider limits or display labels of
-choices). Tools read this to adapt to the server they are given.
+Each transport builds these from what its Gradio version publishes (gradio 4+:
+`view_api` plus the component props of `/config`; gradio 3: `/config` alone).
+Tools read them to adapt to the server they are given; nothing here depends on
+a Gradio version.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._columns import Column
 
-__all__ = ["Endpoint", "Param", "ServerApi"]
+__all__ = ["Endpoint", "Param", "ServerApi", "choice_labels", "number_or_none"]
 
-FILE_COMPONENTS = {"audio", "image", "video", "file", "model3d", "uploadbutton", "simpleimage", "imageslider"}
+FILE_COMPONENTS = {"audio", "image", "video", "file", "model3d", "uploadbutton", "simpleimage", "imageslider", "gallery"}
+# Components whose value is a list of files: always for a Gallery, with file_count="multiple"/"directory" otherwise.
+LIST_COMPONENTS = {"gallery"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,10 @@ class Param:
     custom_values: bool = False
     #: the server's `example_input`, used for task-file templates
     example: Any = field(default=None, repr=False)
+    #: a file parameter that takes a list of files (Gallery, file_count="multiple" or "directory")
+    multiple: bool = False
+    #: the component's id in the app config (transports use it to build requests)
+    component_id: int | None = None
 
     @property
     def is_file(self) -> bool:
@@ -52,7 +60,7 @@ class Param:
     def kind(self) -> str:
         """The column kind that converts a cell into what this parameter accepts."""
         if self.is_file:
-            return "file"
+            return "files" if self.multiple else "file"
         if self.choices is not None:
             return "list" if self.schema.get("type") == "array" else "any"
         kind = self.schema.get("type")
@@ -97,93 +105,79 @@ class Param:
 
 @dataclass(frozen=True)
 class Endpoint:
+    """One event of the app that can be called.
+
+    :param name: its `api_name` with a leading "/", or "" for an event that has none
+        (gradio 3 apps such as So-VITS-SVC and Fooocus); `key` names either kind.
+    :param fn_index: its position in the app config's dependencies.
+    :param trigger: what starts it in the UI, e.g. the button's label.
+    :param queued: whether it runs through the server's queue (rows can wait there).
+    :param hidden: the app hides it from its API page (`show_api=False`, `api_name=False`).
+    """
+
     name: str
     parameters: tuple[Param, ...]
     returns: tuple[Param, ...]
+    fn_index: int | None = None
+    trigger: str = ""
+    queued: bool = True
+    hidden: bool = False
+    #: fn_index of the event this one follows in a `.then()` chain
+    after: int | None = None
+
+    @property
+    def key(self) -> str:
+        """`/name`, or `#N` (its fn_index) for an event without a name."""
+        return self.name or f"#{self.fn_index}"
 
     def signature(self) -> str:
         args = ", ".join(p.name for p in self.parameters)
-        return f"{self.name}({args})"
+        return f"{self.key}({args})"
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.parameters if p.name == name), None)
 
 
 @dataclass(frozen=True)
 class ServerApi:
-    """All named endpoints of one server, plus its gradio version."""
+    """The callable endpoints of one server (named first), plus its gradio version."""
 
     url: str
     version: str
     endpoints: dict[str, Endpoint]
     title: str = ""
+    #: events without an api_name, or hidden from the API page: callable by fn_index
+    unnamed: dict[int, Endpoint] = field(default_factory=dict)
 
-    def endpoint(self, name: str) -> Endpoint | None:
-        if not name.startswith("/"):
-            name = "/" + name
-        return self.endpoints.get(name)
+    def endpoint(self, ref: str | int) -> Endpoint | None:
+        """By name (`/predict` or `predict`), or by fn_index (`7`, `"#7"`)."""
+        if isinstance(ref, int):
+            return self.by_index(ref)
+        text = ref.strip()
+        if text.startswith("#") and text[1:].isdigit():
+            return self.by_index(int(text[1:]))
+        if not text.startswith("/"):
+            text = "/" + text
+        return self.endpoints.get(text)
 
-    @classmethod
-    def from_client(cls, client: Any, url: str) -> ServerApi:
-        info = client.view_api(return_format="dict", print_info=False)
-        config: dict[str, Any] = getattr(client, "config", None) or {}
-        components = {c["id"]: c for c in config.get("components", [])}
-        deps = {d.get("api_name"): d for d in config.get("dependencies", []) if d.get("api_name")}
-        endpoints: dict[str, Endpoint] = {}
-        for name, spec in (info.get("named_endpoints") or {}).items():
-            dep = deps.get(name.lstrip("/"), {})
-            in_props = _props(dep.get("inputs", []), components, len(spec.get("parameters", [])))
-            out_props = _props(dep.get("outputs", []), components, len(spec.get("returns", [])))
-            endpoints[name] = Endpoint(
-                name=name,
-                parameters=tuple(_param(p, pr) for p, pr in zip(spec.get("parameters", []), in_props, strict=True)),
-                returns=tuple(_param(p, pr, index=i) for i, (p, pr) in enumerate(zip(spec.get("returns", []), out_props, strict=True))),
-            )
-        return cls(url=url, version=str(config.get("version", "")), endpoints=endpoints, title=str(config.get("title", "")))
+    def by_index(self, fn_index: int) -> Endpoint | None:
+        found = self.unnamed.get(fn_index)
+        if found is not None:
+            return found
+        return next((e for e in self.endpoints.values() if e.fn_index == fn_index), None)
 
+    def every_endpoint(self) -> list[Endpoint]:
+        """Named endpoints, then the unnamed ones in fn_index order."""
+        return [*self.endpoints.values(), *(self.unnamed[i] for i in sorted(self.unnamed))]
 
-def _props(ids: list[int], components: dict[int, Any], expected: int) -> list[dict[str, Any]]:
-    # view_api hides State inputs; drop them here too so the two lists line up.
-    props = [components[i].get("props", {}) for i in ids if i in components and components[i].get("type") != "state"]
-    if len(props) != expected:
-        return [{} for _ in range(expected)]
-    return props
+    @property
+    def major(self) -> int:
+        """The gradio major version (0 if unknown)."""
+        head = self.version.split(".", 1)[0]
+        return int(head) if head.isdigit() else 0
 
 
-def _param(spec: dict[str, Any], props: dict[str, Any], index: int | None = None) -> Param:
-    schema = spec.get("type") or {}
-    if not isinstance(schema, dict):
-        schema = {}
-    choices = _choices(schema)
-    name = spec.get("parameter_name") or (f"output_{index}" if index is not None else "")
-    python_type = spec.get("python_type") or {}
-    return Param(
-        name=name,
-        label=str(spec.get("label") or props.get("label") or ""),
-        component=str(spec.get("component", "")),
-        python_type=str(python_type.get("type", "")) if isinstance(python_type, dict) else str(python_type),
-        schema=schema,
-        has_default=bool(spec.get("parameter_has_default", False)),
-        default=spec.get("parameter_default"),
-        choices=choices,
-        minimum=_number(props.get("minimum")),
-        maximum=_number(props.get("maximum")),
-        precision=props.get("precision") if isinstance(props.get("precision"), int) else None,
-        choice_labels=_choice_labels(props, choices),
-        # view_api lists the enum even when the app accepts any value
-        custom_values=bool(props.get("allow_custom_value")),
-        example=spec.get("example_input"),
-    )
-
-
-def _choices(schema: dict[str, Any]) -> tuple[Any, ...] | None:
-    # Real enums only: a boolean Radio's python_type says Literal['False', 'True'] but the enum is real bools.
-    if "enum" in schema:
-        return tuple(schema["enum"])
-    items = schema.get("items")
-    if isinstance(items, dict) and "enum" in items:
-        return tuple(items["enum"])
-    return None
-
-
-def _choice_labels(props: dict[str, Any], choices: tuple[Any, ...] | None) -> tuple[tuple[str, Any], ...]:
+def choice_labels(props: Mapping[str, Any], choices: tuple[Any, ...] | None) -> tuple[tuple[str, Any], ...]:
     # The enum holds only the values; the config's [label, value] pairs hold what the UI shows,
     # which is what a user copies into a cell ("Slow mode" for "slow").
     if choices is None:
@@ -195,5 +189,5 @@ def _choice_labels(props: dict[str, Any], choices: tuple[Any, ...] | None) -> tu
     return tuple(pairs)
 
 
-def _number(value: Any) -> float | None:
+def number_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = ["Column", "File", "normalize_key"]
 
-KINDS = ("text", "int", "float", "bool", "json", "list", "file", "any")
+KINDS = ("text", "int", "float", "bool", "json", "list", "file", "files", "any")
 
 _TRUE = {"true", "yes", "y", "1", "on", "是"}
 _FALSE = {"false", "no", "n", "0", "off", "否"}
@@ -47,7 +47,8 @@ class Column:
     """One column a tool accepts.
 
     :param name: the canonical column name (also the CLI option `--<name>`).
-    :param kind: one of text, int, float, bool, json, list, file, any.
+    :param kind: one of text, int, float, bool, json, list, file, files, any
+        (`files`: a JSON list or `a;b;c` of paths or URLs, each a `File`).
     :param required: a row must give a non-empty value (or the CLI default must).
     :param default: used when the row and the CLI give nothing.
     :param choices: accepted values (after conversion); `choice_aliases` maps
@@ -82,9 +83,7 @@ class Column:
     def convert(self, raw: Any, base_dir: Path) -> Any:
         """The typed value for a cell; raises ValueError with a message for the user."""
         if self.is_empty(raw):
-            if self.kind == "text" and raw is not None and not self.required:
-                return raw
-            return None
+            return None  # the column's default then applies (and, in `run`, the endpoint's own)
         value = _CONVERTERS[self.kind](raw, base_dir)
         return self._check(value)
 
@@ -230,6 +229,16 @@ def _to_file(raw: Any, base: Path) -> File:
     return File(str(path.resolve()))
 
 
+def _to_files(raw: Any, base: Path) -> list[File]:
+    items = _to_list(raw, base)
+    files = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"expected a list of file paths or URLs, got {item!r}")
+        files.append(_to_file(item, base))
+    return files
+
+
 _CONVERTERS: dict[str, Callable[[Any, Path], Any]] = {
     "text": _to_text,
     "int": _to_int,
@@ -238,5 +247,6 @@ _CONVERTERS: dict[str, Callable[[Any, Path], Any]] = {
     "json": _to_json,
     "list": _to_list,
     "file": _to_file,
+    "files": _to_files,
     "any": lambda raw, _: raw,
 }

@@ -9,6 +9,15 @@
 
 Row-level failures while a batch runs are not exceptions of this tree: a row
 that fails is recorded in the journal and counted, and the batch goes on.
+A transport reports why one request failed with a `CallError`, whose `cause`
+says what kind of failure it was:
+
+    CallError                   one request failed; `cause` names the kind  cause "request"
+    ├── AppError                the app raised (gr.Error), or said no       cause "app"
+    ├── QueueFull               the server's queue is full: back-pressure   cause "queue"
+    ├── ConnectionLost          network trouble, dropped stream, restart    cause "transport"
+    ├── CallTimeout             --timeout elapsed; the job was cancelled    cause "timeout"
+    └── CallCancelled           we cancelled it (Ctrl-C, halt)             cause "cancelled"
 """
 
 from __future__ import annotations
@@ -17,11 +26,17 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 __all__ = [
+    "AppError",
+    "CallCancelled",
+    "CallError",
+    "CallTimeout",
+    "ConnectionLost",
     "ExitCode",
     "GbatchError",
     "NoServerError",
     "PluginError",
     "Problem",
+    "QueueFull",
     "RowFailed",
     "ServerError",
     "UsageError",
@@ -72,21 +87,30 @@ class Problem:
     """One thing wrong with a task file, located as precisely as we can.
 
     `row` is the 1-based line (CSV/TSV/TXT/JSONL) or sheet row (xlsx) as the
-    user sees it in an editor; `column` is the column name as written in the file.
+    user sees it in an editor; `column` is the column name as written in the file;
+    `id` is the row's id, shown next to the line (`lines.csv:3 (id 2):speed: …`)
+    because the line alone is hard to match with journal and output names.
     """
 
     file: str
     row: int | None
     column: str | None
     message: str
+    id: str | None = None
 
     def __str__(self) -> str:
         where = self.file
         if self.row is not None:
             where += f":{self.row}"
-            if self.column:
-                where += f":{self.column}"
+        if self.id is not None:
+            where += f" (id {self.id})"
+        if self.row is not None and self.column:
+            where += f":{self.column}"
         return f"{where}: {self.message}"
+
+    def to_json(self) -> dict[str, str | int | None]:
+        """The problem for `--json` output: file, line, id, column, message."""
+        return {"file": self.file, "line": self.row, "id": self.id, "column": self.column, "message": self.message}
 
 
 class ValidationError(GbatchError):
@@ -109,6 +133,70 @@ class RowFailed(Exception):
     say); the default is a permanent failure of this row only.
     """
 
+    cause = "output"
+
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class CallError(Exception):
+    """One request to a server failed. Transports raise these, and only these, from a job.
+
+    `cause` is one of "app", "queue", "transport", "timeout", "cancelled", or "request"
+    (a request the server refused for another reason); whether the row is retried
+    follows from it.
+    """
+
+    cause = "request"
+
+    def __init__(self, message: str, *, cause: str | None = None, logs: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if cause is not None:
+            self.cause = cause
+        #: the server's log messages (level, text) received before the failure
+        self.logs: list[tuple[str, str]] = list(logs or [])
+
+
+class AppError(CallError):
+    """The app itself failed the request (a `gr.Error`, an exception, a refused value).
+
+    `hidden` is true when the server did not say why (no `show_error=True`).
+    """
+
+    cause = "app"
+
+    def __init__(self, message: str, *, hidden: bool = False, logs: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message, logs=logs)
+        self.hidden = hidden
+
+
+class QueueFull(CallError):
+    """The server's queue is full: wait and send again; this spends no retry."""
+
+    cause = "queue"
+
+
+class ConnectionLost(CallError):
+    """The request did not complete for reasons of the network or the server's life:
+    refused or dropped connection, a dropped event stream, a restart, HTTP 429/5xx.
+    The transport has already dropped whatever session state it had."""
+
+    cause = "transport"
+
+    def __init__(self, message: str, *, status: int | None = None, logs: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message, logs=logs)
+        self.status = status
+
+
+class CallTimeout(CallError):
+    """The per-row timeout elapsed; the job was cancelled on the server."""
+
+    cause = "timeout"
+
+
+class CallCancelled(CallError):
+    """gbatch cancelled the job (Ctrl-C or halt)."""
+
+    cause = "cancelled"

@@ -122,6 +122,8 @@ class Outcome(Generic[T]):
     started: float | None = None  # wall-clock (time.time) of the first attempt
     ended: float | None = None
     failed_on: list[str] = field(default_factory=list)
+    #: the URL of the backend of the last attempt (`backend` is its label)
+    backend_url: str | None = None
 
 
 @dataclass
@@ -240,7 +242,7 @@ def execute(
         # A row that failed somewhere goes elsewhere first; otherwise the emptiest backend.
         return min(candidates, key=lambda b: (item.failed_on.count(b.url), -len(free[b.url])))
 
-    def finish(item: _Item, ok: bool, value: T | None, error: str | None, kind: ErrorKind | None, backend: str) -> None:
+    def finish(item: _Item, ok: bool, value: T | None, error: str | None, kind: ErrorKind | None, backend: Backend) -> None:
         outcome = Outcome(
             id=item.id,
             ok=ok,
@@ -248,7 +250,8 @@ def execute(
             error=error,
             kind=kind,
             attempts=item.attempts,
-            backend=backend,
+            backend=str(backend),
+            backend_url=backend.url,
             started=item.started,
             ended=time.time(),
             failed_on=list(item.failed_on),
@@ -289,7 +292,7 @@ def execute(
         if exc is None:
             troubles[backend.url] = 0
             resting_until[backend.url] = 0.0
-            finish(item, True, future.result(), None, None, str(backend))
+            finish(item, True, future.result(), None, None, backend)
             return
         kind = ErrorKind.CANCELLED if cancelled.is_set() else classify(exc)
         message = describe(exc)
@@ -316,7 +319,7 @@ def execute(
             not_run.append(item.id)
             return
         failures += 1
-        finish(item, False, None, message, kind, str(backend))
+        finish(item, False, None, message, kind, backend)
         if halt_on_failures and failures >= halt_on_failures:
             stopping = True
 

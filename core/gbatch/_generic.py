@@ -1,8 +1,9 @@
-"""Driving any endpoint of any Gradio app, with no code: `gbatch run URL tasks.csv --api /name`.
+"""Driving any endpoint of any Gradio app, with no code: `gbatch run URL tasks.csv --api /name`
+(or `--fn-index N` for an event without a name, as in many gradio 3 apps).
 
 Columns are the endpoint's parameters (matched by name or label); files are
-uploaded; every output is kept — files in the output folder, other values in
-`results.csv` and the journal.
+uploaded; every output is kept — files in the output folder (a gallery as
+numbered files), other values in `results.csv` and the journal.
 """
 
 from __future__ import annotations
@@ -14,29 +15,43 @@ from typing import Any
 from ._api import Endpoint, ServerApi
 from ._columns import Column
 from ._errors import ServerError
-from ._files import is_file_value, save_file
+from ._files import save_file
 from ._tool import Call, Outputs, Plan, Tool
+from .transports.base import Result, ServerFile, Updated
 
 __all__ = ["GenericTool", "choose_endpoint"]
 
 
-def choose_endpoint(api: ServerApi, name: str | None) -> Endpoint:
-    """The endpoint called `name`, or the only one; otherwise a ServerError listing them."""
-    listing = "\n  ".join(e.signature() for e in api.endpoints.values()) or "(none)"
+def _listing(api: ServerApi) -> str:
+    lines = [e.signature() + (f"   [{e.trigger}]" if not e.name and e.trigger else "") for e in api.every_endpoint()]
+    return "\n  ".join(lines) or "(none)"
+
+
+def choose_endpoint(api: ServerApi, name: str | None, fn_index: int | None = None) -> Endpoint:
+    """The endpoint called `name` (or at `fn_index`), or the only one; otherwise a ServerError listing them."""
+    if fn_index is not None:
+        endpoint = api.by_index(fn_index)
+        if endpoint is None:
+            raise ServerError(f"{api.url} has no event with fn_index {fn_index}. Its endpoints:\n  {_listing(api)}")
+        return endpoint
     if name:
         endpoint = api.endpoint(name)
         if endpoint is None:
-            raise ServerError(f"{api.url} has no endpoint {name!r}. Its endpoints:\n  {listing}")
+            raise ServerError(f"{api.url} has no endpoint {name!r}. Its endpoints:\n  {_listing(api)}")
         return endpoint
-    if len(api.endpoints) == 1:
-        return next(iter(api.endpoints.values()))
-    raise ServerError(f"{api.url} has {len(api.endpoints)} endpoints; choose one with --api:\n  {listing}")
+    every = api.every_endpoint()
+    if len(every) == 1:
+        return every[0]
+    if not every:
+        raise ServerError(f"{api.url} offers no endpoint that can be called")
+    hint = "--api" + (" NAME or --fn-index N" if api.unnamed else "")
+    raise ServerError(f"{api.url} has {len(every)} endpoints; choose one with {hint}:\n  {_listing(api)}")
 
 
 class GenericPlan(Plan):
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        self.api_name = endpoint.name
+        self.api_name = endpoint.key
         self.columns: Sequence[Column] = [param.column() for param in endpoint.parameters]
 
     def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> Call:
@@ -50,10 +65,10 @@ class GenericPlan(Plan):
             kwargs[param.name] = value
         return Call(kwargs)
 
-    def collect(self, result: Any, out: Outputs) -> None:
+    def collect(self, result: Result, out: Outputs) -> None:
         returns = self.endpoint.returns
-        values = list(result) if len(returns) > 1 and isinstance(result, (list, tuple)) else [result]
-        files = [v for v in values if is_file_value(v) or _is_file_list(v)]
+        values = [v.value if isinstance(v, Updated) else v for v in result.outputs]
+        files = [v for v in values if isinstance(v, ServerFile) or _is_file_list(v)]
         # Count the declared file outputs too, so an output keeps its name in rows where others are empty.
         labelled = max(len(files), sum(1 for r in returns if r.is_file)) > 1
         keys: list[str] = []
@@ -62,13 +77,15 @@ class GenericPlan(Plan):
             key = _output_key(param.label if param else "", index)
             key = f"{key}_{index}" if key in keys else key  # two outputs with one label must not overwrite
             keys.append(key)
-            if is_file_value(value):
+            if isinstance(value, ServerFile):
                 save_file(out, value, key if labelled else None)
             elif _is_file_list(value):
+                # A gallery: numbered files, and the captions as a value.
                 for n, item in enumerate(value, start=1):
-                    # Gallery items are {"image": FileData, "caption": ...}
-                    file = item["image"] if "image" in item and is_file_value(item["image"]) else item
-                    save_file(out, file, f"{key}-{n}")
+                    save_file(out, item, f"{key}-{n}" if labelled else str(n))
+                captions = [item.caption for item in value]
+                if any(captions):
+                    out.value(f"{key}_captions", captions)
             else:
                 out.value(key, value)
 
@@ -84,9 +101,7 @@ def _table(rows: list[Any], default: Any) -> dict[str, Any]:
 
 
 def _is_file_list(value: Any) -> bool:
-    if not isinstance(value, list) or not value:
-        return False
-    return all(is_file_value(v) or (isinstance(v, Mapping) and is_file_value(v.get("image"))) for v in value)
+    return isinstance(value, list) and bool(value) and all(isinstance(v, ServerFile) for v in value)
 
 
 def _output_key(label: str, index: int) -> str:
@@ -96,15 +111,18 @@ def _output_key(label: str, index: int) -> str:
 
 
 class GenericTool(Tool):
-    """Any endpoint of any gradio 4/5/6 app; columns come from the server."""
+    """Any endpoint of any Gradio app (3.x to 6.x); columns come from the server."""
 
     name = "run"
     help = "Run a task file against any endpoint of any Gradio app."
-    slots_per_server = 4
+    # gradio runs one job per event at a time unless the app says otherwise; two run
+    # and two wait by default (the server's queue keeps them), -j or URL=N to change.
+    slots_per_server = 2
     default_out = "gbatch-out"
 
-    def __init__(self, api_name: str | None = None) -> None:
+    def __init__(self, api_name: str | None = None, fn_index: int | None = None) -> None:
         self.api_name = api_name
+        self.fn_index = fn_index
 
     def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
-        return GenericPlan(choose_endpoint(api, self.api_name))
+        return GenericPlan(choose_endpoint(api, self.api_name, self.fn_index))

@@ -10,30 +10,29 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ._api import Param, ServerApi
-from ._errors import NoServerError
+from ._api import Endpoint, Param, ServerApi
+from ._errors import CallError, NoServerError, ServerError
 from ._generic import choose_endpoint
-from ._gradio import Connection, describe, make_client, unusable
+from ._servers import parse_server, redact
+from .transports import AutoTransport
+from .transports.base import Connection, Transport
 
 __all__ = ["inspect_server", "print_api", "template_csv"]
 
 
-def inspect_server(url: str, connection: Connection) -> ServerApi:
+def inspect_server(url: str, connection: Connection, transport: Transport | None = None) -> ServerApi:
     """Connect once and read the server's API; `NoServerError` if it cannot be reached."""
-    from ._runner import parse_server, redact
-
     backend = parse_server(url, 1)
     try:
-        client = make_client(backend.url, connection, 1)
-    except Exception as exc:  # noqa: BLE001
-        refused = unusable(exc, str(backend))
-        if refused:
-            raise refused from None
-        raise NoServerError(f"{backend}: {redact(describe(exc), connection.secrets())}") from None
+        session = (transport or AutoTransport()).connect(backend.url, connection, 1)
+    except ServerError as exc:
+        raise ServerError(redact(str(exc), connection.secrets())) from None
+    except CallError as exc:
+        raise NoServerError(f"{backend}: {redact(str(exc), connection.secrets())}") from None
     try:
-        return ServerApi.from_client(client, backend.url)
+        return session.api
     finally:
-        client.close()
+        session.close()
 
 
 def _limits(param: Param) -> str:
@@ -58,11 +57,22 @@ def _n(value: float | None) -> str:
     return str(int(value)) if value.is_integer() else str(value)
 
 
-def print_api(api: ServerApi, only: str | None, console: Console) -> None:
-    endpoints = [choose_endpoint(api, only)] if only else list(api.endpoints.values())
-    console.print(f"{api.url} (gradio {api.version or '?'}): {len(api.endpoints)} endpoint(s)", highlight=False)
+def _title(endpoint: Endpoint) -> str:
+    if endpoint.name:
+        return endpoint.name
+    hidden = ", hidden from the API page" if endpoint.hidden else ""
+    trigger = f": {endpoint.trigger}" if endpoint.trigger else ""
+    return f"fn_index {endpoint.fn_index}{trigger}   (no api_name{hidden}; run it with --fn-index {endpoint.fn_index})"
+
+
+def print_api(api: ServerApi, only: str | None, console: Console, fn_index: int | None = None) -> None:
+    every = api.every_endpoint()
+    endpoints = [choose_endpoint(api, only, fn_index)] if (only or fn_index is not None) else every
+    named, unnamed = len(api.endpoints), len(api.unnamed)
+    counts = f"{named} endpoint(s)" + (f", {unnamed} without a name (call them with --fn-index N)" if unnamed else "")
+    console.print(f"{api.url} (gradio {api.version or '?'}): {counts}", highlight=False)
     for endpoint in endpoints:
-        table = Table("parameter", "label", "component", "type", "default", "choices / limits", "required", title=endpoint.name, title_justify="left")
+        table = Table("parameter", "label", "component", "type", "default", "choices / limits", "required", title=_title(endpoint), title_justify="left")
         for p in endpoint.parameters:
             default = json.dumps(p.default, ensure_ascii=False) if p.has_default else ""
             table.add_row(p.name, p.label, p.component, p.describe_type(), default, _limits(p), "yes" if p.required else "no")
@@ -77,7 +87,7 @@ def _example(param: Param) -> Any:
     elif param.choices:
         value = param.choices[0]
     elif param.is_file:
-        return "path/to/file"
+        return "path/to/a;path/to/b" if param.multiple else "path/to/file"
     elif param.kind in ("int", "float"):
         value = param.minimum if param.minimum is not None else 0
         if param.kind == "int":
@@ -90,9 +100,9 @@ def _example(param: Param) -> Any:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def template_csv(api: ServerApi, only: str | None) -> str:
+def template_csv(api: ServerApi, only: str | None, fn_index: int | None = None) -> str:
     """A CSV header (an `id` column, then each parameter) and one example row."""
-    endpoint = choose_endpoint(api, only)
+    endpoint = choose_endpoint(api, only, fn_index)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["id", *(p.name for p in endpoint.parameters)])

@@ -1,136 +1,45 @@
 """`run_batch`: a task file, a tool and some servers in; a journal, outputs and
-`results.csv` out. Everything the CLI does to run a batch happens here.
+`results.csv` out. This module strings the rooms together — servers, preparing
+rows, resuming, the executor — and is the one place that knows all of them.
 """
 
 from __future__ import annotations
 
 import functools
-import re
+import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ._api import ServerApi
-from ._columns import Column, File, normalize_key
-from ._errors import ExitCode, NoServerError, Problem, RowFailed, UsageError, ValidationError
+from ._batch import BatchOptions, BatchResult, PreparedRow
+from ._call import call, cause_of, classify, describe
+from ._columns import File, normalize_key
+from ._errors import CallError, ConnectionLost, RowFailed, ServerError, UsageError
 from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
-from ._gradio import ClientFactory, ClientPool, Connection, call, classify, describe, make_client, unusable
-from ._journal import Journal, input_hash, write_results
-from ._outputs import NameTemplate, atomic_write, clean_partials, unique_names
-from ._tasks import TaskFile, TaskRow, read_tasks
-from ._tool import Call, Plan, RowProblem, Tool
+from ._journal import Journal, write_results
+from ._outputs import atomic_write, clean_partials, sanitize
+from ._prepare import column_map, prepare_batch
+from ._resume import refuse_foreign_files, select_rows
+from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
+from ._tasks import TaskFile, read_tasks
+from ._tool import Call, Plan, Tool
+from .transports import AutoTransport
+from .transports.base import Request, Result, ServerFile, Session, Transport, browser_values
 
-__all__ = ["BatchOptions", "BatchResult", "PreparedRow", "parse_server", "prepare_batch", "run_batch"]
-
-
-@dataclass
-class BatchOptions:
-    """Everything about a batch that is not the tool or the task file. Mirrors the CLI flags."""
-
-    servers: Sequence[str] = ()
-    jobs: int | None = None
-    out: Path | None = None
-    name: str | None = None
-    timeout: float | None = None
-    retries: int = 3
-    halt_on_failures: int | None = None
-    overwrite: bool = False
-    restart: bool = False
-    retry_failed: bool = False
-    dry_run: bool = False
-    strict: bool = False
-    #: retry rows the app itself failed (gr.Error), not only transient failures
-    retry_app_errors: bool = False
-    encoding: str | None = None
-    connection: Connection = field(default_factory=Connection)
-    #: column name -> value given on the command line, used where a row is empty
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    #: the tool's own options (`Tool.options`), by name
-    tool_options: Mapping[str, Any] = field(default_factory=dict)
-    policy: RetryPolicy | None = None
+__all__ = ["BatchOptions", "BatchResult", "PreparedRow", "parse_server", "run_batch"]
 
 
 @dataclass
-class PreparedRow:
-    row: TaskRow
-    call: Call
-    name: str
-    hash: str
-    values: dict[str, Any]
+class _Group:
+    """Servers that publish the same API share one plan (and one shape of call)."""
 
-
-@dataclass
-class BatchResult:
-    """What happened; `exit_code` is what the CLI exits with."""
-
-    total: int
-    succeeded: int
-    failed: int
-    skipped: int
-    not_run: int
-    interrupted: bool
-    halted: bool
-    out_dir: Path
-    journal: Path
-    results: Path | None
-    seconds: float
-    rows: list[dict[str, Any]]
-    dry_run: bool = False
-    planned: list[PreparedRow] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if self.interrupted:
-            return ExitCode.INTERRUPTED
-        if self.failed or (self.not_run and not self.dry_run):
-            return ExitCode.ROWS_FAILED
-        return ExitCode.OK
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "total": self.total,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "skipped": self.skipped,
-            "not_run": self.not_run,
-            "interrupted": self.interrupted,
-            "halted": self.halted,
-            "seconds": round(self.seconds, 3),
-            "out_dir": str(self.out_dir),
-            "journal": str(self.journal),
-            "results": str(self.results) if self.results else None,
-            "exit_code": int(self.exit_code),
-        }
-
-
-_SERVER = re.compile(r"^(?P<url>https?://[^\s=]+?)(?:=(?P<slots>\d+))?$")
-
-
-def parse_server(text: str, default_slots: int) -> Backend:
-    """`URL` or `URL=N` (N concurrent rows on that server)."""
-    match = _SERVER.match(text.strip())
-    if not match:
-        raise UsageError(f"--server {text!r}: expected http(s)://host:port, optionally followed by =N (slots)")
-    slots = int(match["slots"]) if match["slots"] else default_slots
-    if slots < 1:
-        raise UsageError(f"--server {text!r}: the slot count must be at least 1")
-    url = match["url"].rstrip("/") + "/"
-    return Backend(url=url, slots=slots, label=redact_url(url))
-
-
-def redact_url(url: str) -> str:
-    # Up to the LAST '@' before a '/': httpx reads "http://u:p@ss@h/" as password "p@ss".
-    return re.sub(r"//[^/]+@", "//***@", url)
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    # Longest first: replacing "abc" before "abcdef" would leave "***def" showing.
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return redact_url(text)
+    key: str
+    plan: Plan
+    api: ServerApi
 
 
 @dataclass
@@ -138,10 +47,11 @@ class _Batch:
     """One batch in progress: what the helpers below share."""
 
     tool: Tool
-    plan: Plan
+    groups: dict[str, _Group]
+    group_of: dict[str, str]  # server URL -> group key
+    servers: dict[str, Server]
     task: TaskFile
     options: BatchOptions
-    connected: _Connected
     journal: Journal
     history: dict[str, dict[str, Any]]
     out_dir: Path
@@ -149,144 +59,20 @@ class _Batch:
     listener: Listener | None
     say: Callable[[str], None]
 
-
-@dataclass
-class _Connected:
-    api: ServerApi
-    pools: dict[str, ClientPool]
-    backends: list[Backend]
-    unreachable: list[str]
-
-
-def _connect(backends: Sequence[Backend], connection: Connection, factory: ClientFactory) -> _Connected:
-    pools: dict[str, ClientPool] = {}
-    api: ServerApi | None = None
-    reachable: list[Backend] = []
-    errors: list[str] = []
-    secrets = connection.secrets()
-    for backend in backends:
-        pool = ClientPool(backend.url, backend.slots, connection, factory)
-        try:
-            client = pool.client(0)
-            if api is None:
-                api = ServerApi.from_client(client, backend.url)
-        except Exception as exc:  # noqa: BLE001 - every failure here means "not usable"
-            pool.close()
-            refused = unusable(exc, str(backend))
-            if refused:
-                raise refused from None
-            errors.append(f"{backend}: {redact(describe(exc), secrets)}")
-            continue
-        pools[backend.url] = pool
-        reachable.append(backend)
-    if api is None:
-        raise NoServerError("No server could be reached:\n  " + "\n  ".join(errors))
-    return _Connected(api, pools, reachable, errors)
-
-
-def _column_map(task: TaskFile, columns: Sequence[Column]) -> tuple[dict[str, str], list[Problem]]:
-    """Which header of the file feeds which column."""
-    by_key: dict[str, Column] = {}
-    # A column's own name wins over another column's alias (label), whatever their order.
-    for column in columns:
-        by_key.setdefault(normalize_key(column.name), column)
-    for column in columns:
-        for key in column.match_keys():
-            by_key.setdefault(key, column)
-    mapping: dict[str, str] = {}
-    problems: list[Problem] = []
-    for header in task.columns:
-        fed = by_key.get(normalize_key(header))
-        if fed is None:
-            continue  # extra columns are fine: they can name outputs or group rows
-        if fed.name in mapping:
-            problems.append(Problem(str(task.path), 1, header, f"both {mapping[fed.name]!r} and {header!r} feed {fed.name!r}"))
-            continue
-        mapping[fed.name] = header
-    return mapping, problems
-
-
-def prepare_batch(
-    task: TaskFile,
-    plan: Plan,
-    options: BatchOptions,
-    tool: Tool,
-    previous: Mapping[str, Mapping[str, Any]],
-) -> list[PreparedRow]:
-    """Convert and check every row; raises `ValidationError` listing every problem."""
-    file = str(task.path)
-    base = task.path.parent
-    mapping, problems = _column_map(task, plan.columns)
-    defaults = {normalize_key(k): v for k, v in options.defaults.items() if v is not None}
-    flags = {c.name for c in tool.columns if c.option}
-    for column in plan.columns:
-        if column.required and column.name not in mapping and normalize_key(column.name) not in defaults:
-            hint = f" (and no --{column.name.replace('_', '-')} default was given)" if column.name in flags else ""
-            problems.append(Problem(file, None, column.name, f"required column {column.name!r} is missing{hint}"))
-    try:
-        template = NameTemplate(options.name or tool.default_name)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    missing = template.missing([*task.columns, "id", "row"])
-    if missing:
-        raise UsageError(f"--name uses {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not a column of {file}")
-    if problems:
-        raise ValidationError(problems)
-
-    prepared: list[PreparedRow] = []
-    names: list[str] = []
-    for row in task.rows:
-        values: dict[str, Any] = {}
-        row_problems: list[Problem] = []
-        for column in plan.columns:
-            header = mapping.get(column.name)
-            raw = row.values.get(header) if header else None
-            where = header or f"--{column.name.replace('_', '-')}"
-            source_dir = base
-            if column.is_empty(raw) and normalize_key(column.name) in defaults:
-                # A command-line default is relative to where the command runs, not to the task file.
-                raw, source_dir = defaults[normalize_key(column.name)], Path.cwd()
-                where = f"--{column.name.replace('_', '-')}"
-            try:
-                value = column.convert(raw, source_dir)
-            except ValueError as exc:
-                row_problems.append(Problem(file, row.line, where, str(exc)))
-                continue
-            if value is None or (column.required and value == ""):
-                if column.required:
-                    row_problems.append(Problem(file, row.line, header or column.name, "a value is required"))
-                    continue
-                value = column.default
-            values[column.name] = value
-        if not row_problems:
-            try:
-                call = plan.prepare(values, previous.get(row.id, {}).get("generated") or {})
-            except RowProblem as exc:
-                column_name = exc.column
-                shown = mapping.get(column_name, column_name) if column_name else None
-                row_problems.append(Problem(file, row.line, shown, str(exc)))
-        problems.extend(row_problems)
-        if row_problems:
-            continue
-        name_values = {**row.values, "id": row.id, "row": row.line}
-        names.append(template.render(name_values))
-        prepared.append(PreparedRow(row, call, "", input_hash(call.kwargs, call.generated, plan.fingerprint()), values))
-    if problems:
-        raise ValidationError(problems)
-    for item, name in zip(prepared, unique_names(names), strict=True):
-        item.name = name
-    return prepared
+    @property
+    def plan(self) -> Plan:
+        return next(iter(self.groups.values())).plan
 
 
 class _RowOutputs:
     """The `gbatch.Outputs` a plan writes one row's results through (worker thread)."""
 
-    def __init__(self, out_dir: Path, name: str, call: Call, pool: ClientPool, logs: list[tuple[str, str]]) -> None:
+    def __init__(self, out_dir: Path, name: str, call: Call, session: Session, logs: Sequence[tuple[str, str]]) -> None:
         self.out_dir = out_dir
         self.call = call
         self._name = name
-        self._pool = pool
-        self._logs = logs
+        self._session = session
+        self._logs = list(logs)
         self.files: list[Path] = []
         self.values: dict[str, Any] = {}
         self.warnings: list[str] = []
@@ -299,15 +85,17 @@ class _RowOutputs:
     def logs(self) -> Sequence[tuple[str, str]]:
         return self._logs
 
-    def url(self, file: Any) -> str:
-        return self._pool.file_url(file)
+    def url(self, file: ServerFile | str) -> str:
+        return file.url if isinstance(file, ServerFile) else str(file)
 
-    def fetch(self, file: Any) -> bytes:
-        return self._pool.fetch(file)
+    def fetch(self, file: ServerFile | str) -> bytes:
+        return self._session.fetch(file)
 
     def write(self, data: bytes, suffix: str, label: str | None = None) -> Path:
-        stem = f"{self._name}.{label}" if label else self._name
-        path = atomic_write(self.out_dir / f"{stem}{suffix}", data)
+        # A label or suffix may come from the server (an output's label): never a path.
+        safe_suffix = "." + sanitize(suffix.lstrip(".")) if suffix else ""
+        stem = f"{self._name}.{sanitize(label)}" if label else self._name
+        path = atomic_write(self.out_dir / f"{stem}{safe_suffix}", data)
         self.files.append(path)
         return path
 
@@ -324,10 +112,13 @@ def run_batch(
     options: BatchOptions,
     *,
     listener: Listener | None = None,
-    client_factory: ClientFactory = make_client,
+    transport: Transport | None = None,
     say: Callable[[str], None] = print,
 ) -> BatchResult:
     """Validate every row, then run the batch; see `BatchOptions` for the knobs.
+
+    :param transport: how servers are reached; by default the one each server's
+        Gradio version needs (`gbatch.transports.AutoTransport`).
 
     Raises `ValidationError` (nothing sent), `NoServerError`, `ServerError` or
     `UsageError` before any row is sent; row failures are counted, not raised.
@@ -339,78 +130,95 @@ def run_batch(
     servers = list(options.servers) or ([tool.default_server] if tool.default_server else [])
     if not servers:
         raise UsageError("Give at least one --server URL")
-    single_default = jobs if (jobs and len(servers) == 1) else tool.slots_per_server
-    backends = [parse_server(s, single_default) for s in servers]
+    # With one server, -j is its slot count; otherwise each server's own concurrency decides.
+    backends = [parse_server(s, jobs if (jobs and len(servers) == 1) else 0) for s in servers]
     task = read_tasks(tasks, encoding=options.encoding)
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
-    connected = _connect(backends, options.connection, client_factory)
-    for problem in connected.unreachable:
-        say(f"warning: skipping unreachable server {problem}")
-    secrets = options.connection.secrets()
+    connected = _connect(backends, options, transport or AutoTransport(), tool)
     try:
-        plan = tool.plan(connected.api, options.tool_options)
-        if plan.notice:
-            say(plan.notice)
+        for problem in connected.unreachable:
+            say(f"warning: skipping unreachable server {problem}")
+        groups, group_of = _plan(tool, connected.servers, options.tool_options)
+        for server in connected.servers:
+            _setup(server, groups[group_of[server.url]].plan)
+        notices = {g.plan.notice for g in groups.values() if g.plan.notice}
+        for notice in sorted(notices):
+            say(notice)
         history = journal.read()
-        prepared = prepare_batch(task, plan, options, tool, history)
-        mapping, _ = _column_map(task, plan.columns)
+        prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, history)
+        first = next(iter(groups.values())).plan
+        mapping, _ = column_map(task, first.columns)
         unused = [h for h in task.columns if h not in mapping.values() and normalize_key(h) != "id"]
         if unused:
             # Not an error (they can name or group outputs), but a typo here would silently send a default.
             say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
-        batch = _Batch(tool, plan, task, options, connected, journal, history, out_dir, secrets, listener, say)
+        secrets = options.connection.secrets()
+        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say)
         return _run(batch, prepared, started)
     finally:
         journal.close()
-        for pool in connected.pools.values():
-            pool.close()
+        connected.close()
 
 
-def _select(
-    prepared: Sequence[PreparedRow], history: Mapping[str, Mapping[str, Any]], options: BatchOptions, out_dir: Path
-) -> list[PreparedRow]:
-    """The rows this run sends: by default those not already done with the same inputs."""
-    if options.restart:
-        return list(prepared)
-    chosen = []
-    for item in prepared:
-        last = history.get(item.row.id) or {}
-        if options.retry_failed:
-            if last.get("status") == "failed":
-                chosen.append(item)
-            continue
-        done = (
-            last.get("status") == "ok"
-            and last.get("input_hash") == item.hash
-            and all((out_dir / f).exists() for f in last.get("outputs") or [])
-        )
-        if not done:
-            chosen.append(item)
-    return chosen
+def _connect(backends: Sequence[Backend], options: BatchOptions, transport: Transport, tool: Tool) -> Connected:
+    # Until the server's API is known, size each session for the most rows it may get.
+    provisional = [b if b.slots else Backend(b.url, 2 * max(1, tool.slots_per_server), b.label) for b in backends]
+    connected = connect_servers(provisional, options.connection, transport)
+    chosen = {b.url: b for b in backends}
+    for server in connected.servers:
+        server.backend = chosen[server.url]
+    return connected
 
 
-def _refuse_foreign_files(to_run: Sequence[PreparedRow], journal: Journal, history: Mapping[str, Mapping[str, Any]], out_dir: Path, task: TaskFile) -> None:
-    """Never overwrite a file gbatch did not write (unless --overwrite): checked before sending."""
-    owned = journal.owned_files(history.values())
-    problems = []
-    for item in to_run:
-        if item.name in journal.claimed:
-            continue  # an earlier run started this row: whatever it left under this name is ours
-        for existing in out_dir.glob(_glob_escape(item.name) + ".*"):
-            if existing.resolve() not in owned and not existing.name.startswith(".gbatch-"):
-                message = f"{existing} exists and is not from an earlier gbatch run; use --overwrite or another --out"
-                problems.append(Problem(str(task.path), item.row.line, None, message))
-                break
-    if problems:
-        raise ValidationError(problems)
+def _plan(tool: Tool, servers: Sequence[Server], tool_options: Mapping[str, Any]) -> tuple[dict[str, _Group], dict[str, str]]:
+    """One plan per distinct API: servers of one app with different UIs each get calls shaped for them."""
+    groups: dict[str, _Group] = {}
+    group_of: dict[str, str] = {}
+    for server in servers:
+        key = _api_shape(server.api)
+        if key not in groups:
+            groups[key] = _Group(key, tool.plan(server.api, tool_options), server.api)
+        group_of[server.url] = key
+    return groups, group_of
+
+
+def _api_shape(api: ServerApi) -> str:
+    return f"{api.major}|" + ";".join(f"{e.signature()}:{[p.component for p in e.parameters]}" for e in api.every_endpoint())
+
+
+def _setup(server: Server, plan: Plan) -> None:
+    """Run the plan's per-server setup (main thread, before rows are prepared)."""
+    try:
+        plan.setup(server)
+    except CallError as exc:
+        raise ServerError(f"{server.label}: setting up the server failed: {server.redact(describe(exc))}") from None
+    server.needs_setup = False
+
+
+def _slots(server: Server, plan: Plan, tool: Tool) -> Backend:
+    """How many rows go to a server at once: `URL=N` (or -j with one server) when given;
+    otherwise the server's concurrency (or the tool's), plus as many waiting in its queue,
+    so a slot never idles while the next row travels."""
+    backend = server.backend
+    if backend.slots:
+        return backend
+    endpoint = server.api.endpoint(plan.api_name)
+    concurrency = (server.session.concurrency(endpoint) if endpoint is not None else None) or tool.slots_per_server
+    waiting = concurrency if endpoint is not None and endpoint.queued else 0
+    return Backend(backend.url, concurrency + waiting, backend.label)
 
 
 def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchResult:
     options, history, out_dir, journal = batch.options, batch.history, batch.out_dir, batch.journal
-    to_run = _select(prepared, history, options, out_dir)
+    backends = []
+    for server in batch.servers.values():
+        server.backend = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool)
+        server.session.slots = server.backend.slots
+        backends.append(server.backend)
+    to_run = select_rows(prepared, history, options, out_dir)
     if not options.overwrite and out_dir.exists():
-        _refuse_foreign_files(to_run, journal, history, out_dir, batch.task)
+        refuse_foreign_files(to_run, journal, history, out_dir, batch.task)
     result = BatchResult(
         total=len(prepared),
         succeeded=0,
@@ -426,6 +234,7 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         rows=[],
         dry_run=options.dry_run,
         planned=to_run,
+        servers=[_describe_slots(s) for s in batch.servers.values()],
     )
     if options.dry_run:
         sending = {item.row.id for item in to_run}
@@ -433,8 +242,10 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         result.seconds = time.monotonic() - started
         return result
 
+    for line in result.servers:
+        batch.say(f"server {line}")
     clean_partials(out_dir)
-    report = _execute(batch, to_run)
+    report = _execute(batch, to_run, backends)
     not_run = set(report.not_run)
     rows = [
         {"id": item.row.id, "line": item.row.line, "status": "not run"}
@@ -458,31 +269,71 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
     return result
 
 
-def _execute(batch: _Batch, to_run: Sequence[PreparedRow]) -> ExecutionReport[dict[str, Any]]:
+def _describe_slots(server: Server) -> str:
+    endpoint_queued = server.backend.slots
+    return f"{server.label} (gradio {server.api.version or '?'}): {endpoint_queued} row{'s' if endpoint_queued != 1 else ''} at once"
+
+
+def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> Result:
+    ref = step.endpoint if step.endpoint is not None else plan.api_name
+    endpoint = server.api.endpoint(ref)
+    if endpoint is None:
+        raise CallError(f"{server.label} has no endpoint {ref!r}")
+    return call(server.session, Request(endpoint, browser_values(endpoint, step.kwargs), session), attempt)
+
+
+def _ensure_setup(server: Server, plan: Plan) -> None:
+    # A server that lost its session (restarted) has lost what setup did (a loaded model).
+    if not server.needs_setup:
+        return
+    with server.setup_lock:
+        if server.needs_setup:
+            plan.setup(server)
+            server.needs_setup = False
+
+
+def _overrides_setup(plan: Plan) -> bool:
+    return type(plan).setup is not Plan.setup
+
+
+def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Backend]) -> ExecutionReport[dict[str, Any]]:
     """Send the rows; journal each one as it finishes (in the calling thread)."""
-    plan, options, out_dir, secrets = batch.plan, batch.options, batch.out_dir, batch.secrets
+    options, out_dir, secrets = batch.options, batch.out_dir, batch.secrets
     by_id = {item.row.id: item for item in to_run}
     failed_logs: dict[str, list[tuple[str, str]]] = {}
+    failed_cause: dict[str, str] = {}
 
     def work(attempt: Attempt) -> dict[str, Any]:
-        # Worker thread: one request, then the plan saves what came back.
+        # Worker thread: the row's request(s), then the plan saves what came back.
         item: PreparedRow = attempt.payload
-        pool = batch.connected.pools[attempt.backend.url]
+        server = batch.servers[attempt.backend.url]
+        key = batch.group_of[server.url]
+        plan = batch.groups[key].plan
+        row_call = item.calls.get(key, item.call)
         if attempt.number == 1:
             # Claim the output name before any file can be written under it (see Journal).
             batch.journal.claim(item.name)
         logs: list[tuple[str, str]] = []
+        # One server session per attempt: the steps of a row share gr.State, rows do not.
+        session = f"{item.row.id}#{attempt.number}"
         try:
-            answer = call(pool, plan.api_name, item.call.kwargs, attempt)
-            logs = answer.logs
-            outputs = _RowOutputs(out_dir, item.name, item.call, pool, logs)
-            plan.collect(answer.value, outputs)
+            _ensure_setup(server, plan)
+            for step in row_call.before:
+                logs.extend(_send(server, plan, step, session, attempt).logs)
+            result = _send(server, plan, row_call, session, attempt)
+            logs.extend(result.logs)
+            outputs = _RowOutputs(out_dir, item.name, row_call, server.session, logs)
+            plan.collect(result, outputs)
         except BaseException as exc:
-            failed_logs[item.row.id] = getattr(exc, "gbatch_logs", logs)
+            if isinstance(exc, ConnectionLost) and _overrides_setup(plan):
+                server.needs_setup = True
+            failed_logs[item.row.id] = logs + list(getattr(exc, "logs", []) or [])
+            failed_cause[item.row.id] = cause_of(exc)
             raise
         warnings = [text for level, text in logs if level.lower() == "warning"]
         if options.strict and warnings:
             failed_logs[item.row.id] = logs
+            failed_cause[item.row.id] = "app"
             raise RowFailed(f"--strict: the server warned: {warnings[0]}")
         return {
             "outputs": [str(p.relative_to(out_dir)) for p in outputs.files],
@@ -491,11 +342,23 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow]) -> ExecutionReport[di
             "logs": [[level, text] for level, text in logs],
         }
 
+    def explain(plan: Plan, message: str, row_call: Call, cause: str) -> str:
+        # Plans written before `cause` existed take (message, call) only.
+        if len(inspect.signature(plan.explain).parameters) >= 3:
+            return plan.explain(message, row_call, cause)
+        return plan.explain(message, row_call)
+
     class Recorder(Listener):
         def row_finished(self, outcome: Outcome[Any]) -> None:
             item = by_id[outcome.id]
             body = outcome.value or {}
             logs = body.get("logs") or [[level, text] for level, text in failed_logs.get(item.row.id, [])]
+            server_url = outcome.backend_url or ""
+            group = batch.groups.get(batch.group_of.get(server_url, ""), next(iter(batch.groups.values())))
+            row_call = item.calls.get(group.key, item.call)
+            error = None
+            if not outcome.ok:
+                error = redact(explain(group.plan, outcome.error or "failed", row_call, failed_cause.get(item.row.id, "output")), secrets)
             record = {
                 "id": item.row.id,
                 "line": item.row.line,
@@ -509,10 +372,12 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow]) -> ExecutionReport[di
                 "duration": round((outcome.ended or 0) - outcome.started, 3) if outcome.started else None,
                 "outputs": body.get("outputs", []),
                 "values": body.get("values", {}),
-                "error": None if outcome.ok else redact(plan.explain(outcome.error or "failed", item.call), secrets),
+                "error": error,
+                "cause": None if outcome.ok else failed_cause.get(item.row.id, "output"),
                 "warnings": body.get("warnings") or [text for level, text in logs if level.lower() == "warning"],
                 "logs": logs,
                 "generated": item.call.generated,
+                "inputs": _plain_inputs(item.values),
                 "tool": batch.tool.name,
             }
             batch.journal.append(record)
@@ -521,7 +386,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow]) -> ExecutionReport[di
     return execute(
         [(item.row.id, item) for item in to_run],
         work,
-        batch.connected.backends,
+        backends,
         jobs=options.jobs,
         policy=options.policy or RetryPolicy(retries=options.retries),
         classify=functools.partial(classify, retry_app_errors=options.retry_app_errors),
@@ -533,11 +398,14 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow]) -> ExecutionReport[di
 
 
 def _plain_inputs(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, File) else v) for k, v in values.items()}
+    def plain(value: Any) -> Any:
+        if isinstance(value, File):
+            return str(value)
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
 
-
-def _glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
+    return {k: plain(v) for k, v in values.items()}
 
 
 def _iso(stamp: float | None) -> str | None:

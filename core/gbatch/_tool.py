@@ -12,10 +12,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._api import ServerApi
 from ._columns import Column
+from .transports.base import Result, ServerFile
+
+if TYPE_CHECKING:
+    from ._servers import Server
 
 __all__ = ["Call", "Option", "Outputs", "Plan", "RowProblem", "Tool"]
 
@@ -36,15 +40,22 @@ class Option:
 class Call:
     """One request to the endpoint, prepared from one row.
 
-    :param kwargs: endpoint parameter name -> value. `gbatch.File` values are
-        uploaded; everything else is sent as it is (JSON types).
+    :param kwargs: endpoint parameter name -> value. `gbatch.File` values (and lists
+        of them) are uploaded as the browser would; everything else is sent as JSON,
+        integral numbers as integers.
     :param generated: values the tool chose for this row (a random seed, say).
         They are journaled, offered back to `Plan.prepare` on a re-run, and left
         out of the row's input hash so a re-run does not see a "changed" row.
+    :param endpoint: the endpoint to call (`/name` or `#fn_index`); default `Plan.api_name`.
+    :param before: calls made first, in order, in the same server session (they share
+        `gr.State`), e.g. Fooocus's `get_task` before `generate_clicked`. Their results
+        are not collected; a failure fails the row.
     """
 
     kwargs: dict[str, Any]
     generated: dict[str, Any] = field(default_factory=dict)
+    endpoint: str | int | None = None
+    before: tuple[Call, ...] = ()
 
 
 class RowProblem(Exception):
@@ -66,14 +77,12 @@ class Outputs(Protocol):
     def call(self) -> Call:
         """The request that produced this result."""
 
-    def fetch(self, file: Any) -> bytes:
-        """The bytes of a server file (a FileData dict, URL or server path), fetched with the run's auth."""
-
-    def url(self, file: Any) -> str:
-        """The absolute URL of a server file."""
+    def fetch(self, file: ServerFile | str) -> bytes:
+        """The bytes of a server file (or of a URL on the server), fetched with the run's login."""
 
     def write(self, data: bytes, suffix: str, label: str | None = None) -> Path:
-        """Atomically write `<out>/<name>[.<label>]<suffix>`; returns the final path."""
+        """Atomically write `<out>/<name>[.<label>]<suffix>`; returns the final path.
+        `label` and `suffix` are sanitised like names."""
 
     def value(self, name: str, value: Any) -> None:
         """Record a non-file result (text, number, JSON) for the results file."""
@@ -96,6 +105,15 @@ class Plan(ABC):
     #: shown to the user once the plan is made (e.g. "this server is a stand-in")
     notice: str | None = None
 
+    def setup(self, server: Server) -> None:  # noqa: B027 - optional
+        """Prepare one server before its first row (load a model, say); raise `gbatch.ServerError`
+        if it cannot be used. Facts it learns (the model's speakers) can go in `server.facts`
+        and be used by `prepare`.
+
+        Runs once per server in the main thread before any row is prepared, and again in
+        a worker thread before the next row after that server lost its session (restarted).
+        """
+
     @abstractmethod
     def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> Call:
         """Turn one row's converted column values into a call; raise `RowProblem` if it cannot work.
@@ -107,11 +125,14 @@ class Plan(ABC):
         """
 
     @abstractmethod
-    def collect(self, result: Any, out: Outputs) -> None:
+    def collect(self, result: Result, out: Outputs) -> None:
         """Save what the endpoint returned. Raise `gbatch.RowFailed` to fail the row.
 
-        :param result: the endpoint's return value; server files arrive as FileData
-            dicts (not downloaded) — use `out.fetch` to get their bytes.
+        :param result: `result.outputs` holds one value per output of the endpoint
+            (`result.value` the only one, `result.named()` them by name); server files
+            are `gbatch.ServerFile`s, not yet downloaded (`out.fetch(file)` or
+            `gbatch.save_file(out, file)`), galleries lists of them, and component
+            updates `gbatch.Updated`.
 
         Runs in a worker thread, once per successful request.
         """
@@ -120,8 +141,12 @@ class Plan(ABC):
         """Options that change a row's output without changing its call (e.g. the file format)."""
         return ""
 
-    def explain(self, message: str, call: Call) -> str:
+    def explain(self, message: str, call: Call, cause: str = "app") -> str:
         """Reword a failed row's error for the user (add what the tool knows about the cause).
+
+        :param cause: what failed: "app" (the app raised or refused), "transport"
+            (network, dropped stream, restart), "timeout", "queue", "request" (the
+            server refused the request) or "output" (saving the result).
 
         Runs in the main thread, once per failed row.
         """

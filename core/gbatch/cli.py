@@ -79,6 +79,10 @@ def _connection_params() -> list[inspect.Parameter]:
     ]
 
 
+def _download_param() -> inspect.Parameter:
+    return _param("max_download_mb", Annotated[float, typer.Option("--max-download-mb", metavar="MB", help="Refuse to download an output file larger than this.", show_default=True)], 2000.0)
+
+
 def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect.Parameter]:
     return [
         _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help="A Gradio server, with N rows at once there (repeatable).")], None),
@@ -96,6 +100,7 @@ def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect
         _param("strict", Annotated[bool, typer.Option("--strict", help="A server warning fails the row.")], False),
         _param("encoding", Annotated[str | None, typer.Option("--encoding", metavar="NAME", help="Task file encoding (default: detect UTF-8, UTF-8/16 BOM, GB18030).")], None),
         *_connection_params(),
+        _download_param(),
         _param("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the summary.")], False),
         _param("json_out", Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout.")], False),
     ]
@@ -135,7 +140,7 @@ def _command(name: str, help_text: str, params: Sequence[inspect.Parameter], bod
 
 
 def _connection(kwargs: dict[str, Any]) -> Any:
-    from ._gradio import Connection
+    from .transports.base import Connection
 
     auth = None
     if kwargs.get("auth"):
@@ -149,12 +154,17 @@ def _connection(kwargs: dict[str, Any]) -> Any:
         if not sep or not key.strip():
             raise UsageError(f"--header {header.split(':')[0]!r}: expected 'Name: value'")
         headers[key.strip()] = value.strip()
-    return Connection(auth=auth, token=kwargs.get("token") or None, headers=headers)
+    max_mb = kwargs.get("max_download_mb")
+    if max_mb is not None and max_mb <= 0:
+        raise UsageError("--max-download-mb must be more than 0")
+    limit = int(max_mb * 1_000_000) if max_mb else None
+    return Connection(auth=auth, token=kwargs.get("token") or None, headers=headers, max_download=limit)
 
 
 def _run_tool(tool: Tool, tasks: Path, kwargs: dict[str, Any]) -> int:
+    from ._batch import BatchOptions
     from ._progress import PlainListener, RichListener
-    from ._runner import BatchOptions, run_batch
+    from ._runner import run_batch
 
     defaults = {k[4:]: v for k, v in kwargs.items() if k.startswith("col_") and v is not None}
     tool_options = {k[4:]: v for k, v in kwargs.items() if k.startswith("opt_")}
@@ -203,10 +213,14 @@ def _show_dry_run(result: Any) -> None:
     out = Console()
     planned = result.planned
     out.print(f"Dry run: {len(planned)} row(s) would be sent, {result.skipped} already done; nothing was sent.")
+    for line in result.servers:
+        out.print(f"server {line}", highlight=False)
     for item in planned[:3]:
         out.print(f"\n[bold]row {item.row.line}[/] id={item.row.id} -> {result.out_dir / item.name}.*")
+        for step in item.call.before:
+            out.print(f"  first {step.endpoint}: {len(step.kwargs)} value(s)", highlight=False)
         for key, value in item.call.kwargs.items():
-            out.print(f"  {key} = {value!r}" if not hasattr(value, "source") else f"  {key} = file {value}", highlight=False)
+            out.print(f"  {key} = {_shown(value)}", highlight=False)
         if item.call.generated:
             out.print(f"  (generated: {item.call.generated})", highlight=False)
     listed = planned[3 : 3 + DRY_RUN_LISTED]
@@ -217,6 +231,14 @@ def _show_dry_run(result: Any) -> None:
         out.print(table)
     if len(planned) > 3 + DRY_RUN_LISTED:
         out.print(f"… and {len(planned) - 3 - DRY_RUN_LISTED} more rows, all valid.")
+
+
+def _shown(value: Any) -> str:
+    if hasattr(value, "source"):
+        return f"file {value}"
+    if isinstance(value, list) and value and all(hasattr(v, "source") for v in value):
+        return "files " + "; ".join(str(v) for v in value)
+    return repr(value)
 
 
 def _show_summary(result: Any, console: Console) -> None:
@@ -257,17 +279,19 @@ def _run_command() -> Callable[..., None]:
         inspect.Parameter("url", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(help="The Gradio app's URL.")]),
         inspect.Parameter("tasks", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Path, typer.Argument(help="Task file: .csv .tsv .jsonl .txt .xlsx")]),
         _param("api", Annotated[str | None, typer.Option(help="Endpoint name, e.g. /predict (optional when the app has one).")], None),
+        _param("fn_index", Annotated[int | None, typer.Option("--fn-index", metavar="N", help="Call the event at this fn_index (for events without an api_name; see `gbatch inspect`).")], None),
         *_batch_params(GenericTool.default_out, GenericTool.default_name),
     ]
 
     def body(kw: dict[str, Any]) -> int:
         url, tasks = kw.pop("url"), kw.pop("tasks")
         kw["server"] = [url, *(kw.get("server") or [])]
-        return _run_tool(GenericTool(kw.pop("api")), tasks, kw)
+        return _run_tool(GenericTool(kw.pop("api"), kw.pop("fn_index")), tasks, kw)
 
-    help_text = """Run a task file against any endpoint of any Gradio app (gradio 4, 5, 6).
+    help_text = """Run a task file against any endpoint of any Gradio app (gradio 3, 4, 5, 6).
 
-Columns map to the endpoint's parameters by name or label; use `gbatch inspect URL` to see them."""
+Columns map to the endpoint's parameters by name or label; use `gbatch inspect URL` to see them.
+Events without an api_name (common in gradio 3 apps) are called with --fn-index N."""
     return _command("run", help_text, params, body)
 
 
@@ -275,7 +299,8 @@ def _inspect_command() -> Callable[..., None]:
     params = [
         inspect.Parameter("url", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(help="The Gradio app's URL.")]),
         _param("api", Annotated[str | None, typer.Option(help="Show only this endpoint.")], None),
-        _param("template", Annotated[bool, typer.Option("--template", help="Print a CSV header and one example row for --api.")], False),
+        _param("fn_index", Annotated[int | None, typer.Option("--fn-index", metavar="N", help="Show only the event at this fn_index.")], None),
+        _param("template", Annotated[bool, typer.Option("--template", help="Print a CSV header and one example row for --api or --fn-index.")], False),
         *_connection_params(),
     ]
 
@@ -284,9 +309,9 @@ def _inspect_command() -> Callable[..., None]:
 
         api = inspect_server(kw["url"], _connection(kw))
         if kw["template"]:
-            sys.stdout.write(template_csv(api, kw.get("api")))
+            sys.stdout.write(template_csv(api, kw.get("api"), kw.get("fn_index")))
         else:
-            print_api(api, kw.get("api"), Console())
+            print_api(api, kw.get("api"), Console(), kw.get("fn_index"))
         return 0
 
     return _command("inspect", "Show a Gradio app's endpoints and every parameter (name, label, type, default, choices, limits).", params, body)

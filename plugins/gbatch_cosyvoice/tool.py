@@ -266,9 +266,9 @@ class CosyVoicePlan(Plan):
         if info.duration <= 0:
             raise RowProblem(f"prompt audio is empty: {audio.source}", "prompt_audio")
 
-    def explain(self, message: str, call: Call) -> str:
+    def explain(self, message: str, call: Call, cause: str = "app") -> str:
         mode = call.kwargs.get("mode_checkbox_group")
-        if HIDDEN_ERROR in message and self.variant == "upstream":
+        if cause == "app" and HIDDEN_ERROR in message and self.variant == "upstream":
             if mode == UPSTREAM_MODES["instruct"]:
                 return (
                     f"{message}. The upstream web UI's instruct mode (自然语言控制) calls inference_instruct, "
@@ -281,12 +281,13 @@ class CosyVoicePlan(Plan):
 
     # -- results ------------------------------------------------------------
 
-    def collect(self, result: Any, out: Outputs) -> None:
+    def collect(self, result: gbatch.Result, out: Outputs) -> None:
         from . import audio
 
-        if not gbatch.is_file_value(result):
-            raise RowFailed(f"expected an audio stream from /generate_audio, got {type(result).__name__}")
-        streamed = gbatch.fetch_stream(out, result)
+        stream = result.value
+        if not isinstance(stream, gbatch.ServerFile):
+            raise RowFailed(f"expected an audio stream from /generate_audio, got {type(stream).__name__}")
+        streamed = gbatch.fetch_stream(out, stream)
         warnings = [text for level, text in out.logs if level.lower() == "warning"]
         for text in warnings:
             out.warn(f"server warning: {text}")

@@ -22,9 +22,10 @@ class ShoutPlan(gbatch.Plan):
             raise gbatch.RowProblem("nothing to shout", "text")
         return gbatch.Call({"text": values["text"], "times": values["times"]})
 
-    def collect(self, result: Any, out: gbatch.Outputs) -> None:
-        out.write(f"{result}{self.suffix}\n".encode(), ".txt")
-        out.value("length", len(str(result)))
+    def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+        text = str(result.value)
+        out.write(f"{text}{self.suffix}\n".encode(), ".txt")
+        out.value("length", len(text))
 
     def fingerprint(self) -> str:
         return self.suffix

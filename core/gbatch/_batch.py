@@ -1,0 +1,109 @@
+"""What a batch is given and what it returns: `BatchOptions`, `PreparedRow`, `BatchResult`.
+
+These live one floor below the runner so that the rooms it strings together
+(servers, preparing rows, resuming) can share them without importing each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._errors import ExitCode
+from ._executor import RetryPolicy
+from ._tasks import TaskRow
+from ._tool import Call
+from .transports.base import Connection
+
+__all__ = ["BatchOptions", "BatchResult", "PreparedRow"]
+
+
+@dataclass
+class BatchOptions:
+    """Everything about a batch that is not the tool or the task file. Mirrors the CLI flags."""
+
+    servers: Sequence[str] = ()
+    jobs: int | None = None
+    out: Path | None = None
+    name: str | None = None
+    timeout: float | None = None
+    retries: int = 3
+    halt_on_failures: int | None = None
+    overwrite: bool = False
+    restart: bool = False
+    retry_failed: bool = False
+    dry_run: bool = False
+    strict: bool = False
+    #: retry rows the app itself failed (gr.Error), not only transient failures
+    retry_app_errors: bool = False
+    encoding: str | None = None
+    connection: Connection = field(default_factory=Connection)
+    #: column name -> value given on the command line, used where a row is empty
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: the tool's own options (`Tool.options`), by name
+    tool_options: Mapping[str, Any] = field(default_factory=dict)
+    policy: RetryPolicy | None = None
+
+
+@dataclass
+class PreparedRow:
+    """A row that passed validation: its call for each kind of server, its output name and input hash.
+
+    `calls` has one entry per distinct server API of the batch (servers of one app
+    with different UIs get calls shaped for each); `call` is the first.
+    """
+
+    row: TaskRow
+    call: Call
+    name: str
+    hash: str
+    values: dict[str, Any]
+    calls: dict[str, Call] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    """What happened; `exit_code` is what the CLI exits with."""
+
+    total: int
+    succeeded: int
+    failed: int
+    skipped: int
+    not_run: int
+    interrupted: bool
+    halted: bool
+    out_dir: Path
+    journal: Path
+    results: Path | None
+    seconds: float
+    rows: list[dict[str, Any]]
+    dry_run: bool = False
+    planned: list[PreparedRow] = field(default_factory=list)
+    #: "URL: N running + M waiting" per server, as chosen for this batch
+    servers: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        if self.failed or (self.not_run and not self.dry_run):
+            return ExitCode.ROWS_FAILED
+        return ExitCode.OK
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "not_run": self.not_run,
+            "interrupted": self.interrupted,
+            "halted": self.halted,
+            "seconds": round(self.seconds, 3),
+            "out_dir": str(self.out_dir),
+            "journal": str(self.journal),
+            "results": str(self.results) if self.results else None,
+            "exit_code": int(self.exit_code),
+        }

@@ -1,0 +1,143 @@
+"""From task rows to calls: which header feeds which column, each cell converted and
+checked, each row turned into a call by the plan. Every problem is collected and
+raised at once; nothing is sent before this has passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._api import ServerApi
+from ._batch import BatchOptions, PreparedRow
+from ._columns import Column, normalize_key
+from ._errors import Problem, UsageError, ValidationError
+from ._journal import input_hash
+from ._outputs import NameTemplate, unique_names
+from ._tasks import TaskFile, TaskRow
+from ._tool import Call, Plan, RowProblem, Tool
+from .transports.base import browser_values
+
+__all__ = ["column_map", "prepare_batch"]
+
+
+def column_map(task: TaskFile, columns: Sequence[Column]) -> tuple[dict[str, str], list[Problem]]:
+    """Which header of the file feeds which column."""
+    by_key: dict[str, Column] = {}
+    # A column's own name wins over another column's alias (label), whatever their order.
+    for column in columns:
+        by_key.setdefault(normalize_key(column.name), column)
+    for column in columns:
+        for key in column.match_keys():
+            by_key.setdefault(key, column)
+    mapping: dict[str, str] = {}
+    problems: list[Problem] = []
+    for header in task.columns:
+        fed = by_key.get(normalize_key(header))
+        if fed is None:
+            continue  # extra columns are fine: they can name outputs or group rows
+        if fed.name in mapping:
+            problems.append(Problem(str(task.path), 1, header, f"both {mapping[fed.name]!r} and {header!r} feed {fed.name!r}"))
+            continue
+        mapping[fed.name] = header
+    return mapping, problems
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
+def prepare_batch(
+    task: TaskFile,
+    plans: Sequence[tuple[str, Plan, ServerApi]],
+    options: BatchOptions,
+    tool: Tool,
+    previous: Mapping[str, Mapping[str, Any]],
+) -> list[PreparedRow]:
+    """Convert and check every row for every plan (one per kind of server in the batch).
+
+    Raises `ValidationError` listing every problem, `UsageError` for a bad `--name`.
+    """
+    file = str(task.path)
+    first = plans[0][1]
+    mapping, problems = column_map(task, first.columns)
+    defaults = {normalize_key(k): v for k, v in options.defaults.items() if v is not None}
+    flags = {c.name for c in tool.columns if c.option}
+    for column in first.columns:
+        if column.required and column.name not in mapping and normalize_key(column.name) not in defaults:
+            hint = f" (and no {_flag(column.name)} default was given)" if column.name in flags else ""
+            problems.append(Problem(file, None, column.name, f"required column {column.name!r} is missing{hint}"))
+    try:
+        template = NameTemplate(options.name or tool.default_name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    missing = template.missing([*task.columns, "id", "row"])
+    if missing:
+        raise UsageError(f"--name uses {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not a column of {file}")
+    if problems:
+        raise ValidationError(problems)
+
+    prepared: list[PreparedRow] = []
+    names: list[str] = []
+    for row in task.rows:
+        values, row_problems = _convert_row(row, first.columns, mapping, defaults, task.path.parent, file)
+        calls: dict[str, Call] = {}
+        if not row_problems:
+            for key, plan, api in plans:
+                try:
+                    call = plan.prepare(values, previous.get(row.id, {}).get("generated") or {})
+                except RowProblem as exc:
+                    shown = mapping.get(exc.column, exc.column) if exc.column else None
+                    row_problems.append(Problem(file, row.line, shown, str(exc)))
+                    break
+                calls[key] = _as_browser_sends(call, plan, api)
+        problems.extend(row_problems)
+        if row_problems:
+            continue
+        call = calls[plans[0][0]]
+        names.append(template.render({**row.values, "id": row.id, "row": row.line}))
+        prepared.append(PreparedRow(row, call, "", input_hash(call.kwargs, call.generated, first.fingerprint()), values, calls))
+    if problems:
+        raise ValidationError(problems)
+    for item, name in zip(prepared, unique_names(names), strict=True):
+        item.name = name
+    return prepared
+
+
+def _convert_row(
+    row: TaskRow, columns: Sequence[Column], mapping: Mapping[str, str], defaults: Mapping[str, Any], base: Path, file: str
+) -> tuple[dict[str, Any], list[Problem]]:
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for column in columns:
+        header = mapping.get(column.name)
+        raw = row.values.get(header) if header else None
+        where = header or _flag(column.name)
+        source_dir = base
+        if column.is_empty(raw) and normalize_key(column.name) in defaults:
+            # A command-line default is relative to where the command runs, not to the task file.
+            raw, source_dir = defaults[normalize_key(column.name)], Path.cwd()
+            where = _flag(column.name)
+        try:
+            value = column.convert(raw, source_dir)
+        except ValueError as exc:
+            problems.append(Problem(file, row.line, where, str(exc)))
+            continue
+        if value is None or (column.required and value == ""):
+            if column.required:
+                problems.append(Problem(file, row.line, header or column.name, "a value is required"))
+                continue
+            value = column.default
+        values[column.name] = value
+    return values, problems
+
+
+def _as_browser_sends(call: Call, plan: Plan, api: ServerApi) -> Call:
+    """The call with numbers as the web page sends them (42.0 as 42; precision honoured),
+    so the dry run, the input hash and the wire all see the same values."""
+    ref = call.endpoint if call.endpoint is not None else plan.api_name
+    endpoint = api.endpoint(ref)
+    kwargs = browser_values(endpoint, call.kwargs)
+    before = tuple(_as_browser_sends(step, plan, api) for step in call.before)
+    return Call(kwargs, call.generated, call.endpoint, before)

@@ -1,0 +1,115 @@
+"""Real servers of older Gradio versions, each in a venv of its own (`.venvs/gradio3`, `.venvs/gradio4`).
+
+gradio 3.41.2 and 4.44.1 cannot share a venv with the gradio 6 the other tests use;
+`scripts/setup.sh` builds both venvs from the complete freezes in `tests/envs/`.
+`start(script, major)` runs an app script (from `tests/old_apps/`) on a free loopback
+port under that version and returns once its `/config` answers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = Path(__file__).resolve().parent / "old_apps"
+VENVS = ROOT / ".venvs"
+VERSIONS = {3: "gradio3", 4: "gradio4"}
+
+
+def python_for(major: int) -> Path | None:
+    """The interpreter of the venv with gradio `major`, or None when setup could not build it."""
+    exe = VENVS / VERSIONS[major] / "bin" / "python"
+    return exe if exe.exists() else None
+
+
+def require(major: int) -> Path:
+    """The interpreter for gradio `major`; skips the test, saying why, when it is missing."""
+    exe = python_for(major)
+    if exe is None:
+        pytest.skip(f"no gradio {major} venv at {VENVS / VERSIONS[major]} (scripts/setup.sh builds it from tests/envs/)")
+    return exe
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class OldServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    port: int
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def start(script: str | Path, major: int, *args: str, log_dir: Path, port: int | None = None, env: dict[str, str] | None = None, timeout: float = 90.0) -> OldServer:
+    """Start `script` (a name under tests/old_apps/, or a path) with `--port N` under gradio `major`."""
+    exe = require(major)
+    path = Path(script) if Path(script).is_absolute() else APPS / script
+    port = port or free_port()
+    log = log_dir / f"{path.stem}-{port}.log"
+    full_env = {
+        **os.environ,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "PYTHONPATH": str(APPS),
+        **(env or {}),
+    }
+    full_env.pop("PYTHONHOME", None)
+    with log.open("wb") as handle:
+        process = subprocess.Popen([str(exe), str(path), "--port", str(port), *args], stdout=handle, stderr=subprocess.STDOUT, env=full_env, cwd=log_dir)
+    server = OldServer(f"http://127.0.0.1:{port}/", process, log, port)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{path.name} (gradio {major}) exited with {process.returncode}:\n{server.output()}")
+        try:
+            if httpx.get(server.url + "config", timeout=2).status_code in (200, 401):
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    server.kill()
+    raise RuntimeError(f"{path.name} (gradio {major}) did not answer within {timeout:.0f}s:\n{server.output()}")
+
+
+def serving(script: str, major: int, *args: str, log_dir: Path) -> Iterator[OldServer]:
+    """A fixture body: start the app, yield it, stop it."""
+    server = start(script, major, *args, log_dir=log_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
+        if sys.exc_info()[0] is not None:
+            print(server.output())
