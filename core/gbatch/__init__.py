@@ -44,7 +44,7 @@ from ._plugins import PluginInfo, Registry, load_registry
 from ._runner import run_batch
 from ._servers import Server, parse_server
 from ._tasks import TaskFile, TaskRow, read_tasks
-from ._tool import Call, Option, Outputs, Plan, RowProblem, Tool
+from ._tool import Call, Option, Outputs, Plan, RowProblem, Tool, generated_value
 from .hookspecs import hookimpl
 from .transports import AutoTransport
 from .transports.base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated
@@ -109,6 +109,7 @@ __all__ = [
     "choose_endpoint",
     "execute",
     "fetch_stream",
+    "generated_value",
     "hookimpl",
     "is_file_value",
     "load_registry",

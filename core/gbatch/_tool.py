@@ -9,7 +9,7 @@ into a `Call` and saves each result.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,7 +21,7 @@ from .transports.base import Result, ServerFile
 if TYPE_CHECKING:
     from ._servers import Server
 
-__all__ = ["Call", "Option", "Outputs", "Plan", "RowProblem", "Tool"]
+__all__ = ["Call", "Option", "Outputs", "Plan", "RowProblem", "Tool", "generated_value"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,32 @@ class Call:
     generated: dict[str, Any] = field(default_factory=dict)
     endpoint: str | int | None = None
     before: tuple[Call, ...] = ()
+
+
+def generated_value(
+    name: str,
+    values: Mapping[str, Any],
+    previous: Mapping[str, Any],
+    generated: dict[str, Any],
+    make: Callable[[], Any],
+    valid: Callable[[Any], bool] = lambda value: value is not None,
+) -> Any:
+    """A value the row gives, or else one gbatch chooses and keeps (a seed, say).
+
+    The row's own `values[name]` wins. Otherwise the value an earlier run generated for
+    this row (`previous`, as handed to `Plan.prepare`) is reused if `valid`, so a re-run
+    sends the same request; otherwise `make()` is called. A chosen value is put in
+    `generated`, to go into `Call.generated`: it is journaled and kept out of the row's
+    input hash.
+    """
+    given = values.get(name)
+    if given is not None:
+        return given
+    value = previous.get(name)
+    if not valid(value):
+        value = make()
+    generated[name] = value
+    return value
 
 
 class RowProblem(Exception):

@@ -203,13 +203,12 @@ class CosyVoicePlan(Plan):
                 raise RowProblem(f"{mode} mode needs a speaker, one of: {', '.join(self.speakers)}", "speaker")
 
         tts_text, prompt_text, instruct = self._markers(mode, text, prompt_text, instruct)
-        seed = values.get("seed")
         generated: dict[str, Any] = {}
-        if seed is None:
-            seed = previous.get("seed")
-            if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-                seed = random.SystemRandom().randint(1, MAX_SEED)
-            generated["seed"] = seed
+        seed = gbatch.generated_value(
+            "seed", values, previous, generated,
+            make=lambda: random.SystemRandom().randint(1, MAX_SEED),
+            valid=lambda s: isinstance(s, int) and 0 <= s <= MAX_SEED,
+        )  # fmt: skip
 
         # Only what the mode uses is sent: anything else makes the UI log "will be ignored".
         kwargs: dict[str, Any] = {

@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import json
 import os
 import posixpath
 import ssl
@@ -340,7 +341,7 @@ def translate(exc: BaseException, logs: list[tuple[str, str]]) -> CallError:
     if isinstance(exc, QueueError):
         return QueueFull("the server's queue is full", logs=logs)
     if isinstance(exc, ClientAppError):
-        message = getattr(exc, "message", None) or str(exc)
+        message = _unquote(getattr(exc, "message", None) or str(exc))
         hidden = GENERIC_APP_ERROR in message
         return AppError(message, hidden=hidden, logs=logs)
     if isinstance(exc, TooManyRequestsError):
@@ -359,6 +360,16 @@ def translate(exc: BaseException, logs: list[tuple[str, str]]) -> CallError:
     if _is_login_failure(exc):
         return CallError("login refused (check --auth / --token)", logs=logs)
     return CallError(_describe(exc), logs=logs)
+
+
+def _unquote(message: str) -> str:
+    # gradio 4.x sends a gr.Error's message JSON-encoded once more ('"cannot handle x"').
+    if len(message) >= 2 and message[0] == message[-1] == '"':
+        with contextlib.suppress(ValueError):
+            decoded = json.loads(message)
+            if isinstance(decoded, str):
+                return decoded
+    return message
 
 
 def _describe(exc: BaseException) -> str:
