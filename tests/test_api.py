@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from gbatch._api import Endpoint, Param
-from gbatch.transports.gradio_client import _param, api_from_client
 from gbatch._columns import Column, File
+from gbatch.transports.gradio_client import _param, api_from_client
 
 FILE_DATA = {
     "title": "FileData",
