@@ -193,7 +193,7 @@ def read_results(folder: Path) -> list[list[str]]:
         return list(csv.reader(handle))
 
 
-HEADER = ["id", "status", "attempts", "backend", "duration", "outputs", "error", "warnings"]
+HEADER = ["id", "status", "attempts", "server", "seconds", "outputs", "error", "warnings"]
 
 
 def test_write_results(tmp_path: Path) -> None:
@@ -215,7 +215,7 @@ def test_write_results(tmp_path: Path) -> None:
     assert path == tmp_path / RESULTS_NAME
     assert path.read_bytes().startswith(b"\xef\xbb\xbfid,status,")
     assert read_results(tmp_path) == [
-        [*HEADER, "score", "label", "tags", "extra"],
+        [*HEADER, "out.score", "out.label", "out.tags", "out.extra"],
         ["a", "ok", "1", "http://h/", "1.5", "a.wav;a.txt", "", "w1 | w2", "0.5", "好", "", ""],
         ["b", "failed", "", "", "", "", "boom", "", "", "", '["x"]', '{"k": 1}'],
         ["c", "not run", "", "", "", "", "", "", "", "", "", ""],
@@ -231,3 +231,32 @@ def test_write_results_without_rows(tmp_path: Path) -> None:
 def test_write_results_json_for_non_strings(tmp_path: Path) -> None:
     write_results(tmp_path, [{"id": "a", "status": "ok", "values": {"t": True, "n": 3, "s": "3", "u": "é"}}])
     assert read_results(tmp_path)[1][len(HEADER) :] == ["true", "3", "3", "é"]
+
+
+def test_results_carry_the_inputs_and_seed_under_names_that_cannot_collide(tmp_path: Path) -> None:
+    rows = [
+        {
+            "id": "a",
+            "status": "ok",
+            "row": {"id": "a", "text": "hello", "status": "draft", "duration": "long"},
+            "generated": {"seed": 7},
+            "values": {"duration": 1.25},
+            "duration": 3.5,
+        }
+    ]
+    write_results(tmp_path, rows, ["id", "text", "status", "duration"])
+    header, line = read_results(tmp_path)
+    assert header == ["id", "text", "in.status", "duration", *HEADER[1:], "gen.seed", "out.duration"]
+    assert dict(zip(header, line, strict=True)) == {
+        "id": "a", "text": "hello", "in.status": "draft", "duration": "long", "status": "ok", "attempts": "",
+        "server": "", "seconds": "3.5", "outputs": "", "error": "", "warnings": "", "gen.seed": "7", "out.duration": "1.25",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [("=1+1", "'=1+1"), ("+SUM(A1)", "'+SUM(A1)"), ("-2+3", "'-2+3"), ("@cmd", "'@cmd"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("-3", "-3"), ("+1.5", "+1.5"), ("a=b", "a=b")],
+)
+def test_cells_a_spreadsheet_would_run_are_neutralised(tmp_path: Path, cell: str, shown: str) -> None:
+    write_results(tmp_path, [{"id": "x", "status": "ok", "row": {"text": cell}}], ["text"])
+    assert read_results(tmp_path)[1][1] == shown

@@ -34,6 +34,8 @@ class BatchOptions:
     overwrite: bool = False
     restart: bool = False
     retry_failed: bool = False
+    #: move finished rows' files to the names a changed --name gives them
+    rename: bool = False
     dry_run: bool = False
     strict: bool = False
     #: retry rows the app itself failed (gr.Error), not only transient failures

@@ -158,32 +158,54 @@ def input_hash(kwargs: Mapping[str, Any], generated: Mapping[str, Any], fingerpr
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def write_results(folder: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
-    """`results.csv`: every row of the task file with its status, outputs and returned values."""
-    value_columns: list[str] = []
-    for row in rows:
-        for key in row.get("values") or {}:
-            if key not in value_columns:
-                value_columns.append(key)
+FIXED = ["id", "status", "attempts", "server", "seconds", "outputs", "error", "warnings"]
+
+
+def write_results(folder: Path, rows: Sequence[Mapping[str, Any]], task_columns: Sequence[str] = ()) -> Path:
+    """`results.csv`: every row of the task file, usable on its own in a spreadsheet.
+
+    Per row: the id, the task file's own columns (`row`), the status, attempts,
+    server, seconds, output files, error and warnings, then the values gbatch
+    generated (`gen.seed`) and those the endpoint returned (`out.<name>`), prefixed
+    so they cannot collide with each other or with the task's columns. Cells a
+    spreadsheet would run as a formula are neutralised (OWASP's CSV-injection advice).
+    """
+    own = [c for c in task_columns if c.strip().casefold() != "id"]
+    taken = {c.casefold() for c in FIXED}
+    shown_own = [f"in.{c}" if c.casefold() in taken else c for c in own]
+    generated = _keys(rows, "generated")
+    returned = _keys(rows, "values")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["id", "status", "attempts", "backend", "duration", "outputs", "error", "warnings", *value_columns])
+    writer.writerow(["id", *shown_own, *FIXED[1:], *(f"gen.{k}" for k in generated), *(f"out.{k}" for k in returned)])
     for row in rows:
+        cells = row.get("row") or {}
+        made = row.get("generated") or {}
         values = row.get("values") or {}
-        writer.writerow(
-            [
-                row.get("id"),
-                row.get("status"),
-                row.get("attempts", ""),
-                row.get("backend", ""),
-                row.get("duration", ""),
-                ";".join(row.get("outputs") or []),
-                row.get("error") or "",
-                " | ".join(row.get("warnings") or []),
-                *(_cell(values.get(k)) for k in value_columns),
-            ]
-        )
+        line = [
+            row.get("id"),
+            *(cells.get(c) for c in own),
+            row.get("status"),
+            row.get("attempts", ""),
+            row.get("backend", ""),
+            row.get("duration", ""),
+            ";".join(row.get("outputs") or []),
+            row.get("error") or "",
+            " | ".join(row.get("warnings") or []),
+            *(made.get(k) for k in generated),
+            *(values.get(k) for k in returned),
+        ]
+        writer.writerow([_safe(_cell(v)) for v in line])
     return atomic_write(folder / RESULTS_NAME, buffer.getvalue().encode("utf-8-sig"))
+
+
+def _keys(rows: Sequence[Mapping[str, Any]], field: str) -> list[str]:
+    keys: list[str] = []
+    for row in rows:
+        for key in row.get(field) or {}:
+            if key not in keys:
+                keys.append(key)
+    return keys
 
 
 def _cell(value: Any) -> str:
@@ -192,3 +214,22 @@ def _cell(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe(text: str) -> str:
+    """A cell a spreadsheet shows as text: a leading = + - @ tab or CR gets a quote in front,
+    except in plain numbers (-3, +1.5), which no spreadsheet runs."""
+    if text.startswith(_FORMULA) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text

@@ -14,7 +14,7 @@ from ._batch import BatchOptions, PreparedRow
 from ._columns import Column, normalize_key
 from ._errors import Problem, UsageError, ValidationError
 from ._journal import input_hash
-from ._outputs import NameTemplate, unique_names
+from ._outputs import NameTemplate
 from ._tasks import TaskFile, TaskRow
 from ._tool import Call, Plan, RowProblem, Tool
 from .transports.base import browser_values
@@ -100,8 +100,8 @@ def prepare_batch(
         prepared.append(PreparedRow(row, call, "", input_hash(call.kwargs, call.generated, first.fingerprint()), values, calls))
     if problems:
         raise ValidationError(problems)
-    for item, name in zip(prepared, unique_names(names), strict=True):
-        item.name = name
+    for item, name in zip(prepared, names, strict=True):
+        item.name = name  # made unique, and stable across runs, by `_resume.assign_names`
     return prepared
 
 

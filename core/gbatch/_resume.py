@@ -3,17 +3,18 @@ gbatch did not write."""
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._batch import BatchOptions, PreparedRow
-from ._errors import Problem, ValidationError
+from ._errors import Problem, UsageError, ValidationError
 from ._journal import Journal
 from ._tasks import TaskFile
 
-__all__ = ["refuse_foreign_files", "select_rows"]
+__all__ = ["OutLock", "assign_names", "refuse_foreign_files", "rename_outputs", "select_rows"]
 
 
 def select_rows(prepared: Sequence[PreparedRow], history: Mapping[str, Mapping[str, Any]], options: BatchOptions, out_dir: Path) -> list[PreparedRow]:
@@ -55,3 +56,102 @@ def refuse_foreign_files(to_run: Sequence[PreparedRow], journal: Journal, histor
 
 def _glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def assign_names(prepared: Sequence[PreparedRow], history: Mapping[str, Mapping[str, Any]]) -> list[tuple[PreparedRow, str]]:
+    """Give each row its output name; on entry `item.name` is the name rendered from `--name`.
+
+    A row that finished earlier keeps the name it had (and so its file), and no other row
+    ever takes a name that a finished row's output holds, even that of a row no longer in
+    the task file: a re-run with a changed file must not overwrite another row's result.
+    Names are unique case-insensitively. Returns (row, recorded name) for finished rows whose
+    recorded name no longer fits `--name` (the template changed); they get a new name here.
+    """
+    held = {str(rec["name"]).casefold(): rid for rid, rec in history.items() if rec.get("status") == "ok" and rec.get("name")}
+    taken: set[str] = set()
+    bases = [item.name for item in prepared]
+    kept: set[str] = set()
+    for item, base in zip(prepared, bases, strict=True):
+        recorded = str((history.get(item.row.id) or {}).get("name") or "")
+        if recorded and _fits(recorded, base) and recorded.casefold() not in taken:
+            item.name = recorded
+            taken.add(recorded.casefold())
+            kept.add(item.row.id)
+    renamed: list[tuple[PreparedRow, str]] = []
+    for item, base in zip(prepared, bases, strict=True):
+        if item.row.id in kept:
+            continue
+        candidate, n = base, 1
+        while candidate.casefold() in taken or held.get(candidate.casefold(), item.row.id) != item.row.id:
+            n += 1
+            candidate = f"{base}_{n}"
+        record = history.get(item.row.id) or {}
+        if record.get("status") == "ok" and record.get("name"):
+            renamed.append((item, str(record["name"])))
+        item.name = candidate
+        taken.add(candidate.casefold())
+    return renamed
+
+
+def _fits(recorded: str, base: str) -> bool:
+    """Whether a recorded name is what `base` renders to (or its made-unique form)."""
+    return recorded == base or re.fullmatch(re.escape(base) + r"_\d+", recorded) is not None
+
+
+def rename_outputs(
+    renamed: Sequence[tuple[PreparedRow, str]], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path, say: Callable[[str], None]
+) -> None:
+    """`--rename`: move finished rows' files to their new names (each an atomic rename) and journal it."""
+    for item, old in renamed:
+        record = history[item.row.id]
+        moved = []
+        for output in record.get("outputs") or []:
+            target = item.name + output[len(old) :] if output.startswith(old) else output
+            source, destination = out_dir / output, out_dir / target
+            if source.exists() and source != destination:
+                if destination.exists():
+                    raise UsageError(f"--rename: {destination} exists already; nothing was moved for row {item.row.id}")
+                os.replace(source, destination)
+            moved.append(target)
+        updated = {**record, "name": item.name, "outputs": moved}
+        journal.append(updated)
+        history[item.row.id] = updated
+    say(f"renamed the outputs of {len(renamed)} finished row{'s' if len(renamed) != 1 else ''} to the new --name")
+
+
+class OutLock:
+    """One gbatch run per output folder: two would delete each other's partial files.
+
+    An advisory `flock` on `OUT/.gbatch-lock`, released when the process ends however it
+    ends (a crash cannot leave a stale lock). On systems without fcntl it does nothing.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / ".gbatch-lock"
+        self._handle: Any = None
+
+    def __enter__(self) -> OutLock:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise UsageError(f"{self.path.parent} is in use by another gbatch run (pid {holder}); wait for it, or use another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None

@@ -5,6 +5,7 @@ rows, resuming, the executor — and is the one place that knows all of them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import time
@@ -23,7 +24,7 @@ from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, O
 from ._journal import Journal, write_results
 from ._outputs import atomic_write, clean_partials, sanitize
 from ._prepare import column_map, prepare_batch
-from ._resume import refuse_foreign_files, select_rows
+from ._resume import OutLock, assign_names, refuse_foreign_files, rename_outputs, select_rows
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
 from ._tasks import TaskFile, read_tasks
 from ._tool import Call, Plan, Tool
@@ -134,6 +135,24 @@ def run_batch(
     backends = [parse_server(s, jobs if (jobs and len(servers) == 1) else 0) for s in servers]
     task = read_tasks(tasks, encoding=options.encoding)
     out_dir = Path(options.out or tool.default_out).resolve()
+    with contextlib.ExitStack() as stack:
+        if not options.dry_run:
+            stack.enter_context(OutLock(out_dir))
+        return _run_locked(tool, task, options, backends, out_dir, transport, listener, say, started)
+    raise AssertionError("unreachable")  # pragma: no cover - mypy cannot see the with always returns
+
+
+def _run_locked(
+    tool: Tool,
+    task: TaskFile,
+    options: BatchOptions,
+    backends: Sequence[Backend],
+    out_dir: Path,
+    transport: Transport | None,
+    listener: Listener | None,
+    say: Callable[[str], None],
+    started: float,
+) -> BatchResult:
     journal = Journal(out_dir)
     connected = _connect(backends, options, transport or AutoTransport(), tool)
     try:
@@ -147,6 +166,7 @@ def run_batch(
             say(notice)
         history = journal.read()
         prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, history)
+        _names(prepared, history, journal, out_dir, options, say)
         first = next(iter(groups.values())).plan
         mapping, _ = column_map(task, first.columns)
         unused = [h for h in task.columns if h not in mapping.values() and normalize_key(h) != "id"]
@@ -159,6 +179,23 @@ def run_batch(
     finally:
         journal.close()
         connected.close()
+
+
+def _names(prepared: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path, options: BatchOptions, say: Callable[[str], None]) -> None:
+    renamed = assign_names(prepared, history)
+    if not renamed:
+        return
+    if options.rename and not options.dry_run:
+        rename_outputs(renamed, history, journal, out_dir, say)
+        return
+    # Without --rename a finished row keeps its file and the name it had: say so.
+    for item, old in renamed:
+        item.name = old
+    example = renamed[0]
+    say(
+        f"note: {len(renamed)} finished row{'s' if len(renamed) != 1 else ''} keep the names an earlier run gave them "
+        f"(row {example[0].row.id}: {example[1]!r}); --rename moves them to the names --name gives now"
+    )
 
 
 def _connect(backends: Sequence[Backend], options: BatchOptions, transport: Transport, tool: Tool) -> Connected:
@@ -219,12 +256,16 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
     to_run = select_rows(prepared, history, options, out_dir)
     if not options.overwrite and out_dir.exists():
         refuse_foreign_files(to_run, journal, history, out_dir, batch.task)
+    sending = {item.row.id for item in to_run}
+    # Rows this run does not send are done earlier, or (with --retry-failed) still waiting to run.
+    done_before = [p for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") == "ok"]
+    waiting = [p for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") != "ok"]
     result = BatchResult(
         total=len(prepared),
         succeeded=0,
         failed=0,
-        skipped=len(prepared) - len(to_run),
-        not_run=0,
+        skipped=len(done_before),
+        not_run=len(waiting),
         interrupted=False,
         halted=False,
         out_dir=out_dir,
@@ -237,8 +278,7 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         servers=[_describe_slots(s) for s in batch.servers.values()],
     )
     if options.dry_run:
-        sending = {item.row.id for item in to_run}
-        result.succeeded = sum(1 for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") == "ok")
+        result.succeeded = len(done_before)
         result.seconds = time.monotonic() - started
         return result
 
@@ -246,9 +286,9 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         batch.say(f"server {line}")
     clean_partials(out_dir)
     report = _execute(batch, to_run, backends)
-    not_run = set(report.not_run)
+    not_run = set(report.not_run) | {p.row.id for p in waiting}
     rows = [
-        {"id": item.row.id, "line": item.row.line, "status": "not run"}
+        {"id": item.row.id, "line": item.row.line, "status": "not run", "name": item.name}
         if item.row.id in not_run or item.row.id not in history
         else history[item.row.id]
         for item in prepared
@@ -258,7 +298,8 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
     result.failed = sum(1 for o in report.outcomes if not o.ok)
     result.not_run = len(not_run)
     result.interrupted, result.halted = report.interrupted, report.halted
-    result.results = write_results(out_dir, rows)
+    table = [{**rec, "row": item.row.values} for item, rec in zip(prepared, rows, strict=True)]
+    result.results = write_results(out_dir, table, batch.task.columns)
     if not report.interrupted:
         batch.plan.finish(
             [{**rec, "row": item.row.values, "inputs": _plain_inputs(item.values)} for item, rec in zip(prepared, rows, strict=True)],

@@ -96,6 +96,7 @@ def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect
         _param("overwrite", Annotated[bool, typer.Option("--overwrite", help="Replace existing files that an earlier run did not write.")], False),
         _param("restart", Annotated[bool, typer.Option("--restart", help="Ignore the journal: run every row again.")], False),
         _param("retry_failed", Annotated[bool, typer.Option("--retry-failed", help="Run only the rows that failed last time.")], False),
+        _param("rename", Annotated[bool, typer.Option("--rename", help="Move finished rows' files to the names --name gives them now (after changing --name).")], False),
         _param("dry_run", Annotated[bool, typer.Option("--dry-run", help="Check every row (the server is asked for its API) and show what would be sent; send nothing.")], False),
         _param("strict", Annotated[bool, typer.Option("--strict", help="A server warning fails the row.")], False),
         _param("encoding", Annotated[str | None, typer.Option("--encoding", metavar="NAME", help="Task file encoding (default: detect UTF-8, UTF-8/16 BOM, GB18030).")], None),
@@ -181,6 +182,7 @@ def _run_tool(tool: Tool, tasks: Path, kwargs: dict[str, Any]) -> int:
         overwrite=kwargs["overwrite"],
         restart=kwargs["restart"],
         retry_failed=kwargs["retry_failed"],
+        rename=kwargs["rename"],
         dry_run=kwargs["dry_run"],
         strict=kwargs["strict"],
         retry_app_errors=kwargs["retry_app_errors"],
@@ -334,9 +336,24 @@ def _plugins_command(registry: Registry) -> Callable[..., None]:
     return _command("plugins", "List the loaded plugins, their versions and tools, and any plugin that failed to load.", params, body)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"gbatch {__version__}")
+        raise typer.Exit()
+
+
 def build_app(registry: Registry) -> typer.Typer:
     """The typer application for a set of loaded plugins."""
     app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+    @app.callback()
+    def root(
+        version: Annotated[bool, typer.Option("--version", help="Show gbatch's version and exit.", callback=_version, is_eager=True)] = False,
+    ) -> None:
+        """Batch-drive Gradio AI apps from a task file."""
+
     app.command("run")(_run_command())
     app.command("inspect")(_inspect_command())
     app.command("plugins")(_plugins_command(registry))
