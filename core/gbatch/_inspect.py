@@ -70,7 +70,7 @@ def print_api(api: ServerApi, only: str | None, console: Console, fn_index: int 
     endpoints = [choose_endpoint(api, only, fn_index)] if (only or fn_index is not None) else every
     named, unnamed = len(api.endpoints), len(api.unnamed)
     counts = f"{named} endpoint(s)" + (f", {unnamed} without a name (call them with --fn-index N)" if unnamed else "")
-    console.print(f"{api.url} (gradio {api.version or '?'}): {counts}", highlight=False)
+    console.print(f"{api.url} (gradio {api.version or '?'}): {counts}", highlight=False, soft_wrap=True)
     for endpoint in endpoints:
         table = Table("parameter", "label", "component", "type", "default", "choices / limits", "required", title=_title(endpoint), title_justify="left")
         for p in endpoint.parameters:

@@ -26,6 +26,7 @@ installed beside it, so this module speaks them itself (httpx + websockets):
 
 from __future__ import annotations
 
+import ast
 import base64
 import binascii
 import contextlib
@@ -509,7 +510,7 @@ class _Gradio3Job(Job):
         detail = body.get("error", body.get("detail")) if isinstance(body, dict) else None
         if status == 500 and isinstance(body, dict) and "error" in body:
             message = body.get("error")
-            raise AppError(str(message) if message else HIDDEN_ERROR, hidden=not message)
+            raise AppError(_app_message(message) if message else HIDDEN_ERROR, hidden=not message)
         if status == 401 and detail == SKIP_QUEUE_REFUSED:
             return None
         if status == 401:
@@ -611,7 +612,7 @@ class _Gradio3Job(Job):
                 self.session.reset()
                 raise ConnectionLost(f"{self.endpoint.key}: {self.session.url} no longer accepts our login", status=401)
             error = output.get("error", output.get("detail"))
-            raise AppError(str(error) if error else HIDDEN_ERROR, hidden=not error)
+            raise AppError(_app_message(error) if error else HIDDEN_ERROR, hidden=not error)
         data = _output_data(message)
         # A finished generator repeats its last yield here; fall back to it if the server sent none.
         if data is None:
@@ -877,3 +878,17 @@ def _closed(error: ConnectionClosed) -> str:
     frame = error.rcvd
     return f"code {frame.code}" if frame is not None else "no close frame"
 
+
+
+def _app_message(message: object) -> str:
+    """A gr.Error's text: gradio 3 sends `str()` of the exception, which is the repr of its
+    message ("'Cannot divide by zero!'"); show it as the app wrote it."""
+    text = str(message)
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+        if isinstance(value, str):
+            return value
+    return text
