@@ -171,10 +171,11 @@ def call_overhead(url: str, sleep: float, calls: int = 15) -> float:
     return statistics.median(extra)
 
 
-def gbatch_library(url: str, tasks: Path, jobs: int, out: Path) -> int:
+def gbatch_library(url: str, tasks: Path, jobs: int | None, out: Path, slots: int | None = None) -> int:
     import gbatch
 
-    options = gbatch.BatchOptions(servers=[url], jobs=jobs, out=out)
+    server = f"{url}={slots}" if slots else url
+    options = gbatch.BatchOptions(servers=[server], jobs=jobs, out=out)
     result = gbatch.run_batch(gbatch.GenericTool(API_NAME), tasks, options, say=lambda text: None)
     if result.failed or result.not_run:
         print(f"  !! gbatch: {result.failed} failed, {result.not_run} not run", file=sys.stderr)
@@ -206,19 +207,19 @@ def validate_in_process(url: str, big: Path) -> tuple[float, float, int]:
     """read_tasks, then prepare_batch with the endpoint's GenericPlan: (read s, validate s, rows)."""
     import gbatch
     from gbatch._generic import GenericPlan
-    from gbatch._runner import prepare_batch
+    from gbatch._prepare import prepare_batch
 
-    client = gbatch.make_client(url, gbatch.Connection(), 1)
+    session = gbatch.AutoTransport().connect(url, gbatch.Connection(), 1)
     try:
-        api = gbatch.ServerApi.from_client(client, url)
+        api = session.api
     finally:
-        client.close()
+        session.close()
     tool = gbatch.GenericTool(API_NAME)
     plan = GenericPlan(gbatch.choose_endpoint(api, API_NAME))
     t0 = time.perf_counter()
     task = gbatch.read_tasks(big)
     t1 = time.perf_counter()
-    prepared = prepare_batch(task, plan, gbatch.BatchOptions(servers=[url]), tool, {})
+    prepared = prepare_batch(task, [("api", plan, api)], gbatch.BatchOptions(servers=[url]), tool, {})
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1, len(prepared)
 
@@ -261,10 +262,12 @@ def main() -> None:
         texts = write_tasks(tasks, n)
         baseline(url, texts[: jobs * 2], jobs)  # warm up the server (first requests are slower)
 
-        runs: dict[str, list[Run]] = {"baseline": [], "gbatch": [], "tuned": [], "cli": []}
+        runs: dict[str, list[Run]] = {"baseline": [], "gbatch": [], "queued": [], "tuned": [], "cli": []}
         for i in range(args.repeat):  # interleaved, so a busy moment on the machine hits both
             runs["baseline"].append(measured(lambda: baseline(url, texts, jobs), pid))
             runs["gbatch"].append(measured(lambda i=i: gbatch_library(url, tasks, jobs, folder / f"out-lib-{i}"), pid))
+            # As gbatch sizes a server whose concurrency it knows: C running plus C waiting in its queue.
+            runs["queued"].append(measured(lambda i=i: gbatch_library(url, tasks, None, folder / f"out-q-{i}", slots=2 * args.limit), pid))
         runs["tuned"].append(measured(lambda: baseline(url, texts, jobs, tls=True), pid))
         cli_args = [str(GBATCH), "run", url, str(tasks), "-j", str(jobs), "-q", "--out", str(folder / "out-cli")]
         cli, done = child_run(cli_args, pid)  # once: it runs the same code as the library path
@@ -274,20 +277,24 @@ def main() -> None:
         runs["cli"].append(cli)
 
         print(f"{n} rows, best of {args.repeat} by wall time (the last two once); CPU ms/row is the client's")
-        print(f"  {'path':<38} {'wall s':>7} {'/ideal':>7} {'CPU ms/row':>11} {'server ms/row':>14} {'rows ok':>8}   all walls")
+        print("  slot use = the endpoint's busy time / (server concurrency x wall)")
+        print(f"  {'path':<44} {'wall s':>7} {'/ideal':>7} {'slot use':>9} {'CPU ms/row':>11} {'server ms/row':>14} {'rows ok':>8}   all walls")
         labels = {
             "baseline": "ThreadPoolExecutor + 1 Client (predict)",
-            "gbatch": "gbatch.run_batch (library)",
+            "gbatch": f"gbatch.run_batch -j {jobs} (library)",
+            "queued": f"gbatch.run_batch URL={2 * args.limit} ({args.limit} run + {args.limit} wait)",
             "tuned": "the same loop + one shared SSL context",
             "cli": "gbatch run ... -q (subprocess)",
         }
+        busy = n * args.sleep
         best: dict[str, Run] = {}
         for key, label in labels.items():
             best[key] = min(runs[key], key=lambda r: r.wall)
             r = best[key]
             walls = ", ".join(f"{x.wall:.2f}" for x in runs[key])
             srv = f"{r.server_cpu / n * 1000:14.2f}" if r.server_cpu is not None else f"{'?':>14}"
-            print(f"  {label:<38} {r.wall:7.2f} {r.wall / ideal:7.3f} {r.cpu / n * 1000:11.2f} {srv} {r.ok:>8}   {walls}")
+            use = busy / (args.limit * r.wall)
+            print(f"  {label:<44} {r.wall:7.2f} {r.wall / ideal:7.3f} {use:8.1%} {r.cpu / n * 1000:11.2f} {srv} {r.ok:>8}   {walls}")
         lib = best["gbatch"]
         overhead = call_overhead(url, args.sleep)
         floor = math.ceil(n / jobs) * (args.sleep + overhead)

@@ -855,6 +855,19 @@ def test_join_chapters_with_subtitles(cli: Cli, v3: Server, tmp_path: Path) -> N
     assert [c[2] for c in parse_srt((out / "joined" / "ch2.srt").read_text(encoding="utf-8"))] == [rows[4][2], rows[5][2]]
 
 
+def test_join_by_a_column_fed_by_an_alias_or_only_by_a_default(cli: Cli, v3: Server, tmp_path: Path) -> None:
+    """--join names a column; its header may be an alias (the UI label), or a command-line default may feed it."""
+    rows = [["id", "输入合成文本"], ["a", "Same words."], ["b", "Same words."]]
+    tasks = write_csv(tmp_path / "t.csv", rows)
+    out = tmp_path / "out"
+    by_alias = cosy(cli, v3, tasks, out, *with_voice("--join", "text"))
+    assert by_alias.exit_code == 0, by_alias.output
+    assert sorted(p.name for p in (out / "joined").iterdir()) == ["Same words.srt", "Same words.wav"]
+    by_default = cosy(cli, v3, tasks, tmp_path / "out2", *with_voice("--join", "speed", "--speed", "1.5"))
+    assert by_default.exit_code == 0, by_default.output
+    assert sorted(p.name for p in (tmp_path / "out2" / "joined").iterdir()) == ["1.5.srt", "1.5.wav"]
+
+
 @pytest.mark.parametrize(("fmt", "major", "subtype"), [("flac", "FLAC", "PCM_16"), ("mp3", "MP3", "MPEG_LAYER_III"), ("ogg", "OGG", "VORBIS")])
 def test_output_formats(cli: Cli, v3: Server, tmp_path: Path, fmt: str, major: str, subtype: str) -> None:
     text = "A line in another format."

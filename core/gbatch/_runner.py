@@ -5,7 +5,6 @@ rows, resuming, the executor — and is the one place that knows all of them.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import time
@@ -135,24 +134,6 @@ def run_batch(
     backends = [parse_server(s, jobs if (jobs and len(servers) == 1) else 0) for s in servers]
     task = read_tasks(tasks, encoding=options.encoding)
     out_dir = Path(options.out or tool.default_out).resolve()
-    with contextlib.ExitStack() as stack:
-        if not options.dry_run:
-            stack.enter_context(OutLock(out_dir))
-        return _run_locked(tool, task, options, backends, out_dir, transport, listener, say, started)
-    raise AssertionError("unreachable")  # pragma: no cover - mypy cannot see the with always returns
-
-
-def _run_locked(
-    tool: Tool,
-    task: TaskFile,
-    options: BatchOptions,
-    backends: Sequence[Backend],
-    out_dir: Path,
-    transport: Transport | None,
-    listener: Listener | None,
-    say: Callable[[str], None],
-    started: float,
-) -> BatchResult:
     journal = Journal(out_dir)
     connected = _connect(backends, options, transport or AutoTransport(), tool)
     try:
@@ -284,8 +265,23 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
 
     for line in result.servers:
         batch.say(f"server {line}")
-    clean_partials(out_dir)
-    report = _execute(batch, to_run, backends)
+    # Taken once nothing is left to check: a folder that fails validation is not even created.
+    with OutLock(out_dir):
+        clean_partials(out_dir)
+        report = _execute(batch, to_run, backends)
+        return _report(batch, prepared, to_run, waiting, report, result, started)
+
+
+def _report(
+    batch: _Batch,
+    prepared: Sequence[PreparedRow],
+    to_run: Sequence[PreparedRow],
+    waiting: Sequence[PreparedRow],
+    report: ExecutionReport[dict[str, Any]],
+    result: BatchResult,
+    started: float,
+) -> BatchResult:
+    history, out_dir = batch.history, batch.out_dir
     not_run = set(report.not_run) | {p.row.id for p in waiting}
     rows = [
         {"id": item.row.id, "line": item.row.line, "status": "not run", "name": item.name}

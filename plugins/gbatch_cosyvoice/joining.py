@@ -11,6 +11,19 @@ import gbatch
 JOINED_DIR = "joined"
 
 
+def _group_of(row: Mapping[str, Any], column: str) -> Any:
+    # The converted value first: the column may be fed by an alias (`spk_id` for speaker)
+    # or only by a command-line default; otherwise the task file's own cell.
+    inputs = row.get("inputs") or {}
+    if inputs.get(column) is not None:
+        return inputs[column]
+    cells = row.get("row") or {}
+    key = next((k for k in cells if gbatch.normalize_key(k) == gbatch.normalize_key(column)), None)
+    if key is None:
+        raise gbatch.UsageError(f"--join {column!r}: the task file has no such column")
+    return cells[key]
+
+
 def join_groups(rows: Sequence[Mapping[str, Any]], out_dir: Path, column: str, gap: float, fmt: str, say: Callable[[str], None]) -> list[Path]:
     """Join each group's outputs (rows sharing a value in `column`) with `gap` seconds between them.
 
@@ -23,11 +36,7 @@ def join_groups(rows: Sequence[Mapping[str, Any]], out_dir: Path, column: str, g
 
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
-        cells = row.get("row") or {}
-        key = next((k for k in cells if gbatch.normalize_key(k) == gbatch.normalize_key(column)), None)
-        if key is None:
-            raise gbatch.UsageError(f"--join {column!r}: the task file has no such column")
-        groups.setdefault(str(cells[key]), []).append(row)
+        groups.setdefault(str(_group_of(row, column)), []).append(row)
 
     written: list[Path] = []
     for group, members in groups.items():

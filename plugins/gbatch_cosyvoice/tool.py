@@ -334,7 +334,10 @@ class CosyVoicePlan(Plan):
             return
         from .joining import join_groups
 
-        join_groups(rows, out_dir, self.join, self.gap, self.fmt, say)
+        # The --join column by its column name, whichever header (or default) fed it.
+        wanted = gbatch.normalize_key(self.join)
+        column = next((c.name for c in self.columns if wanted in c.match_keys()), self.join)
+        join_groups(rows, out_dir, column, self.gap, self.fmt, say)
 
 
 def _strip_system(text: str) -> str:
