@@ -47,6 +47,10 @@ class BatchOptions:
     #: the tool's own options (`Tool.options`), by name
     tool_options: Mapping[str, Any] = field(default_factory=dict)
     policy: RetryPolicy | None = None
+    #: `COLUMN=SOURCE` row sources (a glob, a .txt file, or a;b;c), crossed with the task file's rows
+    each: Sequence[str] = ()
+    #: the task file's delimiter (None: detected)
+    delimiter: str | None = None
 
 
 @dataclass

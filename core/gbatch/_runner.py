@@ -18,6 +18,7 @@ from ._api import ServerApi
 from ._batch import BatchOptions, BatchResult, PreparedRow
 from ._call import call, cause_of, classify, describe
 from ._columns import File, normalize_key
+from ._each import cross, parse_each
 from ._errors import CallError, ConnectionLost, RowFailed, ServerError, UsageError
 from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
 from ._journal import Journal, write_results
@@ -108,7 +109,7 @@ class _RowOutputs:
 
 def run_batch(
     tool: Tool,
-    tasks: str | Path,
+    tasks: str | Path | None,
     options: BatchOptions,
     *,
     listener: Listener | None = None,
@@ -117,6 +118,7 @@ def run_batch(
 ) -> BatchResult:
     """Validate every row, then run the batch; see `BatchOptions` for the knobs.
 
+    :param tasks: the task file; None when `options.each` makes the rows.
     :param transport: how servers are reached; by default the one each server's
         Gradio version needs (`gbatch.transports.AutoTransport`).
 
@@ -132,7 +134,12 @@ def run_batch(
         raise UsageError("Give at least one --server URL")
     # With one server, -j is its slot count; otherwise each server's own concurrency decides.
     backends = [parse_server(s, jobs if (jobs and len(servers) == 1) else 0) for s in servers]
-    task = read_tasks(tasks, encoding=options.encoding)
+    task = cross(
+        read_tasks(tasks, encoding=options.encoding, delimiter=options.delimiter) if tasks is not None else None,
+        [parse_each(spec) for spec in options.each],
+    )
+    for note in task.notes:
+        say(f"note: {note}")
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
     connected = _connect(backends, options, transport or AutoTransport(), tool)
@@ -419,6 +426,8 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
             }
             batch.journal.append(record)
             batch.history[item.row.id] = record
+            if error is not None:
+                outcome.error = error  # the progress display shows what the journal says
 
     return execute(
         [(item.row.id, item) for item in to_run],

@@ -7,6 +7,7 @@ Errors of the `GbatchError` tree become a clean message and a named exit code.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -99,7 +100,9 @@ def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect
         _param("rename", Annotated[bool, typer.Option("--rename", help="Move finished rows' files to the names --name gives them now (after changing --name).")], False),
         _param("dry_run", Annotated[bool, typer.Option("--dry-run", help="Check every row (the server is asked for its API) and show what would be sent; send nothing.")], False),
         _param("strict", Annotated[bool, typer.Option("--strict", help="A server warning fails the row.")], False),
-        _param("encoding", Annotated[str | None, typer.Option("--encoding", metavar="NAME", help="Task file encoding (default: detect UTF-8, UTF-8/16 BOM, GB18030).")], None),
+        _param("encoding", Annotated[str | None, typer.Option("--encoding", metavar="NAME", help="Task file encoding (default: detected; a file that is not UTF-8 is named in a note).")], None),
+        _param("delimiter", Annotated[str | None, typer.Option("--delimiter", metavar="CHAR", help="CSV delimiter: , ; tab | (default: detected).")], None),
+        _param("each", Annotated[list[str] | None, typer.Option("--each", metavar="COLUMN=SOURCE", help="Rows from a glob of files (faces/*.png), a .txt file (one value per line) or a;b;c (repeatable: the cross product; with a task file, each row is crossed).")], None),
         *_connection_params(),
         _download_param(),
         _param("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the summary.")], False),
@@ -162,7 +165,7 @@ def _connection(kwargs: dict[str, Any]) -> Any:
     return Connection(auth=auth, token=kwargs.get("token") or None, headers=headers, max_download=limit)
 
 
-def _run_tool(tool: Tool, tasks: Path, kwargs: dict[str, Any]) -> int:
+def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:
     from ._batch import BatchOptions
     from ._progress import PlainListener, RichListener
     from ._runner import run_batch
@@ -187,6 +190,8 @@ def _run_tool(tool: Tool, tasks: Path, kwargs: dict[str, Any]) -> int:
         strict=kwargs["strict"],
         retry_app_errors=kwargs["retry_app_errors"],
         encoding=kwargs.get("encoding"),
+        delimiter=kwargs.get("delimiter"),
+        each=kwargs.get("each") or [],
         connection=_connection(kwargs),
         defaults=defaults,
         tool_options=tool_options,
@@ -266,7 +271,7 @@ def _show_summary(result: Any, console: Console) -> None:
 
 def _tool_command(tool: Tool) -> Callable[..., None]:
     params = [
-        inspect.Parameter("tasks", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Path, typer.Argument(help="Task file: .csv .tsv .jsonl .txt .xlsx")]),
+        inspect.Parameter("tasks", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Path | None, typer.Argument(help="Task file: .csv .tsv .jsonl .txt .xlsx (optional with --each)")], default=None),
         *_batch_params(tool.default_out, tool.default_name),
         *[_column_param(c) for c in tool.columns if c.option],
         *[_option_param(o) for o in tool.options],
@@ -279,7 +284,7 @@ def _run_command() -> Callable[..., None]:
 
     params = [
         inspect.Parameter("url", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(help="The Gradio app's URL.")]),
-        inspect.Parameter("tasks", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Path, typer.Argument(help="Task file: .csv .tsv .jsonl .txt .xlsx")]),
+        inspect.Parameter("tasks", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Path | None, typer.Argument(help="Task file: .csv .tsv .jsonl .txt .xlsx (optional with --each)")], default=None),
         _param("api", Annotated[str | None, typer.Option(help="Endpoint name, e.g. /predict (optional when the app has one).")], None),
         _param("fn_index", Annotated[int | None, typer.Option("--fn-index", metavar="N", help="Call the event at this fn_index (for events without an api_name; see `gbatch inspect`).")], None),
         *_batch_params(GenericTool.default_out, GenericTool.default_name),
@@ -365,8 +370,21 @@ def build_app(registry: Registry) -> typer.Typer:
     return app
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, `kill`, a cluster's scheduler) stops a batch the way Ctrl-C
+    does: finished rows kept, jobs in flight cancelled on the server, exit 130."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread (embedded use): leave it alone
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `gbatch` console script."""
+    _stop_on_sigterm()
     registry = load_registry()
     app = build_app(registry)
     broken = [p for p in registry.plugins if p.error]

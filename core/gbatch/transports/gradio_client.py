@@ -11,11 +11,11 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import concurrent.futures
 import contextlib
 import functools
-import json
 import os
 import posixpath
 import ssl
@@ -363,10 +363,10 @@ def translate(exc: BaseException, logs: list[tuple[str, str]]) -> CallError:
 
 
 def _unquote(message: str) -> str:
-    # gradio 4.x sends a gr.Error's message JSON-encoded once more ('"cannot handle x"').
-    if len(message) >= 2 and message[0] == message[-1] == '"':
-        with contextlib.suppress(ValueError):
-            decoded = json.loads(message)
+    # gradio 4.x sends a gr.Error's message quoted once more ('"cannot handle x"', "'Cannot find…'").
+    if len(message) >= 2 and message[0] == message[-1] and message[0] in "'\"":
+        with contextlib.suppress(ValueError, SyntaxError):
+            decoded = ast.literal_eval(message)
             if isinstance(decoded, str):
                 return decoded
     return message
