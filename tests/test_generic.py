@@ -137,12 +137,12 @@ def test_text_in_text_out(cli: Cli, multi: App, in_tmp: Path) -> None:
     }
     assert records["a"]["backend"] == multi.url
     table = results(out)
-    assert [(r["id"], r["status"], r["attempts"], r["error"], r["Result"]) for r in table] == [
+    assert [(r["id"], r["status"], r["attempts"], r["error"], r["out.Result"]) for r in table] == [
         ("a", "ok", "1", "", "first:hello"),
         ("b", "ok", "1", "", "first: héllo, 世界 "),
         ("c", "ok", "1", "", 'first:say "hi"'),
     ]
-    assert sorted(p.name for p in out.iterdir()) == [".gbatch-claims", "gbatch-journal.jsonl", "results.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".gbatch-claims", ".gbatch-lock", "gbatch-journal.jsonl", "results.csv"]
 
 
 def test_every_plain_kind_reaches_the_app_typed(cli: Cli, typed: App, in_tmp: Path) -> None:
@@ -183,7 +183,7 @@ def test_every_plain_kind_reaches_the_app_typed(cli: Cli, typed: App, in_tmp: Pa
     assert type(got["hi"]["size"]) is int and got["hi"]["enabled"] is False and got["max"]["enabled"] is True
     table = results(in_tmp / "out")
     assert [(r["id"], r["status"]) for r in table] == [(f"r{n}", "ok") for n in range(1, 7)]
-    assert {r["id"]: json.loads(r["Echo"]) for r in table} == expected
+    assert {r["id"]: json.loads(r["out.Echo"]) for r in table} == expected
 
 
 def test_only_the_required_column_takes_every_default(cli: Cli, typed: App, in_tmp: Path) -> None:
@@ -348,7 +348,7 @@ def test_file_inputs_and_several_outputs(cli: Cli, files: App, media: Path, in_t
     assert (out / "1.Shouted.txt").read_bytes() == b"HELLO WORLD\n!"
     assert (out / "2.Shouted.txt").read_bytes() == b"HELLO WORLD\n"
     table = results(out)
-    assert [(r["id"], r["status"], r["outputs"], r["Summary"]) for r in table] == [
+    assert [(r["id"], r["status"], r["outputs"], r["out.Summary"]) for r in table] == [
         ("1", "ok", "1.Flipped.png;1.Reversed.wav;1.Shouted.txt", "image 3x2, sound 16@8000, document 12 bytes"),
         ("2", "ok", "2.Shouted.txt", "no image, no sound, document 12 bytes"),
     ]
@@ -403,7 +403,7 @@ def test_app_errors_fail_only_their_rows_and_are_not_retried(cli: Cli, multi: Ap
         "4": ("failed", 1, "the app raised an error: bad thing", {}),
         "5": ("failed", 1, hidden, {}),
     }
-    assert [(r["id"], r["status"], r["attempts"], r["error"], r["Result"]) for r in results(in_tmp / "out")] == [
+    assert [(r["id"], r["status"], r["attempts"], r["error"], r["out.Result"]) for r in results(in_tmp / "out")] == [
         ("1", "ok", "1", "", "ok:a"),
         ("2", "failed", "1", "the app raised an error: bad thing", ""),
         ("3", "ok", "1", "", "ok:c"),
@@ -419,7 +419,7 @@ def test_a_generator_endpoint_keeps_its_final_value(cli: Cli, multi: App, in_tmp
     assert res.exit_code == 0, res.output
     assert multi.calls.of("/countdown") == ["x:3", "x:2", "x:1", "x:liftoff"]
     assert latest(in_tmp / "out")["1"]["values"] == {"Result": "x:liftoff"}
-    assert [r["Result"] for r in results(in_tmp / "out")] == ["x:liftoff"]
+    assert [r["out.Result"] for r in results(in_tmp / "out")] == ["x:liftoff"]
 
 
 def test_more_rows_in_flight_than_the_server_runs_at_once(cli: Cli, serve: ServeFn, in_tmp: Path) -> None:
@@ -522,7 +522,7 @@ def test_resume_rerun_changed_row_and_restart(cli: Cli, multi: App, in_tmp: Path
     assert res.exit_code == 0, res.output
     assert multi.calls.count == 0
     assert len(journal(out)) == 3
-    assert [(r["id"], r["status"], r["Result"]) for r in results(out)] == [
+    assert [(r["id"], r["status"], r["out.Result"]) for r in results(out)] == [
         ("a", "ok", "first:one"), ("b", "ok", "first:two"), ("c", "ok", "first:three")
     ]
 
@@ -530,7 +530,7 @@ def test_resume_rerun_changed_row_and_restart(cli: Cli, multi: App, in_tmp: Path
     res = run(cli, multi, tasks, out, "--api", "/first")
     assert res.exit_code == 0, res.output
     assert multi.calls.of("/first") == ["TWO"]
-    assert [r["Result"] for r in results(out)] == ["first:one", "first:TWO", "first:three"]
+    assert [r["out.Result"] for r in results(out)] == ["first:one", "first:TWO", "first:three"]
 
     multi.calls.reset()
     res = run(cli, multi, tasks, out, "--api", "/first", "--restart")
@@ -556,7 +556,7 @@ def test_retry_failed_runs_only_failed_rows(cli: Cli, multi: App, in_tmp: Path) 
     res = run(cli, multi, tasks, out, "--api", "/shaky", "--retry-failed")
     assert res.exit_code == 0, res.output
     assert multi.calls.of("/shaky") == ["c"]
-    assert [(r["id"], r["status"], r["Result"]) for r in results(out)] == [("1", "ok", "ok:a"), ("2", "ok", "ok:b"), ("3", "ok", "ok:c")]
+    assert [(r["id"], r["status"], r["out.Result"]) for r in results(out)] == [("1", "ok", "ok:a"), ("2", "ok", "ok:b"), ("3", "ok", "ok:c")]
 
 
 # --- no server ---------------------------------------------------------------------

@@ -56,6 +56,9 @@ class Column:
     :param minimum, maximum: inclusive limits for numbers.
     :param aliases: other header names accepted for this column (e.g. a UI label).
     :param option: offer `--<name>` on the command line as a default for every row.
+    :param param: the endpoint parameter this column feeds: its choices, limits and default
+        (where the column sets none) and its name and label (as aliases) come from the
+        server when the plan is made (`gbatch.Plan`).
     """
 
     name: str
@@ -69,6 +72,7 @@ class Column:
     help: str = ""
     aliases: tuple[str, ...] = ()
     option: bool = True
+    param: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

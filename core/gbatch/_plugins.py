@@ -121,6 +121,10 @@ def load_registry(*, entry_points: bool = True, extra: list[ModuleType | object]
                 raise PluginError(f"register() expects a gbatch.Tool, got {type(tool).__name__}")
             if tool.name in tools:
                 raise PluginError(f"Two plugins register a tool called {tool.name!r}.")
+            clashes = tool.flag_clashes()
+            if clashes:
+                flags = ", ".join("--" + c.replace("_", "-") for c in clashes)
+                raise PluginError(f"tool {tool.name!r}: {flags} would shadow the flag{'s' if len(clashes) > 1 else ''} every tool has; rename the column or option")
             tools[tool.name] = tool
             if owner is not None:
                 owner.tools.append(tool.name)

@@ -19,7 +19,7 @@ from ._batch import BatchOptions, BatchResult, PreparedRow
 from ._call import call, cause_of, classify, describe
 from ._columns import File, normalize_key
 from ._each import cross, parse_each
-from ._errors import CallError, ConnectionLost, RowFailed, ServerError, UsageError
+from ._errors import CallError, ConnectionLost, PluginError, RowFailed, ServerError, UsageError
 from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
 from ._journal import Journal, write_results
 from ._outputs import atomic_write, clean_partials, sanitize
@@ -27,7 +27,7 @@ from ._prepare import column_map, prepare_batch
 from ._resume import OutLock, assign_names, refuse_foreign_files, rename_outputs, select_rows
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
 from ._tasks import TaskFile, read_tasks
-from ._tool import Call, Plan, Tool
+from ._tool import Call, Plan, Tool, bind_columns
 from .transports import AutoTransport
 from .transports.base import Request, Result, ServerFile, Session, Transport, browser_values
 
@@ -200,12 +200,49 @@ def _plan(tool: Tool, servers: Sequence[Server], tool_options: Mapping[str, Any]
     """One plan per distinct API: servers of one app with different UIs each get calls shaped for them."""
     groups: dict[str, _Group] = {}
     group_of: dict[str, str] = {}
+    resolved = resolve_options(tool, tool_options)
     for server in servers:
         key = _api_shape(server.api)
         if key not in groups:
-            groups[key] = _Group(key, tool.plan(server.api, tool_options), server.api)
+            groups[key] = _Group(key, make_plan(tool, server.api, resolved), server.api)
         group_of[server.url] = key
     return groups, group_of
+
+
+def resolve_options(tool: Tool, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Every `Tool.options` entry: the given value or the option's default, checked against its choices."""
+    known = {o.name for o in tool.options}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise UsageError(f"tool {tool.name!r} has no option {', '.join(unknown)}; its options: {', '.join(sorted(known)) or 'none'}")
+    resolved: dict[str, Any] = {}
+    for option in tool.options:
+        value = given.get(option.name)
+        if value is None:
+            value = option.default
+        if value is not None and option.choices and str(value).lower() not in {c.lower() for c in option.choices}:
+            flag = "--" + option.name.replace("_", "-")
+            raise UsageError(f"{flag} {value!r}: choose one of {', '.join(option.choices)}")
+        resolved[option.name] = value
+    return resolved
+
+
+def make_plan(tool: Tool, api: ServerApi, options: Mapping[str, Any]) -> Plan:
+    """The tool's plan for this server, with the library's defaults: `api_name` and `columns`
+    from the tool, columns bound to their endpoint parameters (`Column(param=...)`)."""
+    plan = tool.plan(api, options)
+    if not getattr(plan, "api_name", None):
+        if not tool.api_name:
+            raise PluginError(f"tool {tool.name!r}: its plan names no endpoint (set Plan.api_name, or Tool.api_name)")
+        plan.api_name = tool.api_name
+    endpoint = api.endpoint(plan.api_name)
+    if endpoint is None:
+        found = "\n  ".join(e.signature() for e in api.every_endpoint()) or "(none)"
+        raise ServerError(f"{api.url} has no endpoint {plan.api_name!r}, which tool {tool.name!r} calls. Its endpoints:\n  {found}")
+    if not getattr(plan, "columns", None):
+        plan.columns = tool.columns
+    plan.columns = bind_columns(plan.columns, endpoint)
+    return plan
 
 
 def _api_shape(api: ServerApi) -> str:

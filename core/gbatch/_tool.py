@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._api import ServerApi
+from ._api import Endpoint, ServerApi
 from ._columns import Column
 from .transports.base import Result, ServerFile
 
 if TYPE_CHECKING:
     from ._servers import Server
 
-__all__ = ["Call", "Option", "Outputs", "Plan", "RowProblem", "Tool", "generated_value"]
+__all__ = ["BUILTIN_FLAGS", "Call", "Option", "Outputs", "Plan", "RowProblem", "Tool", "bind_columns", "generated_value"]
+
+#: the flags every tool command has; a tool's column or option may not take one of these names
+BUILTIN_FLAGS = frozenset(
+    ["server", "jobs", "out", "name", "timeout", "retries", "retry-app-errors", "halt-on-failures", "overwrite", "restart", "retry-failed", "rename", "dry-run", "strict", "encoding", "delimiter", "each", "auth", "token", "header", "max-download-mb", "quiet", "json", "help", "version"]
+)
 
 
 @dataclass(frozen=True)
@@ -124,9 +129,11 @@ class Outputs(Protocol):
 class Plan(ABC):
     """A tool bound to one server API and one set of options, for one batch."""
 
-    #: the endpoint every row calls, e.g. "/generate_audio"
+    #: the endpoint every row calls, e.g. "/generate_audio" or "#7" (fn_index 7); default: `Tool.api_name`
     api_name: str
-    #: the effective columns (may differ from Tool.columns once the server is known)
+    #: the effective columns (may differ from Tool.columns once the server is known); default:
+    #: `Tool.columns`. A column with `param=` takes choices, limits and default from that
+    #: parameter of the endpoint when the plan is made.
     columns: Sequence[Column]
     #: shown to the user once the plan is made (e.g. "this server is a stand-in")
     notice: str | None = None
@@ -194,6 +201,9 @@ class Tool(ABC):
     name: str
     help: str = ""
     columns: Sequence[Column] = ()
+    #: the endpoint rows call (`/name` or `#fn_index`), when the tool always uses one; a plan
+    #: that sets no `api_name` of its own takes this
+    api_name: str | None = None
     options: Sequence[Option] = ()
     #: concurrent requests per server when `--server URL` gives no `=N`
     slots_per_server: int = 2
@@ -204,10 +214,44 @@ class Tool(ABC):
     #: the default `--name` template
     default_name: str = "{id}"
 
+    def flag_clashes(self) -> list[str]:
+        """Columns or options whose `--flag` would shadow one every tool has."""
+        names = [c.name for c in self.columns if c.option] + [o.name for o in self.options]
+        return [n for n in names if n.replace("_", "-") in BUILTIN_FLAGS]
+
     @abstractmethod
     def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
         """Check the server offers what the tool needs and bind to it.
 
+        `options` holds every `Tool.options` entry: the given value, or the option's default,
+        already checked against its choices.
+
         Raise `gbatch.ServerError` with a message that shows what was found when the
         server does not fit. Runs in the main thread, once per batch.
         """
+
+
+def bind_columns(columns: Sequence[Column], endpoint: Endpoint) -> list[Column]:
+    """Columns with `param=` take the choices, limits and default of that endpoint parameter.
+
+    What the column declares itself wins: a tool may narrow a range, or keep its own default.
+    """
+    bound = []
+    for column in columns:
+        param = endpoint.param(column.param) if column.param else None
+        if param is None:
+            bound.append(column)
+            continue
+        bound.append(
+            replace(
+                column,
+                choices=column.choices if column.choices is not None else (None if param.custom_values else param.choices),
+                choice_aliases=column.choice_aliases or param.choice_labels,
+                minimum=column.minimum if column.minimum is not None else param.minimum,
+                maximum=column.maximum if column.maximum is not None else param.maximum,
+                default=column.default if column.default is not None else param.default,
+                aliases=tuple(dict.fromkeys([*column.aliases, param.name, *([param.label] if param.label else [])])),
+                help=column.help or param.label,
+            )
+        )
+    return bound
