@@ -7,7 +7,6 @@ and returns its URL; servers are closed when the test (or module) ends.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,24 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def launch(blocks: Any, **kwargs: Any) -> str:
-    """Launch a gr.Blocks on 127.0.0.1 without blocking; returns its URL."""
-    blocks.launch(
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-        show_error=kwargs.pop("show_error", False),
-        **kwargs,
-    )
-    return str(blocks.local_url)
-
+from gbatch.testing import CliResult, run_cli  # noqa: E402 - after the environment is set
+from gbatch.testing import serve as launch  # noqa: E402
 
 ServeFn = Callable[..., str]
 
@@ -78,25 +61,6 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the test inside a fresh folder (default output folders land there)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-class CliResult:
-    def __init__(self, exit_code: int, stdout: str, stderr: str) -> None:
-        self.exit_code = exit_code
-        self.stdout = stdout
-        self.stderr = stderr
-        self.output = stdout + stderr
-
-
-def run_cli(*args: Any) -> CliResult:
-    """Run `gbatch ARGS...` in this process (plugins loaded from entry points, like the real command)."""
-    from typer.testing import CliRunner
-
-    from gbatch import load_registry
-    from gbatch.cli import build_app
-
-    result = CliRunner().invoke(build_app(load_registry()), [str(a) for a in args], catch_exceptions=False)
-    return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture

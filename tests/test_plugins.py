@@ -162,8 +162,9 @@ def test_every_hook_is_documented_and_tested() -> None:
 
 
 def test_public_api_is_exactly_all() -> None:
-    modules = {"hookspecs", "cli", "transports"}
-    public = sorted(n for n in dir(gbatch) if not n.startswith("_") and n not in modules)
+    modules = {"hookspecs", "cli", "transports", "testing"}
+    # (pytest rewrites the modules of its plugins, gbatch.testing among them, adding "@py_…" names)
+    public = sorted(n for n in dir(gbatch) if not n.startswith(("_", "@")) and n not in modules)
     assert public == sorted(gbatch.__all__)
 
 
@@ -192,3 +193,16 @@ def test_a_plugin_failing_in_its_hook_is_reported() -> None:
     assert list(registry.tools) == ["run"]
     errors = {p.name: p.error for p in registry.plugins}
     assert errors == {"failing": "RuntimeError in register_tools: no GPU here", "inline": None}
+
+
+def test_the_testing_kit_is_a_pytest_plugin(gbatch_serve: Callable[..., str], gbatch_cli: Callable[..., gbatch.testing.CliResult], tmp_path: Path) -> None:
+    """`pip install gbatch` gives plugin authors fixtures that serve a real app and run the CLI."""
+    with gr.Blocks() as demo:
+        text = gr.Textbox(label="Text")
+        out = gr.Textbox(label="Out")
+        gr.Button("Go").click(lambda t: t[::-1], text, out, api_name="reverse")
+    url = gbatch_serve(demo)
+    (tmp_path / "t.csv").write_text("text\nabc\n", encoding="utf-8")
+    result = gbatch_cli("run", url, tmp_path / "t.csv", "--out", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["succeeded"] == 1
