@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# Set up a development environment from scratch: ffmpeg/ffprobe (needed by the
-# CosyVoice stand-in server's streaming audio), a virtualenv in .venv, and the
-# project with its dev dependencies. Safe to run again.
+# Set up a development environment from scratch: Debian packages the stand-ins and
+# tests need, a virtualenv in .venv with the project and its dev dependencies, and
+# venvs with gradio 3.41.2 and 4.44.1 for the older servers. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
-    echo "== installing ffmpeg and ffprobe (Debian package)"
+# Debian packages: ffmpeg/ffprobe (the CosyVoice stand-in's streaming audio), espeak-ng (the
+# stand-in speaks the text), chromium and a CJK font (the review page's browser tests).
+need=""
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need="$need ffmpeg"
+command -v espeak-ng >/dev/null 2>&1 || need="$need espeak-ng"
+if [ "${GBATCH_BROWSER_TESTS:-1}" = "1" ]; then
+    command -v chromium >/dev/null 2>&1 || need="$need chromium"
+    fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy" || need="$need fonts-wqy-zenhei"
+fi
+if [ -n "$need" ]; then
+    echo "== installing Debian packages:$need"
     SUDO=""
     if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
 fi
 
 PYTHON="${PYTHON:-python3}"

@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-from gbatch.testing import CliResult, run_cli  # noqa: E402 - after the environment is set
+from gbatch.testing import CliResult, free_port, run_cli  # noqa: E402 - after the environment is set
 from gbatch.testing import serve as launch  # noqa: E402
+
+__all__ = ["EXAMPLES", "ROOT", "CliResult", "ServeFn", "free_port", "launch", "run_cli"]
 
 ServeFn = Callable[..., str]
 

@@ -681,7 +681,8 @@ def test_audio_much_shorter_than_its_text_is_flagged(cli: Cli, v3: Server, tmp_p
 
 
 def _start_server(port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "gbatch_cosyvoice.demo_server", "--port", str(port), "--delay", "0.5"]
+    # tones: these tests compare durations with the tone model (espeak-ng speaks otherwise)
+    command = [sys.executable, "-m", "gbatch_cosyvoice.demo_server", "--port", str(port), "--delay", "0.5", "--voice", "tones"]
     with log.open("ab") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env or os.environ.copy())
     deadline = time.monotonic() + 90
@@ -920,3 +921,54 @@ def test_strict_fails_a_row_the_server_warned_about(cli: Cli, v1: Server, tmp_pa
     assert rec["attempts"] == 1  # a warning is not worth a retry
     assert len(v1.rec.calls) == 2
     assert [c["prompt_text"] for c in v1.rec.calls] == ["", ""]
+
+
+# --- redo only the bad takes -------------------------------------------------------------
+
+
+def test_redo_runs_exactly_the_listed_rows_with_new_seeds_and_keeps_the_old_takes(cli: Cli, v3: Server, tmp_path: Path) -> None:
+    rows = [["id", "chapter", "text"], ["a", "ch1", "First line."], ["b", "ch1", "Second line."], ["c", "ch1", "Third line."]]
+    tasks = write_csv(tmp_path / "book.csv", rows)
+    out = tmp_path / "out"
+    first = cosy(cli, v3, tasks, out, *with_voice("--join", "chapter"))
+    assert first.exit_code == 0, first.output
+    assert (out / "review.html").exists() and "--redo" in first.stderr
+    before = latest(out)
+    old_a = (out / "a.wav").read_bytes()
+    (out / "redo.txt").write_text("a\n\nc\n", encoding="utf-8")
+    v3.rec.reset()
+
+    redo = cosy(cli, v3, tasks, out, *with_voice("--join", "chapter", "--redo", out / "redo.txt"))
+    assert redo.exit_code == 0, redo.output
+    assert sorted(c["tts_text"] for c in v3.rec.calls) == ["First line.", "Third line."]
+    after = latest(out)
+    assert after["a"]["generated"]["seed"] != before["a"]["generated"]["seed"]
+    assert after["b"] == before["b"]
+    assert (out / "a.take1.wav").read_bytes() == old_a
+    assert after["a"]["outputs"] == ["a.wav"] and after["a"]["takes"][0]["outputs"] == ["a.take1.wav"]
+    assert after["a"]["takes"][0]["generated"] == before["a"]["generated"]
+    with (out / "results.csv").open(encoding="utf-8-sig") as handle:
+        table = {r["id"]: r for r in csv.DictReader(handle)}
+    assert table["a"]["outputs"] == "a.wav" and table["a"]["gen.seed"] == str(after["a"]["generated"]["seed"])
+    # the joined chapter is made of the current takes
+    joined, _ = sf.read(str(out / "joined" / "ch1.wav"), dtype="int16")
+    current_a, _ = sf.read(str(out / "a.wav"), dtype="int16")
+    assert np.array_equal(joined[: len(current_a)], current_a)
+
+    again = cosy(cli, v3, tasks, out, *with_voice("--redo", out / "redo.txt"))
+    assert again.exit_code == 0, again.output
+    assert (out / "a.take2.wav").exists() and len(latest(out)["a"]["takes"]) == 2
+
+    replaced = cosy(cli, v3, tasks, out, *with_voice("--redo", out / "redo.txt", "--no-keep"))
+    assert replaced.exit_code == 0, replaced.output
+    assert not (out / "a.take3.wav").exists()
+
+
+def test_redo_with_an_unknown_id_sends_nothing(cli: Cli, v3: Server, tmp_path: Path) -> None:
+    tasks = write_csv(tmp_path / "t.csv", [["id", "text"], ["a", "One."]])
+    (tmp_path / "redo.txt").write_text("a\nzzz\n", encoding="utf-8")
+    v3.rec.reset()
+    result = cosy(cli, v3, tasks, tmp_path / "out", *with_voice("--redo", tmp_path / "redo.txt"))
+    assert result.exit_code == 2
+    assert "redo.txt:2: 'zzz' is not a row id of the task file" in result.stderr
+    assert v3.rec.calls == []

@@ -357,3 +357,72 @@ def test_cli_help_and_bad_args(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--model-version" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--variant", "nope"])
+
+
+# --- speech with espeak-ng --------------------------------------------------------------------
+
+needs_espeak = pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng is not installed (apt-get install espeak-ng)")
+
+
+@needs_espeak
+def test_espeak_speaks_the_text() -> None:
+    demo = build_demo("upstream", 2, voice="espeak")
+    args = ("Hello there, friend. 你好，世界。", "3s极速复刻", "", "hi", VOICE, None, "")
+    english, chinese = _run(demo, *args, 7, False, 1.0)
+    for (sr, chunk), low, high in ((english, 0.8, 4.0), (chinese, 0.6, 5.0)):
+        assert sr == 24000 and chunk.dtype == np.int16 and int(np.max(np.abs(chunk))) == 32767
+        assert low < len(chunk) / sr < high and not audio.is_silent(chunk.astype(np.float32) / 32768)
+    again = _run(demo, *args, 7, False, 1.0)
+    other_seed = _run(demo, *args, 8, False, 1.0)
+    assert all(np.array_equal(x, y) for (_, x), (_, y) in zip([english, chinese], again, strict=True))
+    assert not np.array_equal(english[1], other_seed[0][1])  # another seed, another pitch
+    fast = _run(demo, *args, 7, False, 2.0)
+    assert len(fast[0][1]) < 0.7 * len(english[1])  # espeak-ng's rate follows the speed
+    streamed = _run(demo, *args, 7, True, 2.0)  # speed is ignored when streaming, as upstream
+    assert sum(len(c) for _, c in streamed) == len(english[1]) + len(chinese[1]) and len(streamed) > 2
+
+
+@needs_espeak
+def test_espeak_voice_language_and_markup() -> None:
+    from gbatch_cosyvoice.demo_server import SYSTEM_PROMPT, Espeak, spoken_text
+
+    engine = Espeak.find()
+    assert engine is not None
+    assert spoken_text(SYSTEM_PROMPT + "[breath]She said <strong>thank you</strong>.") == "She said thank you."
+    _, v, voice, s, rate, p, pitch, *rest = engine.command("你好", "中文女", 1, 1.0)
+    assert (v, s, rate, p, rest) == ("-v", "-s", "175", "-p", ["--stdout"]) and 35 <= int(pitch) <= 65
+    # (no text in the command: it goes to stdin)
+    assert voice.startswith("cmn+f") and engine.command("Hello", "英文男", 1, 1.0)[2].startswith("en+m")
+    assert engine.command("Hello", "x", 1, 1.5)[4] == str(round(175 * 1.5))
+    assert len(engine.say("[breath] <strong></strong>", 24000, "x", 1)) == 0  # nothing to say
+    assert len(engine.say("-v nonsense --help", 24000, "x", 1)) > 2400  # a text is never read as options
+
+
+def test_voice_choice_and_the_fallback_note(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from gbatch_cosyvoice import demo_server
+
+    assert demo_server.resolve_voice("tones") is None
+    with pytest.raises(ValueError, match="voice must be one of"):
+        demo_server.resolve_voice("opera")
+    monkeypatch.setattr(demo_server.shutil, "which", lambda name: None)  # no espeak-ng on this machine
+    assert demo_server.resolve_voice("auto") is None
+    with pytest.raises(RuntimeError, match="apt-get install espeak-ng"):
+        demo_server.resolve_voice("espeak")
+    with pytest.raises(SystemExit):
+        main(["--voice", "espeak"])
+
+    launched: list[Any] = []
+
+    class Demo:
+        def launch(self, **kwargs: Any) -> None:
+            launched.append(kwargs)
+
+    built: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(demo_server, "build_demo", lambda *args: built.append(args) or Demo())
+    main(["--port", "1"])
+    assert built[-1][-1] == "tones" and launched
+    assert "espeak-ng is not installed, so the stand-in makes synthetic tones" in caplog.text
+    monkeypatch.setenv("GBATCH_DEMO_VOICE", "tones")
+    caplog.clear()
+    main([])
+    assert built[-1][-1] == "tones" and "espeak-ng" not in caplog.text

@@ -3,10 +3,11 @@ from __future__ import annotations
 import datetime
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gbatch._errors import Problem, ValidationError
+from gbatch._errors import Problem, UsageError, ValidationError
 from gbatch._tasks import TaskFile, TaskRow, read_tasks
 
 
@@ -16,7 +17,7 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def problems_of(path: Path, **kwargs: str) -> list[str]:
+def problems_of(path: Path, **kwargs: Any) -> list[str]:
     with pytest.raises(ValidationError) as info:
         read_tasks(path, **kwargs)
     return [str(p) for p in info.value.problems]
@@ -34,6 +35,8 @@ def test_csv_basic(tmp_path: Path) -> None:
             TaskRow("1", 2, {"text": "hello", "voice": "alice"}),
             TaskRow("2", 3, {"text": "  spaced  ", "voice": "bob"}),
         ],
+        delimiter=",",
+        notes=[],
     )
 
 
@@ -193,6 +196,7 @@ def test_gbk_bytes_are_read_as_gb18030(tmp_path: Path) -> None:
     assert tasks.encoding == "gb18030"
     assert tasks.columns == ["编号", "文本"]
     assert tasks.rows == [TaskRow("1", 2, {"编号": "A1", "文本": "你好，世界"})]
+    assert tasks.notes == [f"{path}: not UTF-8; read as GB18030 (Chinese; covers GBK and GB2312) (detected; --encoding overrides)"]
 
 
 def test_utf16_bom(tmp_path: Path) -> None:
@@ -208,8 +212,11 @@ def test_forced_encoding(tmp_path: Path) -> None:
     tasks = read_tasks(path, encoding="Latin-1")
     assert tasks.encoding == "iso8859-1"
     assert [r.values["text"] for r in tasks.rows] == ["fiancée", "maître"]
-    # detection alone would have picked GB18030 and produced different text
-    assert read_tasks(path).encoding == "gb18030"
+    assert tasks.notes == []  # asked for, not detected
+    # detection reads the same text (it once picked GB18030 and garbled it)
+    detected = read_tasks(path)
+    assert detected.encoding == "cp1252"
+    assert [r.values["text"] for r in detected.rows] == ["fiancée", "maître"]
 
 
 def test_forced_encoding_strips_bom(tmp_path: Path) -> None:
@@ -228,10 +235,10 @@ def test_forced_encoding_errors(tmp_path: Path) -> None:
 
 
 def test_undetectable_encoding(tmp_path: Path) -> None:
-    path = write(tmp_path, "t.csv", b"id,text\n1,ok\n2,\xff\xff\n")
+    path = write(tmp_path, "t.csv", b"id,text\n1,ok\n2,\x80\x81\x82\x83\x84\x85\n")
     assert problems_of(path) == [
-        f"{path}:3: the file is neither UTF-8 nor GB18030 text (its first non-UTF-8 byte is on this line);"
-        " pass --encoding with the encoding it was saved in"
+        f"{path}:3: the file is not UTF-8 (its first non-UTF-8 byte is on this line), and it does not read as text"
+        " in any encoding gbatch recognises; pass --encoding with the encoding it was saved in"
     ]
 
 
@@ -249,14 +256,14 @@ def test_all_problems_at_once(tmp_path: Path) -> None:
     assert info.value.problems == [
         Problem(file, 4, "Id", "duplicate id 'x' (first used on row 2)"),
         Problem(file, 5, "Id", "empty id"),
-        Problem(file, 6, None, "row has 3 cells but the header has 2"),
+        Problem(file, 6, None, "row has 3 cells but the header has 2", id="y"),
         Problem(file, 6, "Id", "duplicate id 'y' (first used on row 3)"),
         Problem(file, 7, "Id", "duplicate id 'x' (first used on row 2)"),
     ]
     assert str(info.value).splitlines() == [
         f"{path}:4:Id: duplicate id 'x' (first used on row 2)",
         f"{path}:5:Id: empty id",
-        f"{path}:6: row has 3 cells but the header has 2",
+        f"{path}:6 (id y): row has 3 cells but the header has 2",
         f"{path}:6:Id: duplicate id 'y' (first used on row 3)",
         f"{path}:7:Id: duplicate id 'x' (first used on row 2)",
         "5 problems in the task file; nothing was sent.",
@@ -308,3 +315,252 @@ def test_problem_uses_path_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         read_tasks("t.csv")
     assert info.value.problems == [Problem("t.csv", 3, "id", "duplicate id '1' (first used on row 2)")]
     assert str(info.value.problems[0]) == "t.csv:3:id: duplicate id '1' (first used on row 2)"
+
+
+# --- encodings: every file reads as written, or is refused with the readings shown ---
+
+# Realistic task files in each encoding a spreadsheet or editor writes by default.
+ENCODED = [
+    pytest.param(
+        "cp1252",
+        "id;texte\n1;« Où est la forêt ? » demanda l’élève.\n2;Ça coûte 5 €, c’était l’été.\n3;Un dépôt naïve.\n",
+        "cp1252",
+        id="cp1252-french-excel",
+    ),
+    pytest.param(
+        "latin-1",
+        "id,text\n1,Größe und Übermut\n2,Die Straße ist nass.\n3,Fünf Bücher für die Prüfung.\n",
+        "cp1252",  # Latin-1 text reads the same in cp1252, its superset
+        id="latin1-german",
+    ),
+    pytest.param(
+        "gbk",
+        "编号,文本,说话人\n1,今天天气很好，我们去公园散步吧。,张三\n2,请用广东话表达。,李四\n",
+        "gb18030",
+        id="gbk-chinese-excel",
+    ),
+    pytest.param(
+        "gb18030",
+        "id,text\n1,我们在会议上讨论了这个问题。\n2,他说明天会下雨，𠮷野家见。\n",  # 𠮷 is a four-byte GB18030 character
+        "gb18030",
+        id="gb18030-four-byte",
+    ),
+    pytest.param(
+        "big5",
+        "編號,文本\n1,今天天氣很好，我們去公園散步吧。\n2,這是一個測試。\n3,謝謝你的幫忙。\n",
+        "big5",
+        id="big5-traditional-chinese",
+    ),
+    pytest.param(
+        "shift_jis",
+        "id,text\n1,今日はいい天気ですね。\n2,東京へ行きましょう。\n3,ありがとうございます。\n",
+        "cp932",  # Windows' Shift-JIS, a superset
+        id="shift-jis-japanese",
+    ),
+    pytest.param(
+        "cp949",
+        "id,text\n1,안녕하세요. 오늘 날씨가 좋네요.\n2,서울은 한국의 수도입니다.\n",
+        "cp949",
+        id="cp949-korean",
+    ),
+    pytest.param(
+        "cp1251",
+        "id,text\n1,Привет! Как дела?\n2,Сегодня хорошая погода.\n",
+        "cp1251",
+        id="cp1251-russian",
+    ),
+    pytest.param("utf-16-le", "id,text\n1,你好\n2,Un dépôt naïve.\n", "utf-16-le", id="utf16le-no-bom"),
+    pytest.param("utf-16-be", "id,text\n1,你好\n2,Größe\n", "utf-16-be", id="utf16be-no-bom"),
+    pytest.param("utf-32", "id,text\n1,今日は\n", "utf-32", id="utf32-bom"),
+]
+
+
+@pytest.mark.parametrize(("written", "text", "detected"), ENCODED)
+def test_detected_encodings_read_the_text_as_written(tmp_path: Path, written: str, text: str, detected: str) -> None:
+    path = write(tmp_path, "t.csv", text.encode(written))
+    tasks = read_tasks(path)
+    utf8 = read_tasks(write(tmp_path, "utf8.csv", text.encode()))
+    assert tasks.encoding == detected
+    assert (tasks.columns, tasks.rows) == (utf8.columns, utf8.rows)
+    note = tasks.notes[0]  # always said, so a user sees at once what was guessed
+    assert note.startswith(f"{path}: not UTF-8; read as ")
+    assert note.endswith(" (detected; --encoding overrides)")
+
+
+def test_utf8_is_not_noted(tmp_path: Path) -> None:
+    tasks = read_tasks(write(tmp_path, "t.csv", "id,text\n1,Un dépôt naïve.\n".encode()))
+    assert (tasks.encoding, tasks.notes) == ("utf-8", [])
+
+
+def test_ambiguous_encoding_is_refused_with_each_reading(tmp_path: Path) -> None:
+    # issue 8's reproduction: one line of cp1252 reads as well in cp1250 (naďve). It was
+    # once read as GB18030 ("Un d閜魌 na飗e.") without a word.
+    path = write(tmp_path, "t.csv", "id,text\n1,Un dépôt naïve.\n".encode("cp1252"))
+    assert problems_of(path) == [
+        f"{path}:2: cannot tell which encoding the file is in; this line reads"
+        " as cp1252: '1,Un dépôt naïve.', as cp1250: '1,Un dépôt naďve.'."
+        " Pass --encoding with the right one (e.g. --encoding cp1252)"
+    ]
+    tasks = read_tasks(path, encoding="cp1252")
+    assert tasks.rows[0].values["text"] == "Un dépôt naïve."
+
+
+def test_more_text_settles_the_encoding(tmp_path: Path) -> None:
+    second = "« Où est la forêt ? » demanda l’élève — c’était l’été."  # ù ê è read as ů ę č in cp1250
+    text = f"id,text\n1,Un dépôt naïve.\n2,{second}\n"
+    tasks = read_tasks(write(tmp_path, "t.csv", text.encode("cp1252")))
+    assert tasks.encoding == "cp1252"
+    assert [r.values["text"] for r in tasks.rows] == ["Un dépôt naïve.", second]
+
+
+def test_file_with_nul_bytes_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.csv", b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00")
+    assert problems_of(path) == [
+        f"{path}: the file holds NUL bytes: it is not a text file, or it is UTF-16 without a byte-order mark"
+        " in a byte order that could not be told; pass --encoding (e.g. utf-16-le)"
+    ]
+
+
+def test_iso2022_is_refused_not_read_as_ascii(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.csv", "id,text\n1,今日は\n".encode("iso2022_jp"))
+    assert problems_of(path) == [
+        f"{path}:2: the file looks ISO-2022 encoded (it has escape sequences); pass --encoding, e.g. iso2022_jp"
+    ]
+    assert read_tasks(path, encoding="iso2022_jp").rows[0].values["text"] == "今日は"
+
+
+def test_a_long_file_is_judged_on_all_of_it(tmp_path: Path) -> None:
+    # The one line where cp1252 and cp1250 differ comes after thousands of others.
+    lines = "".join(f"{i},Größe {i}\n" for i in range(1, 5000)) + "5000,Un dépôt naïve.\n"
+    path = write(tmp_path, "t.csv", ("id,text\n" + lines).encode("cp1252"))
+    [problem] = problems_of(path)
+    assert problem.startswith(f"{path}:5001: cannot tell which encoding the file is in;")
+
+
+# --- delimiters -----------------------------------------------------------------------
+
+
+def test_european_excel_semicolons(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.csv", b"id;text;speed\r\n1;Bonjour, le monde;1,5\r\n2;\"a;b\";0,8\r\n")
+    tasks = read_tasks(path)
+    assert tasks.delimiter == ";"
+    assert [r.values for r in tasks.rows] == [
+        {"id": "1", "text": "Bonjour, le monde", "speed": "1,5"},
+        {"id": "2", "text": "a;b", "speed": "0,8"},
+    ]
+    assert tasks.notes == [f"{path}: columns are separated by ';' (detected; --delimiter overrides)"]
+
+
+@pytest.mark.parametrize(
+    ("data", "delimiter"),
+    [
+        (b"id,text\n1,a; b; c\n", ","),
+        (b"id\ttext\n1,a;b|c\n", "\t"),
+        (b"id|text|speed\n1|Hello, world; again|1.0\n", "|"),
+        (b'"Name, full";"Age"\n"Doe, John";42\n', ";"),  # the header's quoted comma does not count
+        (b"text\nHello; world\n", ","),  # one column: nothing to split
+        (b"\n\n id ; text \n1;a\n", ";"),  # the header is the first non-blank row
+    ],
+)
+def test_delimiter_is_detected_from_the_header(tmp_path: Path, data: bytes, delimiter: str) -> None:
+    assert read_tasks(write(tmp_path, "t.csv", data)).delimiter == delimiter
+
+
+def test_delimiter_override(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.csv", b"a;b\n1;2\n")
+    tasks = read_tasks(path, delimiter=",")
+    assert (tasks.delimiter, tasks.columns, tasks.notes) == (",", ["a;b"], [])
+    tsv = write(tmp_path, "t.tsv", b"a|b\n1|2\n")
+    assert read_tasks(tsv, delimiter="pipe").columns == ["a", "b"]
+    assert read_tasks(write(tmp_path, "u.csv", b"a\tb\n1\t2\n"), delimiter="tab").columns == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("name", "delimiter", "message"),
+    [
+        ("t.csv", ";;", "--delimiter must be one character, or tab, comma, semicolon or pipe; not ';;'"),
+        ("t.csv", '"', "--delimiter must be one character, or tab, comma, semicolon or pipe; not '\"'"),
+        ("t.jsonl", ";", "--delimiter applies to .csv and .tsv files, not .jsonl"),
+    ],
+)
+def test_bad_delimiter_option(tmp_path: Path, name: str, delimiter: str, message: str) -> None:
+    path = write(tmp_path, name, b"a;b\n")
+    with pytest.raises(UsageError) as info:
+        read_tasks(path, delimiter=delimiter)
+    assert str(info.value) == message
+
+
+# --- problems: all at once, with line and id -------------------------------------------
+
+
+def test_problem_shows_the_row_id() -> None:
+    assert str(Problem("lines.csv", 3, "speed", "3.0 is above the maximum 2", id="2")) == (
+        "lines.csv:3 (id 2):speed: 3.0 is above the maximum 2"
+    )
+    assert str(Problem("t.csv", 6, None, "row has 3 cells but the header has 2", id="b7")) == (
+        "t.csv:6 (id b7): row has 3 cells but the header has 2"
+    )
+    assert str(Problem("t.csv", 4, "text", "empty")) == "t.csv:4:text: empty"  # positional, as before
+    assert str(Problem("t.csv", None, "word", "required column 'word' is missing")) == (
+        "t.csv: required column 'word' is missing"
+    )
+
+
+def test_problem_to_json() -> None:
+    assert Problem("t.csv", 3, "speed", "too fast", id="2").to_json() == {
+        "file": "t.csv",
+        "line": 3,
+        "id": "2",
+        "column": "speed",
+        "message": "too fast",
+    }
+    assert Problem("t.csv", None, None, "no such file").to_json() == {
+        "file": "t.csv",
+        "line": None,
+        "id": None,
+        "column": None,
+        "message": "no such file",
+    }
+
+
+def test_row_number_ids_are_shown_too(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.csv", b"text,voice\n\na,b\nc,d,e\n")
+    assert problems_of(path) == [f"{path}:4 (id 2): row has 3 cells but the header has 2"]
+
+
+def test_collecting_problems_returns_the_rows(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.csv", b"id,text\na,x\na,y\nb,z,extra\n")
+    problems: list[Problem] = []
+    tasks = read_tasks(path, problems=problems)
+    assert [r.id for r in tasks.rows] == ["a", "a", "b"]
+    assert [str(p) for p in problems] == [
+        f"{path}:3:id: duplicate id 'a' (first used on row 2)",
+        f"{path}:4 (id b): row has 3 cells but the header has 2",
+    ]
+    clean: list[Problem] = []
+    read_tasks(write(tmp_path, "ok.csv", b"id,text\na,x\n"), problems=clean)
+    assert clean == []
+
+
+def test_collecting_still_raises_for_the_whole_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "t.csv", b"id,,text\na,x,y\na,z,w\n")
+    problems: list[Problem] = []
+    with pytest.raises(ValidationError) as info:
+        read_tasks(path, problems=problems)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:1:#2: empty column name",
+        f"{path}:3:id: duplicate id 'a' (first used on row 2)",
+    ]
+    assert problems == []
+
+
+def test_byte_order_mark_starting_a_later_line(tmp_path: Path) -> None:
+    # Two Excel exports joined with `cat`: the second one's BOM and header land mid-file.
+    data = b"\xef\xbb\xbfid,text\n1,a\n\xef\xbb\xbfid,text\n2,b\n"
+    path = write(tmp_path, "t.csv", data)
+    assert problems_of(path) == [
+        f"{path}:3: a byte-order mark (U+FEFF) starts this line (were two files joined?); delete it",
+    ]
+    # inside a cell, U+FEFF is a zero-width no-break space and is kept
+    tasks = read_tasks(write(tmp_path, "ok.csv", "id,text\n1,a\ufeffb\n".encode()))
+    assert tasks.rows[0].values["text"] == "a\ufeffb"

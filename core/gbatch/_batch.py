@@ -36,6 +36,12 @@ class BatchOptions:
     retry_failed: bool = False
     #: move finished rows' files to the names a changed --name gives them
     rename: bool = False
+    #: a file of row ids (one per line) to run again, each with a new seed unless the row fixes it
+    redo: Path | None = None
+    #: with `redo`: keep the previous output as `<name>.take<N>.<ext>` (False: replace it)
+    keep_takes: bool = True
+    #: write OUT/review.html after the batch
+    review: bool = True
     dry_run: bool = False
     strict: bool = False
     #: retry rows the app itself failed (gr.Error), not only transient failures
@@ -89,6 +95,8 @@ class BatchResult:
     planned: list[PreparedRow] = field(default_factory=list)
     #: "URL: N running + M waiting" per server, as chosen for this batch
     servers: list[str] = field(default_factory=list)
+    #: the review page written after the batch, if any
+    review: Path | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -111,5 +119,6 @@ class BatchResult:
             "out_dir": str(self.out_dir),
             "journal": str(self.journal),
             "results": str(self.results) if self.results else None,
+            "review": str(self.review) if self.review else None,
             "exit_code": int(self.exit_code),
         }

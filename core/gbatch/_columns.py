@@ -204,6 +204,8 @@ def _to_json(raw: Any, _: Path) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _to_list(raw: Any, base: Path) -> list[Any]:
@@ -223,14 +225,19 @@ def _to_file(raw: Any, base: Path) -> File:
     text = str(raw).strip()
     if text.startswith(("http://", "https://")):
         return File(text)
-    path = Path(text).expanduser()
-    if not path.is_absolute():
-        path = base / path
-    if not path.exists():
+    try:
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            path = base / path
+        found, is_file = path.exists(), path.is_file()
+        resolved = str(path.resolve())
+    except (OSError, RuntimeError) as exc:  # ~nosuchuser, a name over 255 bytes
+        raise ValueError(f"not a usable path: {text!r} ({exc})") from None
+    if not found:
         raise ValueError(f"file not found: {path}")
-    if not path.is_file():
+    if not is_file:
         raise ValueError(f"not a file: {path}")
-    return File(str(path.resolve()))
+    return File(resolved)
 
 
 def _to_files(raw: Any, base: Path) -> list[File]:

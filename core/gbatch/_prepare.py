@@ -5,6 +5,7 @@ raised at once; nothing is sent before this has passed.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,30 @@ def column_map(task: TaskFile, columns: Sequence[Column]) -> tuple[dict[str, str
             problems.append(Problem(str(task.path), 1, header, f"both {mapping[fed.name]!r} and {header!r} feed {fed.name!r}"))
             continue
         mapping[fed.name] = header
+    problems.extend(_misspelt(task, columns, by_key, mapping))
     return mapping, problems
+
+
+def _misspelt(task: TaskFile, columns: Sequence[Column], by_key: Mapping[str, Column], mapping: Mapping[str, str]) -> list[Problem]:
+    """An unused header one typo away from a column nobody feeds (`spead` for speed) would
+    silently send that column's default: an error that names the column meant."""
+    open_keys = {key: column for key, column in by_key.items() if column.name not in mapping}
+    problems = []
+    for header in task.columns:
+        key = normalize_key(header)
+        if header in mapping.values() or key == "id" or not key:
+            continue
+        close = difflib.get_close_matches(key, list(open_keys), n=1, cutoff=0.8)
+        if close:
+            meant = open_keys[close[0]].name
+            problems.append(Problem(str(task.path), 1, header, f"no column is called {header!r}: did you mean {meant!r}? (rename the header; other extra columns are fine)"))
+    return problems
+
+
+def _near_misses(name: str, task: TaskFile, mapping: Mapping[str, str]) -> str:
+    unused = {normalize_key(h): h for h in task.columns if h not in mapping.values()}
+    close = difflib.get_close_matches(normalize_key(name), list(unused), n=2, cutoff=0.6)
+    return f" (the file has {', '.join(repr(unused[c]) for c in close)}: a typo?)" if close else ""
 
 
 def _flag(name: str) -> str:
@@ -54,6 +78,7 @@ def prepare_batch(
     options: BatchOptions,
     tool: Tool,
     previous: Mapping[str, Mapping[str, Any]],
+    task_problems: Sequence[Problem] = (),
 ) -> list[PreparedRow]:
     """Convert and check every row for every plan (one per kind of server in the batch).
 
@@ -67,7 +92,7 @@ def prepare_batch(
     for column in first.columns:
         if column.required and column.name not in mapping and normalize_key(column.name) not in defaults:
             hint = f" (and no {_flag(column.name)} default was given)" if column.name in flags else ""
-            problems.append(Problem(file, None, column.name, f"required column {column.name!r} is missing{hint}"))
+            problems.append(Problem(file, None, column.name, f"required column {column.name!r} is missing{hint}{_near_misses(column.name, task, mapping)}"))
     try:
         template = NameTemplate(options.name or tool.default_name)
     except ValueError as exc:
@@ -75,8 +100,9 @@ def prepare_batch(
     missing = template.missing([*task.columns, "id", "row"])
     if missing:
         raise UsageError(f"--name uses {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not a column of {file}")
-    if problems:
-        raise ValidationError(problems)
+    # Header problems and the task file's own row problems (bad or duplicate ids) are reported
+    # with every row's problems, all at once.
+    problems.extend(task_problems)
 
     prepared: list[PreparedRow] = []
     names: list[str] = []
@@ -89,7 +115,7 @@ def prepare_batch(
                     call = plan.prepare(values, previous.get(row.id, {}).get("generated") or {})
                 except RowProblem as exc:
                     shown = mapping.get(exc.column, exc.column) if exc.column else None
-                    row_problems.append(Problem(file, row.line, shown, str(exc)))
+                    row_problems.append(Problem(file, row.line, shown, str(exc), id=row.id))
                     break
                 calls[key] = _as_browser_sends(call, plan, api)
         problems.extend(row_problems)
@@ -99,10 +125,32 @@ def prepare_batch(
         names.append(template.render({**row.values, "id": row.id, "row": row.line}))
         prepared.append(PreparedRow(row, call, "", input_hash(call.kwargs, call.generated, first.fingerprint()), values, calls))
     if problems:
-        raise ValidationError(problems)
+        raise ValidationError(_one_line_per_cause(problems))
     for item, name in zip(prepared, names, strict=True):
         item.name = name  # made unique, and stable across runs, by `_resume.assign_names`
     return prepared
+
+
+def _one_line_per_cause(problems: list[Problem]) -> list[Problem]:
+    """A bad command-line default (`--prompt-audio missing.wav`) is one problem, not one per row."""
+    seen: dict[tuple[str | None, str], int] = {}
+    kept: list[Problem] = []
+    for problem in problems:
+        if not (problem.column or "").startswith("--"):
+            kept.append(problem)
+            continue
+        key = (problem.column, problem.message)
+        if key in seen:
+            seen[key] += 1
+            continue
+        seen[key] = 1
+        kept.append(problem)
+    return [
+        Problem(p.file, None, p.column, f"{p.message} (the {p.column} default, used by {seen[(p.column, p.message)]} rows)")
+        if (p.column or "").startswith("--") and seen.get((p.column, p.message), 1) > 1
+        else p
+        for p in kept
+    ]
 
 
 def _convert_row(
@@ -122,11 +170,11 @@ def _convert_row(
         try:
             value = column.convert(raw, source_dir)
         except ValueError as exc:
-            problems.append(Problem(file, row.line, where, str(exc)))
+            problems.append(Problem(file, row.line, where, str(exc), id=row.id))
             continue
         if value is None or (column.required and value == ""):
             if column.required:
-                problems.append(Problem(file, row.line, header or column.name, "a value is required"))
+                problems.append(Problem(file, row.line, header or column.name, "a value is required", id=row.id))
                 continue
             value = column.default
         values[column.name] = value

@@ -14,11 +14,38 @@ from ._errors import Problem, UsageError, ValidationError
 from ._journal import Journal
 from ._tasks import TaskFile
 
-__all__ = ["OutLock", "assign_names", "refuse_foreign_files", "rename_outputs", "select_rows"]
+__all__ = ["OutLock", "assign_names", "keep_takes", "read_redo", "refuse_foreign_files", "rename_outputs", "select_rows"]
 
 
-def select_rows(prepared: Sequence[PreparedRow], history: Mapping[str, Mapping[str, Any]], options: BatchOptions, out_dir: Path) -> list[PreparedRow]:
-    """The rows this run sends: by default those not already done with the same inputs."""
+def read_redo(path: Path, known: Sequence[str]) -> list[str]:
+    """The ids of a `--redo` file (one per line; blank lines and `#` comments skipped), all
+    of which must be rows of the task file."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except OSError as exc:
+        raise UsageError(f"--redo {path}: cannot read it ({exc.strerror or exc})") from None
+    ids = {i: None for i in known}
+    wanted: list[str] = []
+    problems = []
+    for number, line in enumerate(lines, start=1):
+        row_id = line.strip()
+        if not row_id or row_id.startswith("#"):
+            continue
+        if row_id not in ids:
+            problems.append(Problem(str(path), number, None, f"{row_id!r} is not a row id of the task file"))
+        elif row_id not in wanted:
+            wanted.append(row_id)
+    if problems:
+        raise ValidationError(problems)
+    return wanted
+
+
+def select_rows(prepared: Sequence[PreparedRow], history: Mapping[str, Mapping[str, Any]], options: BatchOptions, out_dir: Path, redo: Sequence[str] = ()) -> list[PreparedRow]:
+    """The rows this run sends: by default those not already done with the same inputs;
+    with `--redo`, exactly the listed rows."""
+    if redo:
+        wanted = set(redo)
+        return [item for item in prepared if item.row.id in wanted]
     if options.restart:
         return list(prepared)
     chosen = []
@@ -67,7 +94,7 @@ def assign_names(prepared: Sequence[PreparedRow], history: Mapping[str, Mapping[
     Names are unique case-insensitively. Returns (row, recorded name) for finished rows whose
     recorded name no longer fits `--name` (the template changed); they get a new name here.
     """
-    held = {str(rec["name"]).casefold(): rid for rid, rec in history.items() if rec.get("status") == "ok" and rec.get("name")}
+    held = {str(rec["name"]).casefold(): rid for rid, rec in history.items() if rec.get("status") in ("ok", "pending") and rec.get("name")}
     taken: set[str] = set()
     bases = [item.name for item in prepared]
     kept: set[str] = set()
@@ -155,3 +182,27 @@ class OutLock:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+
+def keep_takes(redone: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path) -> None:
+    """Before a `--redo`, move each redone row's current outputs aside as `<name>.take<N>.<ext>`
+    (each an atomic rename) and record the take in the journal, so nothing is lost."""
+    for item in redone:
+        record = history.get(item.row.id) or {}
+        outputs = [o for o in record.get("outputs") or [] if (out_dir / o).exists()]
+        if record.get("status") != "ok" or not outputs:
+            continue
+        takes = list(record.get("takes") or [])
+        number = len(takes) + 1
+        kept = []
+        for output in outputs:
+            name = str(record.get("name") or item.name)
+            rest = output[len(name) :] if output.startswith(name) else "." + output.rsplit(".", 1)[-1]
+            target = f"{name}.take{number}{rest}"
+            os.replace(out_dir / output, out_dir / target)
+            kept.append(target)
+        takes.append({"take": number, "outputs": kept, "generated": record.get("generated") or {}, "ended": record.get("ended")})
+        # "pending" until the new take finishes: a run stopped before then makes it again
+        updated = {**record, "outputs": [], "takes": takes, "status": "pending"}
+        journal.append(updated)
+        history[item.row.id] = updated

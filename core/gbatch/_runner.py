@@ -19,12 +19,13 @@ from ._batch import BatchOptions, BatchResult, PreparedRow
 from ._call import call, cause_of, classify, describe
 from ._columns import File, normalize_key
 from ._each import cross, parse_each
-from ._errors import CallError, ConnectionLost, PluginError, RowFailed, ServerError, UsageError
+from ._errors import CallError, ConnectionLost, PluginError, Problem, RowFailed, ServerError, UsageError
 from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
 from ._journal import Journal, write_results
 from ._outputs import atomic_write, clean_partials, sanitize
 from ._prepare import column_map, prepare_batch
-from ._resume import OutLock, assign_names, refuse_foreign_files, rename_outputs, select_rows
+from ._resume import OutLock, assign_names, keep_takes, read_redo, refuse_foreign_files, rename_outputs, select_rows
+from ._review import write_review
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
 from ._tasks import TaskFile, read_tasks
 from ._tool import Call, Plan, Tool, bind_columns
@@ -59,6 +60,7 @@ class _Batch:
     secrets: list[str]
     listener: Listener | None
     say: Callable[[str], None]
+    redo: list[str]
 
     @property
     def plan(self) -> Plan:
@@ -134,8 +136,9 @@ def run_batch(
         raise UsageError("Give at least one --server URL")
     # With one server, -j is its slot count; otherwise each server's own concurrency decides.
     backends = [parse_server(s, jobs if (jobs and len(servers) == 1) else 0) for s in servers]
+    task_problems: list[Problem] = []  # rows with bad or duplicate ids: reported with all the others
     task = cross(
-        read_tasks(tasks, encoding=options.encoding, delimiter=options.delimiter) if tasks is not None else None,
+        read_tasks(tasks, encoding=options.encoding, delimiter=options.delimiter, problems=task_problems) if tasks is not None else None,
         [parse_each(spec) for spec in options.each],
     )
     for note in task.notes:
@@ -153,7 +156,10 @@ def run_batch(
         for notice in sorted(notices):
             say(notice)
         history = journal.read()
-        prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, history)
+        redo = read_redo(options.redo, [r.id for r in task.rows]) if options.redo else []
+        # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
+        previous = {k: v for k, v in history.items() if k not in set(redo)}
+        prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, previous, task_problems)
         _names(prepared, history, journal, out_dir, options, say)
         first = next(iter(groups.values())).plan
         mapping, _ = column_map(task, first.columns)
@@ -162,7 +168,7 @@ def run_batch(
             # Not an error (they can name or group outputs), but a typo here would silently send a default.
             say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
         secrets = options.connection.secrets()
-        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say)
+        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo)
         return _run(batch, prepared, started)
     finally:
         journal.close()
@@ -278,7 +284,7 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         server.backend = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool)
         server.session.slots = server.backend.slots
         backends.append(server.backend)
-    to_run = select_rows(prepared, history, options, out_dir)
+    to_run = select_rows(prepared, history, options, out_dir, batch.redo)
     if not options.overwrite and out_dir.exists():
         refuse_foreign_files(to_run, journal, history, out_dir, batch.task)
     sending = {item.row.id for item in to_run}
@@ -312,6 +318,8 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
     # Taken once nothing is left to check: a folder that fails validation is not even created.
     with OutLock(out_dir):
         clean_partials(out_dir)
+        if batch.redo and options.keep_takes:
+            keep_takes(to_run, history, journal, out_dir)
         report = _execute(batch, to_run, backends)
         return _report(batch, prepared, to_run, waiting, report, result, started)
 
@@ -340,6 +348,8 @@ def _report(
     result.interrupted, result.halted = report.interrupted, report.halted
     table = [{**rec, "row": item.row.values} for item, rec in zip(prepared, rows, strict=True)]
     result.results = write_results(out_dir, table, batch.task.columns)
+    if batch.options.review:
+        result.review = write_review(out_dir, task_columns=batch.task.columns)
     if not report.interrupted:
         batch.plan.finish(
             [{**rec, "row": item.row.values, "inputs": _plain_inputs(item.values)} for item, rec in zip(prepared, rows, strict=True)],
@@ -459,6 +469,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
                 "logs": logs,
                 "generated": item.call.generated,
                 "inputs": _plain_inputs(item.values),
+                "takes": (batch.history.get(item.row.id) or {}).get("takes") or [],
                 "tool": batch.tool.name,
             }
             batch.journal.append(record)

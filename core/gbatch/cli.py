@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,6 +40,8 @@ Exit codes: 0 all rows succeeded, 1 some rows failed, 2 usage or validation
 error, 3 no server reachable, 130 interrupted.
 """
 
+
+BUILTIN_COMMANDS = frozenset({"run", "inspect", "plugins", "review", "new-plugin"})
 
 # The dry run lists this many rows beyond the first three shown in full: a 100,000-row
 # table would take longer to print than to validate.
@@ -98,6 +101,9 @@ def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect
         _param("restart", Annotated[bool, typer.Option("--restart", help="Ignore the journal: run every row again.")], False),
         _param("retry_failed", Annotated[bool, typer.Option("--retry-failed", help="Run only the rows that failed last time.")], False),
         _param("rename", Annotated[bool, typer.Option("--rename", help="Move finished rows' files to the names --name gives them now (after changing --name).")], False),
+        _param("redo", Annotated[Path | None, typer.Option("--redo", metavar="FILE", help="Run exactly these row ids again (one per line, e.g. OUT/redo.txt from the review page), each with a new seed unless the row fixes it.")], None),
+        _param("keep", Annotated[bool, typer.Option("--keep/--no-keep", help="With --redo: keep each previous output as <name>.take<N>.<ext>, or replace it.")], True),
+        _param("review", Annotated[bool, typer.Option("--review/--no-review", help="Write OUT/review.html after the batch.")], True),
         _param("dry_run", Annotated[bool, typer.Option("--dry-run", help="Check every row (the server is asked for its API) and show what would be sent; send nothing.")], False),
         _param("strict", Annotated[bool, typer.Option("--strict", help="A server warning fails the row.")], False),
         _param("encoding", Annotated[str | None, typer.Option("--encoding", metavar="NAME", help="Task file encoding (default: detected; a file that is not UTF-8 is named in a note).")], None),
@@ -186,6 +192,9 @@ def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:
         restart=kwargs["restart"],
         retry_failed=kwargs["retry_failed"],
         rename=kwargs["rename"],
+        redo=kwargs.get("redo"),
+        keep_takes=kwargs["keep"],
+        review=kwargs["review"],
         dry_run=kwargs["dry_run"],
         strict=kwargs["strict"],
         retry_app_errors=kwargs["retry_app_errors"],
@@ -261,6 +270,10 @@ def _show_summary(result: Any, console: Console) -> None:
     rate = f", {ran / minutes:.1f} rows/min" if ran and minutes > 0 else ""
     console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}")
     console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False, soft_wrap=True)
+    if result.review:
+        again = [a for a in sys.argv[1:] if not a.startswith("--redo")] if sys.argv[1:] else []
+        redo = shlex.join(["gbatch", *again, "--redo", str(result.out_dir / "redo.txt")]) if again else "the same command with --redo OUT/redo.txt"
+        console.print(f"review:  {result.review}\n  mark bad takes there (x), then: {redo}", highlight=False, soft_wrap=True)
     if result.interrupted:
         console.print("[yellow]Interrupted:[/] finished rows are kept; run the same command again to finish the rest.")
     elif result.halted:
@@ -324,6 +337,18 @@ def _inspect_command() -> Callable[..., None]:
     return _command("inspect", "Show a Gradio app's endpoints and every parameter (name, label, type, default, choices, limits).", params, body)
 
 
+def _review_command() -> Callable[..., None]:
+    from ._review_cli import REVIEW_HELP, review_main, review_params
+
+    given = review_params()
+    params = [
+        inspect.Parameter("out", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=given["out"]),
+        _param("serve", given["serve"], False),
+        _param("port", given["port"], 0),
+    ]
+    return _command("review", REVIEW_HELP, params, lambda kw: review_main(kw["out"], kw["serve"], kw["port"], _stderr()))
+
+
 def _plugins_command(registry: Registry) -> Callable[..., None]:
     def body(kw: dict[str, Any]) -> int:
         if kw["json_out"]:
@@ -362,8 +387,9 @@ def build_app(registry: Registry) -> typer.Typer:
     app.command("run")(_run_command())
     app.command("inspect")(_inspect_command())
     app.command("plugins")(_plugins_command(registry))
+    app.command("review")(_review_command())
     for tool in registry.tools.values():
-        if tool.name in {"run", "inspect", "plugins"}:
+        if tool.name in BUILTIN_COMMANDS:
             continue
         app.command(tool.name, help=tool.help)(_tool_command(tool))
     call_register_commands(registry, app)

@@ -15,10 +15,20 @@ cannot tell the difference at the API level:
   (English labels; each failed check yields 1 s of silence and returns).
 
 Both apply ``queue(max_size=4, default_concurrency_limit=2)`` like upstream.
-The audio is a deterministic sequence of synthetic voiced "syllables" made with
-numpy; nothing is downloaded and no weights are loaded. Chunks are handed to gradio
-as int16, converted exactly the way gradio converts upstream's float chunks (per-chunk
-peak normalisation), so clients receive the same kind of stream.
+Nothing is downloaded and no weights are loaded. The audio comes from one of two voices:
+
+* ``"espeak"``: the text is spoken by the ``espeak-ng`` program (Debian package
+  ``espeak-ng``), with its Mandarin voice for text with CJK characters and its English
+  voice otherwise, so a demo's lines, joined chapters and subtitles can be checked by
+  ear. The seed moves the pitch a little; the same seed gives the same audio.
+* ``"tones"``: a deterministic sequence of synthetic voiced "syllables" made with
+  numpy, whose length follows the text exactly (what the tests measure).
+
+``build_demo`` uses tones unless asked; the command uses espeak-ng when it is
+installed (``--voice auto``), and says so at start-up when it is not. Either way it is
+synthetic audio, not CosyVoice. Chunks are handed to gradio as int16, converted exactly
+the way gradio converts upstream's float chunks (per-chunk peak normalisation), so
+clients receive the same kind of stream.
 
 Run it with ``gbatch-cosyvoice-demo --port 8000`` (binds to 127.0.0.1).
 """
@@ -34,9 +44,12 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import argparse  # noqa: E402
 import functools  # noqa: E402
 import hashlib  # noqa: E402
+import io  # noqa: E402
 import logging  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from typing import Any  # noqa: E402
@@ -77,6 +90,11 @@ _SPLIT_RE = re.compile(r"(?<=[。？！；：.?!;])")
 # Markup the real tokenizer consumes without speaking it: <|tokens|>, [tags], <strong>.
 _MARKUP_RE = re.compile(r"<\|[^|]*\|>|\[[^\]]*\]|</?[a-z]+>")
 _UNIT_RE = re.compile(r"[A-Za-z]+|\d|\s+|[，、,]|[。？！；：.?!;:]|.", re.S)
+# Han, kana and hangul: text with any of these is read with the Mandarin voice.
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+
+VOICES = ("auto", "espeak", "tones")
+ESPEAK_RATE = 175  # espeak-ng's default words per minute, scaled by ``speed``
 
 
 def _h32(*parts: object) -> int:
@@ -116,9 +134,14 @@ def _syllable(rng: np.random.Generator, sr: int, dur: float, f0: float) -> np.nd
     return np.asarray(wave * env, dtype=np.float64)
 
 
+def spoken_text(text: str) -> str:
+    """What the model says: the text after the last ``<|endofprompt|>`` (so no system prompt), without markup."""
+    return _MARKUP_RE.sub("", text.rsplit(MARKER, 1)[-1])
+
+
 def synthesize(text: str, rng: np.random.Generator, sr: int, f0: float, speed: float = 1.0) -> np.ndarray:
     """Render one text segment as synthetic speech-like audio (float32, peak 0.3)."""
-    spoken = _MARKUP_RE.sub("", text.rsplit(MARKER, 1)[-1])
+    spoken = spoken_text(text)
     parts: list[np.ndarray] = []
     for unit in _UNIT_RE.findall(spoken):
         if unit.isspace():
@@ -142,6 +165,67 @@ def synthesize(text: str, rng: np.random.Generator, sr: int, f0: float, speed: f
     if peak > 0:
         audio *= 0.3 / peak
     return audio.astype(np.float32)
+
+
+def _resample(samples: np.ndarray, rate: int, sr: int) -> np.ndarray:
+    """Linear-interpolation resampling: plenty for a stand-in, and numpy only."""
+    if rate == sr or not len(samples):
+        return samples
+    n_out = max(1, round(len(samples) * sr / rate))
+    return np.asarray(np.interp(np.arange(n_out) * (rate / sr), np.arange(len(samples)), samples), dtype=np.float64)
+
+
+class Espeak:
+    """Speech from the ``espeak-ng`` program: Mandarin for text with CJK characters, else English."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+
+    @classmethod
+    def find(cls) -> Espeak | None:
+        binary = shutil.which("espeak-ng")
+        return cls(binary) if binary else None
+
+    def command(self, text: str, voice: str, seed: int, speed: float) -> list[str]:
+        """The espeak-ng command line for a segment (the text itself goes to stdin)."""
+        language = "cmn" if _CJK_RE.search(text) else "en"
+        # A stable male or female variant per voice (男/女 speakers as named), and a pitch the
+        # seed moves by a few steps: another seed is another take, the same seed the same audio.
+        if "男" in voice or "女" in voice:
+            variant = ("m" if "男" in voice else "f") + str(1 + _h32("variant", voice) % 3)
+        else:
+            variant = ("m", "f")[_h32("sex", voice) % 2] + str(1 + _h32("variant", voice) % 3)
+        pitch = 40 + _h32("pitch", voice) % 21 + _h32("seed", seed) % 9 - 4
+        rate = round(ESPEAK_RATE * speed)
+        return [self.binary, "-v", f"{language}+{variant}", "-s", str(rate), "-p", str(pitch), "--stdout"]
+
+    def say(self, text: str, sr: int, voice: str, seed: int, speed: float = 1.0) -> np.ndarray:
+        """Speak one segment at ``sr`` (float32, peak 0.3); raises if espeak-ng fails."""
+        spoken = " ".join(spoken_text(text).split())
+        if not re.search(r"\w", spoken):
+            return np.zeros(0, dtype=np.float32)
+        # stdin, not an argument: a text starting with "-" must not read as an option
+        done = subprocess.run(
+            self.command(spoken, voice, seed, speed), input=spoken.encode("utf-8"), capture_output=True, timeout=60, check=True
+        )
+        samples, rate = sf.read(io.BytesIO(done.stdout), dtype="float32", always_2d=True)
+        audio = _resample(samples.mean(axis=1), rate, sr)
+        peak = float(np.abs(audio).max()) if len(audio) else 0.0
+        if peak > 0:
+            audio = audio * (0.3 / peak)
+        return np.asarray(audio, dtype=np.float32)
+
+
+def resolve_voice(voice: str) -> Espeak | None:
+    """The speech engine for ``voice`` (``auto``, ``espeak`` or ``tones``); None means tones."""
+    if voice not in VOICES:
+        raise ValueError(f"voice must be one of {', '.join(VOICES)}, not {voice!r}")
+    if voice == "tones":
+        return None
+    engine = Espeak.find()
+    if engine is None and voice == "espeak":
+        raise RuntimeError("--voice espeak: the espeak-ng program is not installed (apt-get install espeak-ng)")
+    return engine
 
 
 def _pitch(voice: str) -> float:
@@ -178,11 +262,12 @@ def _pcm16(samples: np.ndarray) -> np.ndarray:
 class _FakeModel:
     """What the webui sees of ``cosyvoice``: a sample rate, speakers and inference generators."""
 
-    def __init__(self, version: int, delay: float) -> None:
+    def __init__(self, version: int, delay: float, speech: Espeak | None = None) -> None:
         if version not in (1, 2, 3):
             raise ValueError(f"model_version must be 1, 2 or 3, not {version!r}")
         self.version = version
         self.delay = delay
+        self.speech = speech
         self.sample_rate = 22050 if version == 1 else 24000
         self.speakers = list(V1_SPEAKERS) if version == 1 else []
 
@@ -191,12 +276,20 @@ class _FakeModel:
         f0 = _pitch(voice)
         for segment in split_segments(text):
             if stream:  # speed only applies to the non-streaming path, like upstream
-                chunks = _stream_slices(synthesize(segment, rng, self.sample_rate, f0), self.sample_rate)
+                chunks = _stream_slices(self._render(segment, rng, f0, seed, voice, 1.0), self.sample_rate)
             else:
-                chunks = [synthesize(segment, rng, self.sample_rate, f0, speed)]
+                chunks = [self._render(segment, rng, f0, seed, voice, speed)]
             for chunk in chunks:
                 time.sleep(self.delay)  # simulated GPU time per yielded chunk
                 yield chunk
+
+    def _render(self, segment: str, rng: np.random.Generator, f0: float, seed: int, voice: str, speed: float) -> np.ndarray:
+        if self.speech is not None:
+            try:
+                return self.speech.say(segment, self.sample_rate, voice, seed, speed)
+            except (OSError, subprocess.SubprocessError, RuntimeError) as exc:  # sf raises RuntimeError subclasses
+                log.warning("espeak-ng failed (%s); this segment is tones instead", exc)
+        return synthesize(segment, rng, self.sample_rate, f0, speed)
 
     def sft(self, seed: int, text: str, spk: Any, stream: bool, speed: float) -> Iterator[np.ndarray]:
         if spk not in self.speakers:
@@ -457,19 +550,25 @@ def _build_space(demo: gr.Blocks, fn: Callable[..., Iterator[Chunk]]) -> None:
 
 
 def build_demo(
-    variant: str = "upstream", model_version: int = 3, chunk_seconds: float = 0.0, show_error: bool = False
+    variant: str = "upstream",
+    model_version: int = 3,
+    chunk_seconds: float = 0.0,
+    show_error: bool = False,
+    voice: str = "tones",
 ) -> gr.Blocks:
     """Build the stand-in app, queue already applied (``max_size=4, default_concurrency_limit=2``).
 
     ``chunk_seconds`` is the simulated compute time slept before each synthesised chunk.
     ``show_error=True`` turns exceptions into ``gr.Error`` so their text reaches clients
     (upstream does not do this; clients then see gradio's generic error).
+    ``voice``: ``"tones"`` (default; lengths follow ``synthesize`` exactly), ``"espeak"``
+    (speech; an error without espeak-ng) or ``"auto"`` (speech when espeak-ng is installed).
     """
     if variant not in ("upstream", "space"):
         raise ValueError(f"variant must be 'upstream' or 'space', not {variant!r}")
     if variant == "space":
         model_version = 3  # the Space-style UI only exists for CosyVoice3
-    model = _FakeModel(model_version, chunk_seconds)
+    model = _FakeModel(model_version, chunk_seconds, resolve_voice(voice))
     fn = _upstream_fn(model) if variant == "upstream" else _space_fn(model)
     if show_error:
         fn = _debuggable(fn)
@@ -495,10 +594,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-version", type=int, choices=[1, 2, 3], default=3)
     parser.add_argument("--delay", type=float, default=0.3, help="simulated compute seconds per chunk")
     parser.add_argument("--show-error", action="store_true", help="send exception texts to clients")
+    parser.add_argument(
+        "--voice",
+        choices=VOICES,
+        default=os.environ.get("GBATCH_DEMO_VOICE") or "auto",
+        help="espeak: speak with espeak-ng; tones: synthetic tones; auto: espeak-ng when installed "
+        "(default: $GBATCH_DEMO_VOICE, else auto)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own start-up probes
-    demo = build_demo(args.variant, args.model_version, args.delay, args.show_error)
+    try:
+        speech = resolve_voice(args.voice)
+    except (RuntimeError, ValueError) as exc:
+        parser.error(str(exc))
+    if speech is not None:
+        log.info("speaking with %s (Mandarin voice for CJK text, English otherwise); still not CosyVoice", speech.binary)
+    elif args.voice == "auto":
+        log.warning("note: espeak-ng is not installed, so the stand-in makes synthetic tones, not speech (apt-get install espeak-ng)")
+    demo = build_demo(args.variant, args.model_version, args.delay, args.show_error, "espeak" if speech else "tones")
     demo.launch(server_name=args.host, server_port=args.port, show_error=False)
 
 

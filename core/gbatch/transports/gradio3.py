@@ -64,6 +64,8 @@ SKIP_QUEUE_REFUSED = "Not authorized to skip the queue"
 REMEMBERED_SESSIONS = 4096
 HASH_ALPHABET = string.ascii_lowercase + string.digits
 FILE_OBJECT_COMPONENTS = FILE_COMPONENTS - {"image", "gallery", "imageslider", "simpleimage"}
+# Their 3.x widgets POST the file to /upload first and send the server path (large models stay out of the JSON).
+UPLOADING_COMPONENTS = {"file", "uploadbutton"}
 
 
 class Gradio3Transport(Transport):
@@ -154,6 +156,7 @@ class Gradio3Session(Session):
             raise ServerError(f"{self.url}: its /config does not describe a gradio 3 app")
         self._components = {int(c["id"]): c for c in config["components"] if isinstance(c, dict) and "id" in c}
         self._dependencies = config["dependencies"]
+        self._root = str(config.get("root") or "").rstrip("/")
         self.api = build_api(self.url, config)
 
     # -- Session ---------------------------------------------------------------------
@@ -242,10 +245,44 @@ class Gradio3Session(Session):
         if component == "image":
             return self._image_value(value)
         if component in FILE_OBJECT_COMPONENTS or component == "gallery":
+            # File and UploadButton upload first, as their 3.x widgets do; the others inline the bytes.
+            encode = self._uploaded if component in UPLOADING_COMPONENTS else self._file_object
             if isinstance(value, (list, tuple)):
-                return [self._file_object(item) for item in value]
-            return self._file_object(value)
+                return [encode(item) for item in value]
+            return encode(value)
         return value
+
+    def _uploaded(self, value: Any) -> Any:
+        """`POST /upload` (multipart, streamed from disk), then the server path as the page sends it."""
+        if isinstance(value, ServerFile) or not _is_file_like(value):
+            return self._file_object(value)
+        source = value.source if isinstance(value, File) else str(value)
+        if source.startswith(("http://", "https://", "data:")):
+            name, data, mime = self._read(value)
+            path = self._upload(name, data, mime)
+            size = len(data)
+        else:
+            local = Path(source)
+            try:
+                size = local.stat().st_size
+                with local.open("rb") as handle:
+                    path = self._upload(local.name, handle, _guess_mime(local.name))
+            except OSError as error:
+                raise CallError(f"cannot read {source}: {error.strerror or error}") from error
+            name = local.name
+        return {"name": path, "orig_name": name, "size": size, "is_file": True, "data": f"{self._root}/file={path}"}
+
+    def _upload(self, name: str, content: Any, mime: str) -> str:
+        try:
+            response = self._client.post(self.url + "upload", files=[("files", (name, content, mime))])
+        except httpx.HTTPError as error:
+            raise ConnectionLost(f"{self.url}: uploading {name} failed: {_describe(error)}") from error
+        if response.status_code >= 400:
+            raise CallError(f"{self.url}: uploading {name} was refused (HTTP {response.status_code})")
+        paths = response.json()
+        if not isinstance(paths, list) or not paths:
+            raise CallError(f"{self.url}: /upload answered {str(paths)[:200]!r}")
+        return str(paths[0])
 
     def _image_value(self, value: Any) -> Any:
         # gr.Image in 3.x takes a data-URL string; a sketch tool takes {"image": ..., "mask": ...}.
