@@ -19,7 +19,7 @@ def drive(listener: RichListener | PlainListener) -> None:
     listener.batch_started(3)
     listener.row_started("a", "http://h/", 1)
     listener.row_started("b", "http://h/", 1)
-    listener.row_status("b", {"code": "IN_QUEUE", "rank": 0, "queue_size": 1})
+    listener.row_status("b", {"code": "queued", "rank": 0, "queue_size": 1})
     listener.row_retrying("a", 1, "the connection to the server dropped", 1.5, ErrorKind.TRANSIENT)
     listener.row_finished(Outcome("b", True, {"outputs": ["b.wav"]}, attempts=1, started=10.0, ended=12.5))
     listener.row_finished(Outcome("c", False, error="the app raised an error: bad thing", attempts=1))
@@ -31,7 +31,7 @@ def test_rich_progress_shows_counts_queue_and_failures() -> None:
     drive(listener)
     live = listener.counts.line()
     assert "1 done" in live and "1 failed" in live and "1 retrying" in live
-    listener.row_status("a", {"code": "IN_QUEUE", "rank": 2, "queue_size": 3})
+    listener.row_status("a", {"code": "queued", "rank": 2, "queue_size": 3})
     assert "server queue: 1 waiting (next at 3)" in listener.counts.line()
     listener.batch_finished(ExecutionReport([]))
     text = plain(out.getvalue())

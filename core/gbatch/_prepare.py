@@ -123,12 +123,20 @@ def prepare_batch(
             continue
         call = calls[plans[0][0]]
         names.append(template.render({**row.values, "id": row.id, "row": row.line}))
-        prepared.append(PreparedRow(row, call, "", input_hash(call.kwargs, call.generated, first.fingerprint()), values, calls))
+        prepared.append(PreparedRow(row, call, "", input_hash(_sent(call), call.generated, first.fingerprint()), values, calls))
     if problems:
         raise ValidationError(_one_line_per_cause(problems))
     for item, name in zip(prepared, names, strict=True):
         item.name = name  # made unique, and stable across runs, by `_resume.assign_names`
     return prepared
+
+
+def _sent(call: Call) -> Mapping[str, Any]:
+    """What a row sends, for its input hash: its values and each earlier step's (a one-step
+    call hashes as it always did, so existing journals stay valid)."""
+    if not call.before:
+        return call.kwargs
+    return {**call.kwargs, " before": [{"endpoint": step.endpoint, **step.kwargs} for step in call.before]}
 
 
 def _one_line_per_cause(problems: list[Problem]) -> list[Problem]:

@@ -75,7 +75,7 @@ class RichListener(Listener):
 
     def row_status(self, item_id: str, status: dict[str, Any]) -> None:
         with self.counts.lock:
-            if status.get("code") == "IN_QUEUE" and status.get("rank") is not None:
+            if status.get("code") == "queued" and status.get("rank") is not None:
                 self.counts.ranks[item_id] = int(status["rank"])
             else:
                 self.counts.ranks.pop(item_id, None)

@@ -234,7 +234,11 @@ def _show_dry_run(result: Any) -> None:
     for item in planned[:3]:
         out.print(f"\n[bold]row {item.row.line}[/] id={item.row.id} -> {result.out_dir / item.name}.*")
         for step in item.call.before:
-            out.print(f"  first {step.endpoint}: {len(step.kwargs)} value(s)", highlight=False)
+            out.print(f"  first, {step.endpoint}:", highlight=False)
+            for key, value in step.kwargs.items():
+                out.print(f"    {key} = {_shown(value)}", highlight=False)
+        if item.call.before:
+            out.print(f"  then, {item.call.endpoint or 'the endpoint'}:", highlight=False)
         for key, value in item.call.kwargs.items():
             out.print(f"  {key} = {_shown(value)}", highlight=False)
         if item.call.generated:
