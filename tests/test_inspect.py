@@ -74,7 +74,7 @@ def titles(stdout: str) -> list[str]:
 
 
 def test_inspect_lists_every_parameter(cli: Cli, typed: App) -> None:
-    res = cli("inspect", typed.url)
+    res = cli("inspect", typed.url, "--wide")
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
     assert lines[0] == f"{typed.url} (gradio 6.31.0): 1 endpoint(s)"
@@ -178,3 +178,13 @@ def test_inspect_unreachable(cli: Cli) -> None:
     assert res.exit_code == 3
     assert f"Error: {url}: cannot connect:" in res.stderr
     assert "Traceback" not in res.output
+
+
+def test_inspect_stays_one_line_per_parameter_at_80_columns(cli: Cli, typed: App) -> None:
+    """Without --wide a long value is cut to one line with "…" rather than wrapped into a tall cell."""
+    res = cli("inspect", typed.url)
+    assert res.exit_code == 0, res.output
+    body = [line for line in res.stdout.splitlines() if line.startswith("│")]
+    assert len(body) == 12  # one line per parameter
+    assert all(len(line) <= 80 for line in res.stdout.splitlines() if line[:1] in "│┃┏┡└")
+    assert any("…" in line for line in body)

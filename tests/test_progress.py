@@ -8,7 +8,7 @@ import re
 from rich.console import Console
 
 from gbatch import ErrorKind, ExecutionReport, Outcome
-from gbatch._progress import PlainListener, RichListener
+from gbatch._progress import PlainListener, RichListener, _Counts
 
 
 def plain(text: str) -> str:
@@ -51,3 +51,15 @@ def test_plain_progress_prints_one_line_per_event() -> None:
         "[1/3] ok b (2.5s) -> b.wav",
         "[2/3] FAILED c: the app raised an error: bad thing",
     ]
+
+
+def test_the_status_line_fits_the_width_it_is_given() -> None:
+    """The most important counts first; what does not fit is left out rather than cut mid-word."""
+    counts = _Counts()
+    counts.done, counts.failed = 12, 3
+    counts.running.update({"a", "b"})
+    counts.ranks["c"] = 4
+    wide = counts.line(200)
+    assert "server queue: 1 waiting (next at 5)" in wide
+    narrow = counts.line(30)
+    assert narrow.startswith("[green]12 done[/] · [red]3 failed[/]") and "rows/min" not in narrow

@@ -65,14 +65,21 @@ def _title(endpoint: Endpoint) -> str:
     return f"fn_index {endpoint.fn_index}{trigger}   (no api_name{hidden}; run it with --fn-index {endpoint.fn_index})"
 
 
-def print_api(api: ServerApi, only: str | None, console: Console, fn_index: int | None = None) -> None:
+def print_api(api: ServerApi, only: str | None, console: Console, fn_index: int | None = None, wide: bool = False) -> None:
     every = api.every_endpoint()
     endpoints = [choose_endpoint(api, only, fn_index)] if (only or fn_index is not None) else every
     named, unnamed = len(api.endpoints), len(api.unnamed)
     counts = f"{named} endpoint(s)" + (f", {unnamed} without a name (call them with --fn-index N)" if unnamed else "")
     console.print(f"{api.url} (gradio {api.version or '?'}): {counts}", highlight=False, soft_wrap=True)
     for endpoint in endpoints:
-        table = Table("parameter", "label", "component", "type", "default", "choices / limits", "required", title=_title(endpoint), title_justify="left")
+        table = Table(title=_title(endpoint), title_justify="left")
+        # At 80 columns a long default (a negative prompt) would wrap into a 30-line cell: one line
+        # each, cut with "…", unless --wide.
+        for header, widest in (("parameter", 20), ("label", 14), ("component", 10), ("type", 6), ("default", 12), ("choices / limits", 14), ("required", 8)):
+            if wide:
+                table.add_column(header, overflow="fold")
+            else:
+                table.add_column(header, no_wrap=True, overflow="ellipsis", max_width=widest)
         for p in endpoint.parameters:
             default = json.dumps(p.default, ensure_ascii=False) if p.has_default else ""
             table.add_row(p.name, p.label, p.component, p.describe_type(), default, _limits(p), "yes" if p.required else "no")

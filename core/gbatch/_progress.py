@@ -30,15 +30,28 @@ class _Counts:
         minutes = (time.monotonic() - self.started) / 60
         return (self.done + self.failed) / minutes if minutes > 0 else 0.0
 
-    def line(self) -> str:
+    def line(self, width: int = 200) -> str:
+        """The status text, as many of its parts as fit in `width` columns (most important first)."""
         with self.lock:
             waiting = [r for r in self.ranks.values() if r is not None]
-            queue = f" · server queue: {len(waiting)} waiting (next at {min(waiting) + 1})" if waiting else ""
-            return (
-                f"[green]{self.done} done[/] · [red]{self.failed} failed[/] · "
-                f"[yellow]{len(self.retrying)} retrying[/] · {len(self.running)} in flight · "
-                f"{self.rate():.1f} rows/min{queue}"
-            )
+            parts = [
+                (f"[green]{self.done} done[/]", f"{self.done} done"),
+                (f"[red]{self.failed} failed[/]", f"{self.failed} failed"),
+                (f"[yellow]{len(self.retrying)} retrying[/]", f"{len(self.retrying)} retrying"),
+                (f"{len(self.running)} in flight", ""),
+                (f"{self.rate():.1f} rows/min", ""),
+            ]
+            if waiting:
+                parts.append((f"server queue: {len(waiting)} waiting (next at {min(waiting) + 1})", ""))
+        shown: list[str] = []
+        used = 0
+        for markup, plain in parts:
+            length = len(plain or markup) + (3 if shown else 0)
+            if used + length > width:
+                break
+            shown.append(markup)
+            used += length
+        return " · ".join(shown)
 
 
 class RichListener(Listener):
@@ -59,7 +72,8 @@ class RichListener(Listener):
         self.task = self.progress.add_task("", total=0)
 
     def _refresh(self) -> None:
-        self.progress.update(self.task, description=self.counts.line())
+        # The spinner, bar, counts and ETA take about 45 columns; the status gets the rest.
+        self.progress.update(self.task, description=self.counts.line(max(20, self.console.width - 48)))
 
     def batch_started(self, total: int) -> None:
         self.counts.started = time.monotonic()

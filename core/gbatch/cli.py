@@ -57,18 +57,34 @@ def _boundary(func: Callable[..., int | None]) -> Callable[..., None]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        as_json = bool(kwargs.get("json_out"))
         try:
             code = func(*args, **kwargs)
         except GbatchError as exc:
             # The message quotes the user's cells as written: never read them as markup.
             _stderr().print(Text.assemble(("Error: ", "bold red"), str(exc)), highlight=False, soft_wrap=True)
+            if as_json:  # --json promises one JSON document on stdout, whatever happens
+                typer.echo(json.dumps(error_document(exc), ensure_ascii=False))
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             _stderr().print("[yellow]Interrupted.[/] Nothing half-written was kept; run the same command again to continue.")
+            if as_json:
+                typer.echo(json.dumps({"error": {"kind": "interrupted", "message": "interrupted"}, "exit_code": int(ExitCode.INTERRUPTED)}))
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         raise typer.Exit(int(code or 0))
 
     return wrapper
+
+
+def error_document(exc: GbatchError) -> dict[str, Any]:
+    """The `--json` document for a run that stopped before or instead of running rows."""
+    problems = getattr(exc, "problems", None)
+    message = str(exc) if problems is None else f"{len(problems)} problem(s) in the task file; nothing was sent"
+    return {
+        "error": {"kind": type(exc).__name__, "message": message},
+        "problems": [p.to_json() for p in problems] if problems is not None else [],
+        "exit_code": int(exc.exit_code),
+    }
 
 
 def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -216,13 +232,39 @@ def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:
             err.print(text, highlight=False, markup=False, soft_wrap=True)
 
     result = run_batch(tool, tasks, options, listener=listener, say=say)
-    if options.dry_run:
+    if as_json:
+        typer.echo(json.dumps(_json_document(result), ensure_ascii=False, default=str))
+    elif options.dry_run:
         _show_dry_run(result)
-    elif as_json:
-        typer.echo(json.dumps(result.summary(), ensure_ascii=False))
     else:
         _show_summary(result, err)
     return int(result.exit_code)
+
+
+def _json_document(result: Any) -> dict[str, Any]:
+    """`--json`: the summary, the failed rows with their errors, and for a dry run the planned calls."""
+    document: dict[str, Any] = result.summary()
+    document["failed_rows"] = [
+        {"id": r.get("id"), "line": r.get("line"), "error": r.get("error"), "cause": r.get("cause")} for r in result.rows if r.get("status") == "failed"
+    ]
+    document["not_run_rows"] = [r.get("id") for r in result.rows if r.get("status") == "not run"]
+    if result.dry_run:
+        document["planned"] = [
+            {
+                "id": item.row.id,
+                "line": item.row.line,
+                "name": item.name,
+                "before": [{"endpoint": step.endpoint, "values": _plain(step.kwargs)} for step in item.call.before],
+                "values": _plain(item.call.kwargs),
+                "generated": item.call.generated,
+            }
+            for item in result.planned
+        ]
+    return document
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if hasattr(v, "source") else [str(x) for x in v] if isinstance(v, list) and v and hasattr(v[0], "source") else v) for k, v in values.items()}
 
 
 def _show_dry_run(result: Any) -> None:
@@ -325,6 +367,7 @@ def _inspect_command() -> Callable[..., None]:
         _param("api", Annotated[str | None, typer.Option(help="Show only this endpoint.")], None),
         _param("fn_index", Annotated[int | None, typer.Option("--fn-index", metavar="N", help="Show only the event at this fn_index.")], None),
         _param("template", Annotated[bool, typer.Option("--template", help="Print a CSV header and one example row for --api or --fn-index.")], False),
+        _param("wide", Annotated[bool, typer.Option("--wide", help="Show long values whole instead of cut to one line.")], False),
         *_connection_params(),
     ]
 
@@ -335,7 +378,7 @@ def _inspect_command() -> Callable[..., None]:
         if kw["template"]:
             sys.stdout.write(template_csv(api, kw.get("api"), kw.get("fn_index")))
         else:
-            print_api(api, kw.get("api"), Console(), kw.get("fn_index"))
+            print_api(api, kw.get("api"), Console(), kw.get("fn_index"), wide=kw["wide"])
         return 0
 
     return _command("inspect", "Show a Gradio app's endpoints and every parameter (name, label, type, default, choices, limits).", params, body)
