@@ -180,11 +180,12 @@ def test_inspect_unreachable(cli: Cli) -> None:
     assert "Traceback" not in res.output
 
 
-def test_inspect_stays_one_line_per_parameter_at_80_columns(cli: Cli, typed: App) -> None:
+def test_inspect_stays_one_line_per_parameter_at_80_columns(cli: Cli, typed: App, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --wide a long value is cut to one line with "…" rather than wrapped into a tall cell."""
+    monkeypatch.setenv("COLUMNS", "80")
     res = cli("inspect", typed.url)
     assert res.exit_code == 0, res.output
     body = [line for line in res.stdout.splitlines() if line.startswith("│")]
     assert len(body) == 12  # one line per parameter
-    assert all(len(line) <= 80 for line in res.stdout.splitlines() if line[:1] in "│┃┏┡└")
+    assert all(len(line) <= 80 for line in res.stdout.splitlines() if line[:1] in "│┃┏┡└"), res.stdout
     assert any("…" in line for line in body)
