@@ -518,23 +518,24 @@ def test_validation_reports_every_problem_and_sends_nothing(cli: Cli, v3: Server
     result = cosy(cli, v3, tasks, tmp_path / "out")
     f = str(tasks)
     assert problems(result) == [
-        f"{f}:3:prompt_audio: zero_shot mode needs prompt audio (a prompt_audio column or --prompt-audio)",
-        f"{f}:4:prompt_text: zero_shot mode needs the prompt audio's transcript (prompt_text or --prompt-text)",
-        f"{f}:5:prompt_audio: cross_lingual mode needs prompt audio (a prompt_audio column or --prompt-audio)",
-        f"{f}:6:instruct: instruct mode needs an instruction (instruct column or --instruct)",
-        f"{f}:7:speaker: sft mode needs a preset speaker, and this server has none "
+        f"{f}:3 (id r1):prompt_audio: zero_shot mode needs prompt audio (a prompt_audio column or --prompt-audio)",
+        f"{f}:4 (id r2):prompt_text: zero_shot mode needs the prompt audio's transcript (prompt_text or --prompt-text)",
+        f"{f}:5 (id r3):prompt_audio: cross_lingual mode needs prompt audio (a prompt_audio column or --prompt-audio)",
+        f"{f}:6 (id r4):instruct: instruct mode needs an instruction (instruct column or --instruct)",
+        f"{f}:7 (id r5):speaker: sft mode needs a preset speaker, and this server has none "
         "(CosyVoice2/3 ship no preset speakers): use zero_shot or cross_lingual",
-        f"{f}:8:prompt_audio: file not found: {tmp_path / 'missing.wav'}",
-        f"{f}:9:prompt_audio: prompt audio is not readable audio: {bad_voices / 'notaudio.wav'}",
-        f"{f}:10:prompt_audio: prompt audio sample rate 8000 Hz is below 16000 Hz: {bad_voices / '8k.wav'}",
-        f"{f}:11:prompt_audio: prompt audio is 30.5 s long; the UI accepts at most 30 s: {bad_voices / 'long.wav'}",
-        f"{f}:12:seed: -1 is below the minimum 0",
-        f"{f}:13:seed: 4294967296 is above the maximum 4294967295",
-        f"{f}:14:seed: expected a whole number, got '1.5'",
-        f"{f}:15:seed: expected a whole number, got 'abc'",
-        f"{f}:16:speed: 0.4 is below the minimum 0.5",
-        f"{f}:17:speed: 2.1 is above the maximum 2",
-        f"{f}:18:mode: 'dance' is not one of: 'zero_shot', 'cross_lingual', 'instruct', 'sft'",
+        f"{f}:8 (id r6):prompt_audio: file not found: {tmp_path / 'missing.wav'}",
+        f"{f}:9 (id r7):prompt_audio: prompt audio cannot be read: {bad_voices / 'notaudio.wav'}: not a readable audio file "
+        f"(Error opening '{bad_voices / 'notaudio.wav'}': Format not recognised.)",
+        f"{f}:10 (id r8):prompt_audio: prompt audio sample rate 8000 Hz is below 16000 Hz: {bad_voices / '8k.wav'}",
+        f"{f}:11 (id r9):prompt_audio: prompt audio is 30.5 s long; the UI accepts at most 30 s: {bad_voices / 'long.wav'}",
+        f"{f}:12 (id r10):seed: -1 is below the minimum 0",
+        f"{f}:13 (id r11):seed: 4294967296 is above the maximum 4294967295",
+        f"{f}:14 (id r12):seed: expected a whole number, got '1.5'",
+        f"{f}:15 (id r13):seed: expected a whole number, got 'abc'",
+        f"{f}:16 (id r14):speed: 0.4 is below the minimum 0.5",
+        f"{f}:17 (id r15):speed: 2.1 is above the maximum 2",
+        f"{f}:18 (id r16):mode: 'dance' is not one of: 'zero_shot', 'cross_lingual', 'instruct', 'sft'",
     ]
     assert "16 problems in the task file; nothing was sent." in result.stderr
     assert v3.rec.calls == []
@@ -549,17 +550,17 @@ def test_validation_against_the_servers_speakers_and_modes(cli: Cli, v1: Server,
     result = cosy(cli, v1, tasks, tmp_path / "out", "--model-version", "1")
     speakers = "'中文女', '中文男', '日语男', '粤语女', '英文女', '英文男', '韩语女'"
     assert problems(result) == [
-        f"{tasks}:3:speaker: 'nobody' is not one of: {speakers}",
-        f"{tasks}:4:speaker: instruct mode needs a speaker, one of: 中文女, 中文男, 日语男, 粤语女, 英文女, 英文男, 韩语女",
+        f"{tasks}:3 (id b):speaker: 'nobody' is not one of: {speakers}",
+        f"{tasks}:4 (id c):speaker: instruct mode needs a speaker, one of: 中文女, 中文男, 日语男, 粤语女, 英文女, 英文男, 韩语女",
     ]
     assert v1.rec.calls == []
 
     tasks = write_csv(tmp_path / "space.csv", [["id", "mode", "text", "instruct"], ["a", "sft", "hi", ""], ["b", "instruct", "hi", ""], ["c", "Instruct", "hi", "calm"]])
     result = cosy(cli, space, tasks, tmp_path / "out2")  # no --prompt-audio: Space instruct needs one
     assert problems(result) == [
-        f"{tasks}:2:mode: mode 'sft' is not offered by this server (it offers: zero_shot, cross_lingual, instruct)",
-        f"{tasks}:3:prompt_audio: instruct mode needs prompt audio (a prompt_audio column or --prompt-audio)",
-        f"{tasks}:4:prompt_audio: instruct mode needs prompt audio (a prompt_audio column or --prompt-audio)",
+        f"{tasks}:2 (id a):mode: mode 'sft' is not offered by this server (it offers: zero_shot, cross_lingual, instruct)",
+        f"{tasks}:3 (id b):prompt_audio: instruct mode needs prompt audio (a prompt_audio column or --prompt-audio)",
+        f"{tasks}:4 (id c):prompt_audio: instruct mode needs prompt audio (a prompt_audio column or --prompt-audio)",
     ]
     assert space.rec.calls == []
 
@@ -570,7 +571,7 @@ def test_join_column_is_checked_before_sending(cli: Cli, v3: Server, tmp_path: P
     assert problems(result) == [f"{no_column}: required column 'chapter' is missing"]
     empty_cell = write_csv(tmp_path / "b.csv", [["id", "chapter", "text"], ["a", "ch1", "One."], ["b", "", "Two."]])
     result = cosy(cli, v3, empty_cell, tmp_path / "out", *with_voice("--join", "chapter"))
-    assert problems(result) == [f"{empty_cell}:3:chapter: a value is required"]
+    assert problems(result) == [f"{empty_cell}:3 (id b):chapter: a value is required"]
     assert v3.rec.calls == []
     assert not (tmp_path / "out").exists()
 
@@ -595,7 +596,7 @@ def test_instruct_on_upstream_v3_is_explained(cli: Cli, v3: Server, serve: Serve
     # No speakers (a plain CosyVoice2/3): caught before sending, with the reason.
     result = cosy(cli, v3, tasks, tmp_path / "out")
     [line] = problems(result)
-    assert line.startswith(f"{tasks}:2:speaker: ")
+    assert line.startswith(f"{tasks}:2 (id a):speaker: ")
     assert "only works with CosyVoice v1" in line and "inference_instruct" in line
     assert v3.rec.calls == []
 
@@ -885,6 +886,17 @@ def test_output_formats(cli: Cli, v3: Server, tmp_path: Path, fmt: str, major: s
     # lossy codecs add a little padding; the length is the row's, within 0.1 s
     assert len(samples) / 24000 == pytest.approx(rec["values"]["duration"], abs=0.1)
     assert rec["values"]["duration"] > 0.5
+
+
+@pytest.mark.parametrize(("kbps", "low", "high"), [(None, 120, 140), ("96", 88, 104), ("64", 58, 70)])
+def test_mp3_bitrate_is_fit_for_speech_and_can_be_chosen(cli: Cli, v3: Server, tmp_path: Path, kbps: str | None, low: float, high: float) -> None:
+    tasks = write_csv(tmp_path / "t.csv", [["id", "text"], ["a", "A longer line, so that the bitrate can be measured over a few seconds of audio."]])
+    extra = ("--bitrate", kbps) if kbps else ()
+    result = cosy(cli, v3, tasks, tmp_path / "out", *with_voice("--format", "mp3", *extra))
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "out" / "a.mp3"
+    measured = path.stat().st_size * 8 / sf.info(str(path)).duration / 1000
+    assert low <= measured <= high, measured
 
 
 def test_normalize_brings_rows_to_one_loudness(cli: Cli, v3: Server, tmp_path: Path) -> None:

@@ -142,7 +142,7 @@ def test_text_in_text_out(cli: Cli, multi: App, in_tmp: Path) -> None:
         ("b", "ok", "1", "", "first: héllo, 世界 "),
         ("c", "ok", "1", "", 'first:say "hi"'),
     ]
-    assert sorted(p.name for p in out.iterdir()) == [".gbatch-claims", ".gbatch-lock", "gbatch-journal.jsonl", "results.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".gbatch-claims", ".gbatch-lock", "gbatch-journal.jsonl", "results.csv", "review.html"]
 
 
 def test_every_plain_kind_reaches_the_app_typed(cli: Cli, typed: App, in_tmp: Path) -> None:
@@ -245,16 +245,16 @@ def test_out_of_range_and_bad_values_are_reported_before_sending(cli: Cli, typed
     assert res.exit_code == 2
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert lines == [
-        f"Error: {tasks}:3:How Many: 11 is above the maximum 10",
-        f"{tasks}:4:How Many: 0 is below the minimum 1",
-        f"{tasks}:5:Level: 5.5 is above the maximum 5",
-        f"{tasks}:6:How Many: expected a whole number, got 'abc'",
-        f"{tasks}:6:Level: -0.5 is below the minimum 0",
-        f"{tasks}:7:How Many: expected a whole number, got '7.5'",
-        f"{tasks}:7:Colour Choice: 'purple' is not one of: 'red', 'green', 'blue'",
-        f"{tasks}:7:shout: expected true or false, got 'maybe'",
-        f"{tasks}:7:tags: 'z' is not one of: 'a', 'b', 'c'",
-        f"{tasks}:8:Prompt Text: a value is required",
+        f"Error: {tasks}:3 (id big):How Many: 11 is above the maximum 10",
+        f"{tasks}:4 (id small):How Many: 0 is below the minimum 1",
+        f"{tasks}:5 (id slide):Level: 5.5 is above the maximum 5",
+        f"{tasks}:6 (id word):How Many: expected a whole number, got 'abc'",
+        f"{tasks}:6 (id word):Level: -0.5 is below the minimum 0",
+        f"{tasks}:7 (id frac):How Many: expected a whole number, got '7.5'",
+        f"{tasks}:7 (id frac):Colour Choice: 'purple' is not one of: 'red', 'green', 'blue'",
+        f"{tasks}:7 (id frac):shout: expected true or false, got 'maybe'",
+        f"{tasks}:7 (id frac):tags: 'z' is not one of: 'a', 'b', 'c'",
+        f"{tasks}:8 (id empty):Prompt Text: a value is required",
         "10 problems in the task file; nothing was sent.",
     ]
     assert typed.calls.count == 0  # not even the valid first row
@@ -265,7 +265,7 @@ def test_a_cell_that_looks_like_markup_is_shown_as_written(cli: Cli, typed: App,
     tasks = write_csv(in_tmp / "t.csv", [["text", "count"], ["x", "[red]"]])
     res = cli("run", typed.url, tasks, "--out", in_tmp / "out")
     assert res.exit_code == 2
-    assert f"{tasks}:2:count: expected a whole number, got '[red]'" in res.stderr
+    assert f"{tasks}:2 (id 1):count: expected a whole number, got '[red]'" in res.stderr
 
 
 def test_dry_run_shows_the_mapped_call_and_sends_nothing(cli: Cli, typed: App, in_tmp: Path) -> None:
@@ -380,8 +380,8 @@ def test_a_missing_input_file_is_a_validation_error(cli: Cli, files: App, media:
     )
     res = cli("run", files.url, tasks, "--out", in_tmp / "out", "--api", "/files")
     assert res.exit_code == 2
-    assert f"{tasks}:3:Picture: file not found: {media / 'media' / 'nope.png'}" in res.stderr
-    assert f"{tasks}:3:Document: not a file: {media / 'media'}" in res.stderr
+    assert f"{tasks}:3 (id 2):Picture: file not found: {media / 'media' / 'nope.png'}" in res.stderr
+    assert f"{tasks}:3 (id 2):Document: not a file: {media / 'media'}" in res.stderr
     assert files.calls.count == 0
 
 

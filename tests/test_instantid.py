@@ -263,14 +263,14 @@ def test_bad_inputs_are_refused_before_anything_is_sent(fresh: StandIn, tmp_path
     result = gbatch_cli("instantid", tasks, "-s", fresh.url, "-o", tmp_path / "out")
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())  # rich wraps long lines
-    assert "bad.csv:2:face_image_path: file not found" in text
-    assert "bad.csv:3:style_name: 'Watercolour' is not one of: '(No style)', 'Watercolor'" in text
-    assert "bad.csv:4:num_steps: 500 is above the maximum 100" in text
-    assert "bad.csv:5:num_steps: 10 is below the minimum 20" in text
-    assert "bad.csv:6:" not in text
-    assert "bad.csv:7:face_image_path: not an image file" in text
-    assert "bad.csv:8:seed: 2147483648 is above the maximum 2147483647" in text
-    assert "bad.csv:9:scheduler: this server's /generate_image has no scheduler input" in text
+    assert "bad.csv:2 (id missing):face_image_path: file not found" in text
+    assert "bad.csv:3 (id style):style_name: 'Watercolour' is not one of: '(No style)', 'Watercolor'" in text
+    assert "bad.csv:4 (id many):num_steps: 500 is above the maximum 100" in text
+    assert "bad.csv:5 (id few):num_steps: 10 is below the minimum 20" in text
+    assert "bad.csv:6 (id lcm):" not in text
+    assert "bad.csv:7 (id notimage):face_image_path: not an image file" in text
+    assert "bad.csv:8 (id seed):seed: 2147483648 is above the maximum 2147483647" in text
+    assert "bad.csv:9 (id sched):scheduler: this server's /generate_image has no scheduler input" in text
     assert "7 problems in the task file; nothing was sent" in text
     assert fresh.received() == []
 

@@ -98,6 +98,8 @@ def load_registry(*, entry_points: bool = True, extra: list[ModuleType | object]
             seen.add(ep.name)
             infos.append(_load_entry_point(pm, ep))
     for index, plugin in enumerate(extra or []):
+        if pm.is_registered(plugin):
+            continue  # a plugin under test that is also installed: once is enough
         name = getattr(plugin, "__name__", None) or f"extra-{index}"
         pm.register(plugin, name=name)
         infos.append(PluginInfo(name=name, module=name, distribution=None, version=None))
@@ -121,6 +123,9 @@ def load_registry(*, entry_points: bool = True, extra: list[ModuleType | object]
                 raise PluginError(f"register() expects a gbatch.Tool, got {type(tool).__name__}")
             if tool.name in tools:
                 raise PluginError(f"Two plugins register a tool called {tool.name!r}.")
+            odd = [n for n in [*(c.name for c in tool.columns), *(o.name for o in tool.options)] if not n.isidentifier()]
+            if odd:
+                raise PluginError(f"tool {tool.name!r}: column and option names must be Python identifiers (use _ for -): {', '.join(odd)}")
             clashes = tool.flag_clashes()
             if clashes:
                 flags = ", ".join("--" + c.replace("_", "-") for c in clashes)

@@ -89,8 +89,10 @@ def prepare_batch(
     mapping, problems = column_map(task, first.columns)
     defaults = {normalize_key(k): v for k, v in options.defaults.items() if v is not None}
     flags = {c.name for c in tool.columns if c.option}
+    absent: set[str] = set()  # required columns missing from the file: one problem, not one per row
     for column in first.columns:
         if column.required and column.name not in mapping and normalize_key(column.name) not in defaults:
+            absent.add(column.name)
             hint = f" (and no {_flag(column.name)} default was given)" if column.name in flags else ""
             problems.append(Problem(file, None, column.name, f"required column {column.name!r} is missing{hint}{_near_misses(column.name, task, mapping)}"))
     try:
@@ -107,7 +109,7 @@ def prepare_batch(
     prepared: list[PreparedRow] = []
     names: list[str] = []
     for row in task.rows:
-        values, row_problems = _convert_row(row, first.columns, mapping, defaults, task.path.parent, file)
+        values, row_problems = _convert_row(row, first.columns, mapping, defaults, task.path.parent, file, absent)
         calls: dict[str, Call] = {}
         if not row_problems:
             for key, plan, api in plans:
@@ -162,7 +164,7 @@ def _one_line_per_cause(problems: list[Problem]) -> list[Problem]:
 
 
 def _convert_row(
-    row: TaskRow, columns: Sequence[Column], mapping: Mapping[str, str], defaults: Mapping[str, Any], base: Path, file: str
+    row: TaskRow, columns: Sequence[Column], mapping: Mapping[str, str], defaults: Mapping[str, Any], base: Path, file: str, absent: set[str]
 ) -> tuple[dict[str, Any], list[Problem]]:
     values: dict[str, Any] = {}
     problems: list[Problem] = []
@@ -181,6 +183,8 @@ def _convert_row(
             problems.append(Problem(file, row.line, where, str(exc), id=row.id))
             continue
         if value is None or (column.required and value == ""):
+            if column.name in absent:
+                continue  # already reported once for the whole file
             if column.required:
                 problems.append(Problem(file, row.line, header or column.name, "a value is required", id=row.id))
                 continue

@@ -26,6 +26,7 @@ from rich.text import Text
 from ._columns import Column
 from ._errors import ExitCode, GbatchError, UsageError
 from ._plugins import Registry, call_register_commands, load_registry
+from ._scaffold import BUILTIN_COMMANDS
 from ._tool import Option, Tool
 
 __all__ = ["build_app", "main"]
@@ -40,8 +41,6 @@ Exit codes: 0 all rows succeeded, 1 some rows failed, 2 usage or validation
 error, 3 no server reachable, 130 interrupted.
 """
 
-
-BUILTIN_COMMANDS = frozenset({"run", "inspect", "plugins", "review", "new-plugin"})
 
 # The dry run lists this many rows beyond the first three shown in full: a 100,000-row
 # table would take longer to print than to validate.
@@ -396,6 +395,22 @@ def _review_command() -> Callable[..., None]:
     return _command("review", REVIEW_HELP, params, lambda kw: review_main(kw["out"], kw["serve"], kw["port"], _stderr()))
 
 
+def _new_plugin_command() -> Callable[..., None]:
+    from ._scaffold import NEW_PLUGIN_HELP
+
+    params = [
+        inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(help="The tool's name: the command `gbatch NAME` and the package gbatch-NAME.")]),
+        _param("dir", Annotated[Path, typer.Option("--dir", metavar="DIR", help="Where to write gbatch-NAME/.", show_default=True)], Path(".")),
+    ]
+
+    def body(kw: dict[str, Any]) -> int:
+        from ._scaffold import new_plugin_main
+
+        return new_plugin_main(kw["name"], kw["dir"], Console())
+
+    return _command("new-plugin", NEW_PLUGIN_HELP, params, body)
+
+
 def _plugins_command(registry: Registry) -> Callable[..., None]:
     def body(kw: dict[str, Any]) -> int:
         if kw["json_out"]:
@@ -435,6 +450,7 @@ def build_app(registry: Registry) -> typer.Typer:
     app.command("inspect")(_inspect_command())
     app.command("plugins")(_plugins_command(registry))
     app.command("review")(_review_command())
+    app.command("new-plugin")(_new_plugin_command())
     for tool in registry.tools.values():
         if tool.name in BUILTIN_COMMANDS:
             continue

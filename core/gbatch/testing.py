@@ -171,3 +171,14 @@ def gbatch_serve() -> Iterator[Callable[..., str]]:
 def gbatch_cli() -> Callable[..., CliResult]:
     """Run `gbatch ARGS…` in this process: `result = gbatch_cli("run", url, "t.csv")`."""
     return run_cli
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """gradio's own server stack warns in ways a plugin's tests cannot help; with
+    `filterwarnings = error` those would fail every test that serves an app."""
+    for line in (
+        "ignore::DeprecationWarning:websockets.*",
+        "ignore::DeprecationWarning:uvicorn.*",
+        "ignore:.*unclosed.*:ResourceWarning",
+    ):
+        config.addinivalue_line("filterwarnings", line)

@@ -7,8 +7,11 @@ No ffmpeg is needed on the client: the server's ``playlist-file`` route already 
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,13 +42,50 @@ class AudioInfo:
     duration: float
 
 
+#: what libsndfile reads itself; other formats (m4a, opus, …) need ffprobe to be checked
+READABLE = "wav, flac, mp3, ogg, aiff, au, caf"
+
+
 def probe(path: str | os.PathLike[str]) -> AudioInfo:
-    """Read only the header of an audio file; ValueError if it is missing or not audio."""
+    """Read only the header of an audio file: libsndfile first, then ffprobe (m4a, opus, webm,
+    wma…) when it is installed. ValueError if it is missing or not audio — or if it is a format
+    neither can read, saying which formats can be checked and how to enable more."""
     try:
         info = sf.info(os.fspath(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, OSError) as exc:
+        found = _ffprobe(os.fspath(path))
+        if found is not None:
+            return found
+        if shutil.which("ffprobe") is None:
+            raise ValueError(
+                f"{os.fspath(path)}: gbatch reads {READABLE} itself; install ffmpeg (ffprobe) to check other formats such as m4a or opus"
+            ) from exc
         raise ValueError(f"{os.fspath(path)}: not a readable audio file ({exc})") from exc
     return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels), float(info.duration))
+
+
+def _ffprobe(path: str) -> AudioInfo | None:
+    """The first audio stream's rate, channels and duration, as ffprobe reads them (None if it cannot)."""
+    if shutil.which("ffprobe") is None:
+        return None
+    command = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate,channels,duration:format=duration", "-of", "json", path]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+        found = json.loads(done.stdout or "{}")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    streams = found.get("streams") or []
+    if done.returncode != 0 or not streams:
+        return None
+    stream = streams[0]
+    try:
+        rate = int(stream.get("sample_rate") or 0)
+        duration = float(stream.get("duration") or (found.get("format") or {}).get("duration") or 0)
+    except (TypeError, ValueError):
+        return None
+    if rate <= 0:
+        return None
+    return AudioInfo(rate, round(duration * rate), int(stream.get("channels") or 1), duration)
 
 
 def _skip_id3(data: bytes, pos: int) -> int:
@@ -100,8 +140,35 @@ def decode_wav_bytes(data: bytes) -> tuple[Samples, int]:
     return np.asarray(samples, dtype=np.float32), int(rate)
 
 
-def write_audio(path: str | os.PathLike[str] | io.BytesIO, samples: npt.ArrayLike, samplerate: int, fmt: str) -> None:
-    """Write samples to exactly ``path`` as wav|flac|mp3|ogg, whatever its suffix.
+#: kb/s for lossy formats unless told otherwise: clear speech, unlike libsndfile's default (~30 kb/s)
+DEFAULT_KBPS = 128
+
+
+def _mp3_bitrates(samplerate: int) -> tuple[int, int]:
+    # The bitrates LAME offers at this rate: MPEG-1 (32 kHz and up), MPEG-2 (16-24 kHz), MPEG-2.5.
+    if samplerate >= 32000:
+        return 32, 320
+    if samplerate >= 16000:
+        return 8, 160
+    return 8, 64
+
+
+def _compression(fmt: str, samplerate: int, kbps: int) -> tuple[float, str | None] | None:
+    """libsndfile's compression level (0 best … 1 smallest) for about `kbps`."""
+    if fmt == "mp3":
+        low, high = _mp3_bitrates(samplerate)
+        wanted = min(max(kbps, low), high)
+        return (high - wanted) / (high - low), "CONSTANT"
+    if fmt == "ogg":
+        # Vorbis is always variable. For mono audio at CosyVoice's 22-24 kHz its quality scale runs
+        # from about 40 kb/s (level 1) to about 100 (level 0), close to linearly: a quality knob, not a promise.
+        return min(max(1 - (kbps - 40) / 60, 0.0), 1.0), None
+    return None
+
+
+def write_audio(path: str | os.PathLike[str] | io.BytesIO, samples: npt.ArrayLike, samplerate: int, fmt: str, kbps: int = DEFAULT_KBPS) -> None:
+    """Write samples to exactly ``path`` as wav|flac|mp3|ogg, whatever its suffix; mp3 at `kbps`
+    (constant), ogg at a Vorbis quality meant to give about that.
 
     The format is explicit so callers can write to a temporary name and rename it.
     """
@@ -111,13 +178,18 @@ def write_audio(path: str | os.PathLike[str] | io.BytesIO, samples: npt.ArrayLik
     # libsndfile does not clip float->int conversions, so overs would wrap around
     data = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
     target = path if isinstance(path, io.BytesIO) else os.fspath(path)
-    sf.write(target, data, samplerate, format=major, subtype=subtype)
+    compression = _compression(fmt, samplerate, kbps)
+    if compression is None:
+        sf.write(target, data, samplerate, format=major, subtype=subtype)
+    else:
+        level, mode = compression
+        sf.write(target, data, samplerate, format=major, subtype=subtype, compression_level=level, bitrate_mode=mode)
 
 
-def encode_audio(samples: npt.ArrayLike, samplerate: int, fmt: str) -> bytes:
+def encode_audio(samples: npt.ArrayLike, samplerate: int, fmt: str, kbps: int = DEFAULT_KBPS) -> bytes:
     """Samples as the bytes of a wav|flac|mp3|ogg file (for an atomic write by the caller)."""
     buffer = io.BytesIO()
-    write_audio(buffer, samples, samplerate, fmt)
+    write_audio(buffer, samples, samplerate, fmt, kbps)
     return buffer.getvalue()
 
 

@@ -24,7 +24,7 @@ def _group_of(row: Mapping[str, Any], column: str) -> Any:
     return cells[key]
 
 
-def join_groups(rows: Sequence[Mapping[str, Any]], out_dir: Path, column: str, gap: float, fmt: str, say: Callable[[str], None]) -> list[Path]:
+def join_groups(rows: Sequence[Mapping[str, Any]], out_dir: Path, column: str, gap: float, fmt: str, say: Callable[[str], None], kbps: int = 128) -> list[Path]:
     """Join each group's outputs (rows sharing a value in `column`) with `gap` seconds between them.
 
     Writes `<out>/joined/<group>.<fmt>` and `<group>.srt`; a group with a row that
@@ -55,7 +55,7 @@ def join_groups(rows: Sequence[Mapping[str, Any]], out_dir: Path, column: str, g
             say(f"not joining {column}={group!r}: {exc}")
             continue
         name = gbatch.sanitize(group)
-        audio_path = gbatch.atomic_write(out_dir / JOINED_DIR / f"{name}.{fmt}", encode_audio(samples, rate, fmt))
+        audio_path = gbatch.atomic_write(out_dir / JOINED_DIR / f"{name}.{fmt}", encode_audio(samples, rate, fmt, kbps))
         cues = [(start, end, str((m.get("inputs") or {}).get("text", ""))) for (start, end), m in zip(spans, members, strict=True)]
         srt_path = gbatch.atomic_write(out_dir / JOINED_DIR / f"{name}.srt", srt(cues).encode("utf-8"))
         written += [audio_path, srt_path]

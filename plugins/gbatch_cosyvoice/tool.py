@@ -79,6 +79,7 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
     columns = COLUMNS
     options = (
         Option("format", str, "wav", "Output audio format.", choices=FORMATS),
+        Option("bitrate", int, 128, "kb/s for mp3 (constant) and ogg (Vorbis quality aiming at it; it tops out near 100 kb/s for mono speech)."),
         Option("join", str, None, "After the batch, join each group of rows with the same value in this column (e.g. chapter) into one file, with an .srt beside it."),
         Option("gap", float, 0.5, "Seconds of silence between joined rows."),
         Option("normalize", bool, False, f"Bring every row to the same loudness ({NORMALIZE_DB:g} dBFS RMS), since the server normalises each chunk on its own.", flag=True),
@@ -105,7 +106,12 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
         gap = 0.5 if gap_option is None else float(gap_option)
         if gap < 0:
             raise gbatch.UsageError("--gap must be 0 or more seconds")
-        return CosyVoicePlan(api, fmt=fmt, version=version, join=options.get("join"), gap=gap, normalize=bool(options.get("normalize")))
+        kbps = int(options.get("bitrate") or 128)
+        if not 8 <= kbps <= 320:
+            raise gbatch.UsageError("--bitrate must be 8 … 320 kb/s")
+        plan = CosyVoicePlan(api, fmt=fmt, version=version, join=options.get("join"), gap=gap, normalize=bool(options.get("normalize")))
+        plan.kbps = kbps
+        return plan
 
 
 def _describe_mismatch(api: ServerApi) -> str:
@@ -138,6 +144,7 @@ class CosyVoicePlan(Plan):
         params = {p.name: p for p in endpoint.parameters}
         self.api_name = "/generate_audio"
         self.fmt, self.join, self.gap, self.normalize = fmt, join, gap, normalize
+        self.kbps = 128
         server_modes = set(params["mode_checkbox_group"].choices or ())
         wanted = UPSTREAM_MODES if self.variant == "upstream" else SPACE_MODES
         self.modes = {k: v for k, v in wanted.items() if v in server_modes}
@@ -163,7 +170,8 @@ class CosyVoicePlan(Plan):
         self._probed: dict[str, Any] = {}
 
     def fingerprint(self) -> str:
-        return f"{self.fmt}|normalize={self.normalize}"
+        lossy = f"|{self.kbps}kbps" if self.fmt in ("mp3", "ogg") else ""
+        return f"{self.fmt}|normalize={self.normalize}{lossy}"
 
     # -- rows ---------------------------------------------------------------
 
@@ -257,7 +265,7 @@ class CosyVoicePlan(Plan):
                 self._probed[audio.source] = exc
         info = self._probed[audio.source]
         if isinstance(info, ValueError):
-            raise RowProblem(f"prompt audio is not readable audio: {audio.source}", "prompt_audio")
+            raise RowProblem(f"prompt audio cannot be read: {info}", "prompt_audio")
         if info.samplerate < MIN_PROMPT_RATE:
             raise RowProblem(f"prompt audio sample rate {info.samplerate} Hz is below {MIN_PROMPT_RATE} Hz: {audio.source}", "prompt_audio")
         if info.duration > MAX_PROMPT_SECONDS:
@@ -309,7 +317,7 @@ class CosyVoicePlan(Plan):
         if self.normalize:
             samples = audio.normalize(samples, NORMALIZE_DB)
         # The server's WAV is kept byte for byte unless it has to change.
-        data = streamed.data if self.fmt == "wav" and not self.normalize else audio.encode_audio(samples, rate, self.fmt)
+        data = streamed.data if self.fmt == "wav" and not self.normalize else audio.encode_audio(samples, rate, self.fmt, self.kbps)
         out.write(data, "." + self.fmt)
         out.value("duration", round(seconds, 3))
         out.value("sample_rate", rate)
@@ -337,7 +345,7 @@ class CosyVoicePlan(Plan):
         # The --join column by its column name, whichever header (or default) fed it.
         wanted = gbatch.normalize_key(self.join)
         column = next((c.name for c in self.columns if wanted in c.match_keys()), self.join)
-        join_groups(rows, out_dir, column, self.gap, self.fmt, say)
+        join_groups(rows, out_dir, column, self.gap, self.fmt, say, self.kbps)
 
 
 def _strip_system(text: str) -> str:
