@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # The main job, end to end, on the built-in CosyVoice stand-in server:
-# set up, start the stand-in, speak examples/audiobook.csv (two chapters,
-# Chinese and English) with the prompt voice in examples/voices/, join each
-# chapter with subtitles, show the results, stop the server.
+# set up, start the stand-in (it speaks with espeak-ng), speak examples/audiobook.csv
+# (two chapters, Chinese and English) with the prompt voice in examples/voices/,
+# join each chapter with subtitles, show the results and the review page, stop the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 PORT="${PORT:-8000}"
 OUT="${OUT:-demo-out}"
-echo "== starting the CosyVoice stand-in on 127.0.0.1:$PORT (synthetic audio, not CosyVoice)"
-.venv/bin/gbatch-cosyvoice-demo --port "$PORT" --delay 0.3 >demo-server.log 2>&1 &
+LOG="$OUT/demo-server.log"
+mkdir -p "$OUT"
+echo "== starting the CosyVoice stand-in on 127.0.0.1:$PORT (espeak-ng speech, not CosyVoice; log: $LOG)"
+.venv/bin/gbatch-cosyvoice-demo --port "$PORT" --delay 0.3 >"$LOG" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do
     if .venv/bin/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/gradio_api/info', timeout=2)" 2>/dev/null; then break; fi
-    if ! kill -0 $SERVER 2>/dev/null; then cat demo-server.log; exit 1; fi
+    if ! kill -0 $SERVER 2>/dev/null; then cat "$LOG"; exit 1; fi
     sleep 0.5
 done
 
@@ -42,4 +44,7 @@ echo "== run it again: every row is already done, nothing is sent"
 .venv/bin/gbatch cosyvoice examples/audiobook.csv --server "http://127.0.0.1:$PORT" \
     --prompt-audio examples/voices/narrator.wav --prompt-text "$(cat examples/voices/narrator.txt)" \
     --join chapter --gap 0.6 --out "$OUT" --quiet "$@"
+echo
+echo "== listen and look: open $OUT/review.html in a browser (or: .venv/bin/gbatch review $OUT --serve)"
+echo "   mark bad takes with x, export redo.txt into $OUT, then run the command above with --redo $OUT/redo.txt"
 exit $status

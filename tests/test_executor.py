@@ -8,6 +8,7 @@ never with timed assertions; the only sleeps are retry delays of a few ms.
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import random
 import threading
 from collections import Counter
@@ -451,7 +452,8 @@ def test_halt_on_failures_stops_starting_rows_and_lets_running_ones_finish() -> 
             assert finished["a"].wait(WAIT)
             raise ValueError("b is bad")
         if attempt.item_id == "c":
-            assert finished["b"].wait(WAIT)  # still running when the batch halts
+            # still running when the batch halts; it ignores the cancel, and its success is kept
+            assert finished["b"].wait(WAIT)
         return "ok"
 
     listener = Listener()
@@ -486,6 +488,33 @@ def test_halting_drops_rows_waiting_for_a_retry() -> None:
 
     assert [o.id for o in report.outcomes] == ["p"]
     assert report.not_run == ["t"] and report.halted
+
+
+def test_halting_cancels_rows_in_flight_and_reports_them_not_run() -> None:
+    saw_cancel: list[str] = []
+    classified: list[BaseException] = []
+
+    def work(attempt: Attempt) -> str:
+        if attempt.item_id == "bad":
+            raise ValueError("bad")
+        # a long row: it polls the cancel flag, as `_call.call` does
+        if attempt.cancelled.wait(WAIT):
+            saw_cancel.append(attempt.item_id)
+            raise CallCancelled("cancelled")
+        return "not cancelled in time"
+
+    def sort(exc: BaseException) -> ErrorKind:
+        classified.append(exc)
+        return ErrorKind.PERMANENT
+
+    report = run(items("long", "bad", "later"), work, [Backend("http://a.test/", 2)], halt_on_failures=1, classify=sort)
+
+    assert report.halted and not report.interrupted
+    assert [(o.id, o.ok) for o in report.outcomes] == [("bad", False)]
+    assert saw_cancel == ["long"]
+    assert report.not_run == ["long", "later"]  # the cancelled row is not run, not failed
+    assert [str(exc) for exc in classified] == ["bad"]
+    accounted(report, ["long", "bad", "later"])
 
 
 # --- timeouts -------------------------------------------------------------------------------------
@@ -627,6 +656,198 @@ def test_ctrl_c_while_a_row_starts_still_accounts_for_it() -> None:
     report = run(items("x", "y"), work, [A], listener=listener)
     assert report.interrupted
     assert report.outcomes == [] and sorted(report.not_run) == ["x", "y"]
+
+
+def test_ctrl_c_while_a_retry_waits_for_a_backend_it_has_not_failed_on_still_accounts_for_it() -> None:
+    """x failed on A and is due again while only A is free, so it is deferred for B and z takes A;
+    Ctrl-C comes as z starts. x must still be in the report."""
+    listener = InterruptAfter("row_started", after=3)  # x, y, then z
+    started: list[str] = []
+
+    def work(attempt: Attempt) -> None:
+        started.append(attempt.item_id)
+        if attempt.item_id == "x":
+            raise Full("queue is full")  # counts as a failed attempt: no free waits below
+        if attempt.cancelled.wait(WAIT):
+            raise CallCancelled("cancelled")
+
+    policy = RetryPolicy(retries=2, backoff=0.0, jitter=0.0, max_backpressure_waits=0)
+    report = run(items("x", "y", "z"), work, [A, B], listener=listener, policy=policy)
+
+    assert started == ["x", "y", "z"] and listener.fired
+    assert report.interrupted and report.outcomes == []
+    accounted(report, ["x", "y", "z"])
+
+
+class InterruptingClock:
+    """A clock whose n-th reading raises KeyboardInterrupt, as Ctrl-C may land anywhere in the loop.
+
+    Each reading moves time on by a second, so backend rests and retry delays pass at once.
+    """
+
+    def __init__(self, reading: int) -> None:
+        self.reading = reading
+        self.readings = 0
+        self.fired = False
+        self.now = 1000.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            self.readings += 1
+            self.now += 1.0
+            fire = not self.fired and self.readings == self.reading
+            self.fired = self.fired or fire
+        if fire:
+            raise KeyboardInterrupt
+        return self.now
+
+
+OUTCOMES = ("ok", "transient", "permanent", "full")
+
+
+@pytest.mark.parametrize("seed", range(80))
+def test_every_row_is_reported_exactly_once_wherever_ctrl_c_lands(seed: int) -> None:
+    """Random outcomes per call, a random interrupt point (a clock reading or a listener callback),
+    sometimes a halt: every row ends in `outcomes` or `not_run`, once, and the listener saw each outcome."""
+    rng = random.Random(seed)
+    ids = [f"r{i}" for i in range(rng.randint(1, 8))]
+    script = {row: [rng.choice(OUTCOMES) for _ in range(8)] for row in ids}
+    calls: Counter[str] = Counter()
+    where = rng.choice(["clock", "row_started", "row_retrying", "row_finished"])
+    after = rng.randint(1, 25)
+    clock = InterruptingClock(after if where == "clock" else 0)
+    listener = InterruptAfter(where, after) if where != "clock" else Recorder()
+    backends = rng.choice([[A], [A, B], [Backend("http://a.test/", 2), B]])
+
+    def work(attempt: Attempt) -> str:
+        calls[attempt.item_id] += 1  # one attempt per row at a time: no lock needed
+        what = script[attempt.item_id][calls[attempt.item_id] - 1]
+        if what == "transient":
+            raise Transient("blip")
+        if what == "full":
+            raise Full("queue is full")
+        if what == "permanent":
+            raise ValueError("bad")
+        return "ok"
+
+    policy = RetryPolicy(retries=2, backoff=0.001, max_backoff=0.002, backpressure_delay=0.001, max_backpressure_waits=2)
+    try:
+        report = run(
+            items(*ids), work, backends, policy=policy, clock=clock, listener=listener,
+            halt_on_failures=rng.choice([None, 1, 2]), rng=random.Random(seed),
+        )
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped execute()")
+
+    accounted(report, ids)
+    interrupted = clock.fired or getattr(listener, "fired", False)
+    assert report.interrupted == interrupted
+    assert sorted(o.id for (o,) in listener.named("row_finished")) == sorted(o.id for o in report.outcomes)
+    assert listener.named("batch_finished") == [(report,)]
+    if not interrupted and not report.halted:
+        assert report.not_run == []
+
+
+class InterruptTwice(Recorder):
+    """Ctrl-C as the second row starts, and again when a row finishes while running rows are wound down."""
+
+    def row_started(self, item_id: str, backend: str, attempt: int) -> None:
+        super().row_started(item_id, backend, attempt)
+        if len(self.named("row_started")) == 2:
+            raise KeyboardInterrupt
+
+    def row_finished(self, outcome: Outcome[Any]) -> None:
+        super().row_finished(outcome)
+        raise KeyboardInterrupt
+
+
+def test_a_second_ctrl_c_stops_waiting_for_running_rows() -> None:
+    release = threading.Event()
+
+    def work(attempt: Attempt) -> str:
+        if attempt.item_id == "deaf":
+            release.wait(WAIT)  # ignores `cancelled`
+        return "done"
+
+    listener = InterruptTwice()
+    try:
+        report = run(items("deaf", "quick"), work, [Backend("http://a.test/", 2)], listener=listener)
+    except KeyboardInterrupt:
+        pytest.fail("the second Ctrl-C escaped execute()")
+    finally:
+        stuck = not release.is_set()
+        release.set()
+
+    assert stuck  # returned although "deaf" was still running, well before the default grace
+    assert report.interrupted
+    assert [o.id for o in report.outcomes] == ["quick"] and report.not_run == ["deaf"]
+
+
+# --- whatever ends the loop cancels what is in flight ------------------------------------------------
+
+
+class FullDisk(Recorder):
+    """A listener whose `row_finished` fails as a journal write on a full disk does."""
+
+    def row_finished(self, outcome: Outcome[Any]) -> None:
+        super().row_finished(outcome)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_listener_raising_cancels_running_rows_and_re_raises() -> None:
+    saw_cancel: list[str] = []
+
+    def work(attempt: Attempt) -> str:
+        if attempt.item_id == "quick":
+            return "ok"
+        if attempt.cancelled.wait(WAIT):
+            saw_cancel.append(attempt.item_id)
+            raise CallCancelled("cancelled")
+        return "not cancelled in time"
+
+    listener = FullDisk()
+    with pytest.raises(OSError) as caught:
+        run(items("long", "quick"), work, [Backend("http://a.test/", 2)], listener=listener)
+
+    assert caught.value.errno == errno.ENOSPC
+    assert saw_cancel == ["long"]
+    assert listener.named("batch_finished") == []
+
+
+@pytest.mark.parametrize("ending", ["ctrl-c", "halt", "error"])
+def test_an_attempt_that_ignores_cancellation_is_given_up_after_the_grace(ending: str) -> None:
+    release = threading.Event()
+    deaf_threads: list[threading.Thread] = []
+
+    def work(attempt: Attempt) -> str:
+        if attempt.item_id == "trigger":
+            if ending == "halt":
+                raise ValueError("bad")
+            return "ok"
+        deaf_threads.append(threading.current_thread())
+        release.wait(WAIT)  # ignores `cancelled`
+        attempt.report(code="PROCESSING")  # too late: the batch is over
+        return "late"
+
+    listener = {"ctrl-c": InterruptAfter("row_finished", after=1), "halt": Recorder(), "error": FullDisk()}[ending]
+    rows, backends = items("deaf", "trigger"), [Backend("http://a.test/", 2)]
+    try:
+        if ending == "error":
+            with pytest.raises(OSError):
+                run(rows, work, backends, listener=listener, cancel_grace=0.05)
+        else:
+            report = run(rows, work, backends, listener=listener, cancel_grace=0.05, halt_on_failures=1)
+            assert (report.interrupted, report.halted) == (ending == "ctrl-c", ending == "halt")
+            assert report.not_run == ["deaf"]
+    finally:
+        stuck = not release.is_set()
+        release.set()
+    assert stuck  # execute() ended while the deaf attempt still ran
+    [thread] = deaf_threads
+    assert thread.daemon  # an abandoned attempt cannot keep the process alive at exit
+    thread.join(WAIT)
+    assert listener.named("row_status") == []  # nothing reaches the listener after the end
 
 
 # --- listener threads -----------------------------------------------------------------------------

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+from typing import Any
 
 from ._errors import AppError, CallCancelled, CallError, CallTimeout, QueueFull, RowFailed
 from ._executor import Attempt, ErrorKind
@@ -28,7 +30,7 @@ def call(session: Session, request: Request, attempt: Attempt, poll: float = 0.2
     """
     logs: list[tuple[str, str]] = []
     try:
-        job = session.submit(request, attempt.slot)
+        job = _submit(session, request, attempt, poll)
     except CallError as exc:
         exc.logs = exc.logs or logs
         raise
@@ -53,6 +55,43 @@ def call(session: Session, request: Request, attempt: Attempt, poll: float = 0.2
             raise
         _drain(job, logs, attempt)
         return dataclasses.replace(result, logs=tuple(logs))
+
+
+def _submit(session: Session, request: Request, attempt: Attempt, poll: float) -> Job:
+    """`session.submit`, within the attempt's deadline and cancellation: sending (uploads, a
+    server that accepts the connection and never answers) must not outlast --timeout or Ctrl-C."""
+    box: dict[str, Any] = {}
+
+    def send() -> None:
+        try:
+            box["job"] = session.submit(request, attempt.slot)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+
+    sender = threading.Thread(target=send, name="gbatch-submit", daemon=True)
+    sender.start()
+    while sender.is_alive():
+        sender.join(poll)
+        if not sender.is_alive():
+            break
+        if attempt.cancelled.is_set():
+            raise CallCancelled("cancelled while sending")
+        left = attempt.time_left()
+        if left is not None and left <= 0:
+            # The request is abandoned to its daemon thread; if it ever lands, its job is cancelled.
+            threading.Thread(target=_cancel_when_sent, args=(sender, box), daemon=True).start()
+            raise CallTimeout("timed out while sending the request")
+    if "error" in box:
+        raise box["error"]
+    job: Job = box["job"]
+    return job
+
+
+def _cancel_when_sent(sender: threading.Thread, box: dict[str, Any]) -> None:
+    sender.join()
+    late = box.get("job")
+    if late is not None:
+        late.cancel()
 
 
 def _drain(job: Job, logs: list[tuple[str, str]], attempt: Attempt) -> None:

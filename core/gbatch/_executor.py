@@ -6,21 +6,36 @@ an `Attempt`; failures are sorted by a `classify` function into permanent,
 transient (retried with exponential backoff and jitter, on another backend
 first) and back-pressure (waited out without spending a retry). Progress goes
 to a `Listener`.
+
+Every decision — which row goes next and where, retry, wait, fail, halt — is made
+by `_scheduler.Scheduler`; this module only runs its attempts, each in its own
+daemon thread, and waits for them. However the loop ends (all done, halt,
+Ctrl-C, or an exception such as a listener failing to write the journal), one
+`finally` sets `Attempt.cancelled` and waits for the running attempts, at most
+`cancel_grace` seconds: an attempt that ignores the flag is abandoned, reported
+not run, and cannot keep the process alive.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from enum import Enum
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Generic, TypeVar
+
+from ._scheduler import (
+    Backend,
+    ErrorKind,
+    ExecutionReport,
+    Outcome,
+    Retrying,
+    RetryPolicy,
+    Scheduler,
+    Start,
+    Stop,
+)
 
 __all__ = [
     "Attempt",
@@ -35,44 +50,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-# How many retried rows may wait for a backend they have not failed on, per scheduling pass.
-MAX_DEFERRED = 64
-# After a transient failure a backend rests REST seconds, doubling with each failure in a row.
-REST = 0.5
-MAX_REST = 30.0
-
-
-class ErrorKind(Enum):
-    PERMANENT = "permanent"  # the row fails now
-    TRANSIENT = "transient"  # worth another attempt, after a backoff
-    BACKPRESSURE = "backpressure"  # the server is busy: wait and resubmit, no retry spent
-    CANCELLED = "cancelled"  # we cancelled it (Ctrl-C, halt)
-
-
-@dataclass(frozen=True)
-class Backend:
-    """A server the executor can send work to, with how many rows it runs at once."""
-
-    url: str
-    slots: int
-    label: str = ""
-
-    def __str__(self) -> str:
-        return self.label or self.url
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    retries: int = 3
-    backoff: float = 1.0  # first delay, doubled per attempt
-    max_backoff: float = 60.0
-    jitter: float = 0.5  # up to this fraction added at random, so retries do not arrive in step
-    backpressure_delay: float = 1.0
-    max_backpressure_waits: int = 600
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        base = min(self.max_backoff, self.backoff * 2.0 ** max(0, attempt - 1))
-        return base * (1 + self.jitter * rng.random())
+# Seconds running attempts get to notice `Attempt.cancelled` once the batch stops
+# (`_call.call` looks every 0.2 s, then cancels its server job).
+CANCEL_GRACE = 30.0
 
 
 class Attempt:
@@ -108,74 +88,38 @@ class Attempt:
         self._listener.row_status(self.item_id, status)
 
 
-@dataclass
-class Outcome(Generic[T]):
-    """The final state of one item."""
-
-    id: str
-    ok: bool
-    value: T | None = None
-    error: str | None = None
-    kind: ErrorKind | None = None
-    attempts: int = 0
-    backend: str | None = None
-    started: float | None = None  # wall-clock (time.time) of the first attempt
-    ended: float | None = None
-    failed_on: list[str] = field(default_factory=list)
-    #: the URL of the backend of the last attempt (`backend` is its label)
-    backend_url: str | None = None
-
-
-@dataclass
-class ExecutionReport(Generic[T]):
-    outcomes: list[Outcome[T]]
-    interrupted: bool = False
-    halted: bool = False
-    not_run: list[str] = field(default_factory=list)
-
-
 class Listener:
     """Progress callbacks; each does nothing here, so a listener overrides only what it needs.
 
-    All run in the thread that called `execute`, except `row_status`, which runs
-    in a worker thread. They must return quickly: the executor waits for them.
+    All but `row_status` run in the thread that called `execute`; `row_status` runs in
+    the attempt's worker thread. They must return quickly: the executor waits for them.
+    An exception from a callback ends the batch (running attempts are cancelled) and
+    `execute` raises it; a KeyboardInterrupt counts as Ctrl-C.
     """
 
     def batch_started(self, total: int) -> None:
-        """`total` items are about to run."""
+        """`total` items are about to run. Calling thread."""
 
     def row_started(self, item_id: str, backend: str, attempt: int) -> None:
-        """An attempt was sent to `backend` (attempt 1 is the first)."""
+        """An attempt was sent to `backend` (attempt 1 is the first). Calling thread."""
 
     def row_status(self, item_id: str, status: dict[str, Any]) -> None:
-        """Whatever the work reported through `Attempt.report` (e.g. queue rank). Worker thread."""
+        """Whatever the work reported through `Attempt.report` (e.g. queue rank). Worker
+        thread, concurrently with the others; reports from an attempt given up after the
+        cancel grace are dropped once the batch is over."""
 
     def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
-        """An attempt failed with a transient error or back-pressure; the item runs again in `delay` s."""
+        """An attempt failed with a transient error or back-pressure; the item runs again in
+        `delay` s. Calling thread."""
 
     def row_finished(self, outcome: Outcome[Any]) -> None:
-        """The item's final outcome (success, or failure after its retries)."""
+        """The item's final outcome (success, or failure after its retries). Calling thread.
+
+        Also called for attempts that succeed while the batch stops (they are kept)."""
 
     def batch_finished(self, report: ExecutionReport[Any]) -> None:
-        """Every item has an outcome, or is in `report.not_run`."""
-
-
-@dataclass
-class _Item:
-    id: str
-    payload: Any
-    attempts: int = 0
-    waits: int = 0
-    started: float | None = None
-    failed_on: list[str] = field(default_factory=list)
-    last_error: str | None = None
-
-
-@dataclass
-class _Running:
-    item: _Item
-    backend: Backend
-    slot: int
+        """Every item has an outcome, or is in `report.not_run`. Calling thread; not called
+        when `execute` raises."""
 
 
 def execute(
@@ -192,6 +136,7 @@ def execute(
     listener: Listener | None = None,
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
+    cancel_grace: float = CANCEL_GRACE,
 ) -> ExecutionReport[T]:
     """Run `work` once per item (retrying as the policy says) and return every outcome.
 
@@ -202,163 +147,184 @@ def execute(
     :param jobs: a global cap on items in flight (default: the sum of the slots).
     :param classify: sorts an attempt's exception into an `ErrorKind` (default: permanent).
     :param timeout: seconds per attempt, exposed to `work` as `Attempt.deadline`.
-    :param halt_on_failures: stop starting items after this many final failures.
+    :param halt_on_failures: after this many final failures, start nothing more and
+        cancel the running items; those end in `not_run`, and the report is `halted`.
+    :param cancel_grace: once the batch stops, seconds running attempts get to see
+        `Attempt.cancelled` and end; any still running then are given up (not run).
 
     Ctrl-C (KeyboardInterrupt) in the calling thread stops new work, sets
-    `Attempt.cancelled` for the running items, waits for them and returns with
-    `interrupted=True`; items that finished are in `outcomes`, the rest in `not_run`.
+    `Attempt.cancelled` for the running items, waits for them (a second Ctrl-C stops
+    the wait) and returns with `interrupted=True`; items that finished are in
+    `outcomes`, the rest in `not_run`. Any other exception in the calling thread (from
+    a listener, `classify` or `describe`) cancels the running items the same way, then
+    propagates.
     """
-    if not backends:
-        raise ValueError("execute() needs at least one backend")
-    policy = policy or RetryPolicy()
-    classify = classify or (lambda exc: ErrorKind.PERMANENT)
-    listener = listener or Listener()
-    rng = rng or random.Random()
-    capacity = sum(b.slots for b in backends)
-    jobs = min(jobs or capacity, capacity)
-    cancelled = threading.Event()
+    scheduler: Scheduler[T] = Scheduler(
+        items,
+        backends,
+        jobs=jobs,
+        policy=policy,
+        halt_on_failures=halt_on_failures,
+        clock=clock,
+        rng=rng,
+    )
+    run = _Run(
+        scheduler,
+        work,
+        classify=classify or (lambda exc: ErrorKind.PERMANENT),
+        describe=describe,
+        timeout=timeout,
+        listener=listener or Listener(),
+        clock=clock,
+        cancel_grace=cancel_grace,
+    )
+    return run.execute()
 
-    ready: deque[_Item] = deque(_Item(i, p) for i, p in items)
-    delayed: list[tuple[float, int, _Item]] = []  # (due, sequence, item)
-    sequence = itertools.count()
-    free = {b.url: list(range(b.slots)) for b in backends}
-    troubles = {b.url: 0 for b in backends}  # transient failures in a row, per backend
-    resting_until = {b.url: 0.0 for b in backends}
-    running: dict[Future[T], _Running] = {}
-    outcomes: list[Outcome[T]] = []
-    not_run: list[str] = []
-    failures = 0
-    stopping = False
-    interrupted = False
 
-    def pick_backend(item: _Item) -> Backend | None:
-        now = clock()
-        # A backend that just failed rests, so fresh rows do not spend attempts on it while
-        # another backend is healthy; when every backend rests, they are all used as usual.
-        anyone_awake = any(resting_until[b.url] <= now for b in backends)
-        candidates = [b for b in backends if free[b.url] and (resting_until[b.url] <= now or not anyone_awake)]
-        if not candidates:
-            return None
-        # A row that failed somewhere goes elsewhere first; otherwise the emptiest backend.
-        return min(candidates, key=lambda b: (item.failed_on.count(b.url), -len(free[b.url])))
+class _Run(Generic[T]):
+    """One call of `execute`: the scheduler's attempts in threads, and the listener calls."""
 
-    def finish(item: _Item, ok: bool, value: T | None, error: str | None, kind: ErrorKind | None, backend: Backend) -> None:
-        outcome = Outcome(
-            id=item.id,
-            ok=ok,
-            value=value,
-            error=error,
-            kind=kind,
-            attempts=item.attempts,
-            backend=str(backend),
-            backend_url=backend.url,
-            started=item.started,
-            ended=time.time(),
-            failed_on=list(item.failed_on),
-        )
-        outcomes.append(outcome)
-        listener.row_finished(outcome)
+    def __init__(
+        self,
+        scheduler: Scheduler[T],
+        work: Callable[[Attempt], T],
+        *,
+        classify: Callable[[BaseException], ErrorKind],
+        describe: Callable[[BaseException], str],
+        timeout: float | None,
+        listener: Listener,
+        clock: Callable[[], float],
+        cancel_grace: float,
+    ) -> None:
+        self.scheduler = scheduler
+        self.work = work
+        self.classify = classify
+        self.describe = describe
+        self.timeout = timeout
+        self.listener = listener
+        self.statuses = _StatusGate(listener)
+        self.clock = clock
+        self.cancel_grace = cancel_grace
+        self.cancelled = threading.Event()
+        self.running: dict[Future[T], Start] = {}
+        # A listener error while running attempts were wound down after a Ctrl-C or halt.
+        self.late_error: Exception | None = None
 
-    def start_work(pool: ThreadPoolExecutor) -> None:
-        deferred: list[_Item] = []
-        while len(running) < jobs and ready and not stopping:
-            item = ready.popleft()
-            backend = pick_backend(item)
-            if backend is None:
-                ready.appendleft(item)
-                break
-            if backend.url in item.failed_on and len(deferred) < MAX_DEFERRED and any(b.url not in item.failed_on for b in backends):
-                # Only backends this row failed on are free, but another one will free up
-                # (it is busy): let a fresh row take this slot and keep the retry for that one.
-                deferred.append(item)
-                continue
-            slot = free[backend.url].pop(0)
-            item.attempts += 1
-            if item.started is None:
-                item.started = time.time()
-            attempt = Attempt(item.id, item.payload, item.attempts, backend, slot, cancelled, timeout, listener, clock)
-            running[pool.submit(work, attempt)] = _Running(item, backend, slot)
-            # Listeners last: one may raise KeyboardInterrupt, and the item must already be tracked.
-            listener.row_started(item.id, str(backend), item.attempts)
-        ready.extendleft(reversed(deferred))
+    def execute(self) -> ExecutionReport[T]:
+        try:
+            self.listener.batch_started(self.scheduler.total)
+            self._loop()
+        except KeyboardInterrupt:
+            self.scheduler.stop(Stop.INTERRUPT)
+        except BaseException:
+            self.scheduler.stop(Stop.ERROR)
+            raise
+        finally:
+            self._cancel_in_flight()
+        if self.late_error is not None:
+            raise self.late_error
+        report = self.scheduler.report()
+        self.listener.batch_finished(report)
+        return report
 
-    def settle(future: Future[T]) -> None:
-        nonlocal failures, stopping
-        run = running.pop(future)
-        item, backend = run.item, run.backend
-        free[backend.url].append(run.slot)
-        free[backend.url].sort()
+    def _loop(self) -> None:
+        while not (self.scheduler.stopping or self.scheduler.finished):
+            self._launch(self.scheduler.starts())
+            self._settle_some(self.scheduler.wait_time())
+
+    def _launch(self, starts: list[Start]) -> None:
+        for start in starts:
+            row = start.row
+            attempt = Attempt(
+                row.id,
+                row.payload,
+                start.number,
+                start.backend,
+                start.slot,
+                self.cancelled,
+                self.timeout,
+                self.statuses,
+                self.clock,
+            )
+            self.running[_in_thread(self.work, attempt)] = start
+            # The listener last: it may raise KeyboardInterrupt, and the attempt must already be tracked.
+            self.listener.row_started(row.id, str(start.backend), start.number)
+
+    def _settle_some(self, timeout: float) -> None:
+        if not self.running:
+            time.sleep(timeout)  # a row is waiting for its retry, or for a backend's rest to end
+            return
+        done, _ = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            self._settle(future)
+
+    def _settle(self, future: Future[T]) -> None:
+        start = self.running.pop(future)
         exc = future.exception()
         if exc is None:
-            troubles[backend.url] = 0
-            resting_until[backend.url] = 0.0
-            finish(item, True, future.result(), None, None, backend)
+            self.listener.row_finished(self.scheduler.succeeded(start, future.result()))
             return
-        kind = ErrorKind.CANCELLED if cancelled.is_set() else classify(exc)
-        message = describe(exc)
-        item.last_error = message
-        if kind is ErrorKind.BACKPRESSURE and item.waits < policy.max_backpressure_waits and not stopping:
-            item.attempts -= 1  # a full queue is not the row's fault
-            item.waits += 1
-            delay = policy.backpressure_delay * (1 + policy.jitter * rng.random())
-            heapq.heappush(delayed, (clock() + delay, next(sequence), item))  # before the listener, as above
-            listener.row_retrying(item.id, item.attempts, message, delay, kind)
-            return
-        if kind is ErrorKind.TRANSIENT:
-            troubles[backend.url] += 1
-            rest = min(MAX_REST, REST * 2 ** (troubles[backend.url] - 1))
-            resting_until[backend.url] = clock() + rest
-        if kind in (ErrorKind.TRANSIENT, ErrorKind.BACKPRESSURE):
-            item.failed_on.append(backend.url)
-            if item.attempts <= policy.retries and not stopping:
-                delay = policy.delay(item.attempts, rng)
-                heapq.heappush(delayed, (clock() + delay, next(sequence), item))
-                listener.row_retrying(item.id, item.attempts, message, delay, kind)
-                return
-        if kind is ErrorKind.CANCELLED:
-            not_run.append(item.id)
-            return
-        failures += 1
-        finish(item, False, None, message, kind, backend)
-        if halt_on_failures and failures >= halt_on_failures:
-            stopping = True
+        # A cancelled attempt did not fail: no need to ask what its exception means.
+        kind = ErrorKind.CANCELLED if self.cancelled.is_set() else self.classify(exc)
+        result = self.scheduler.failed(start, kind, self.describe(exc))
+        if isinstance(result, Retrying):
+            self.listener.row_retrying(result.item_id, result.attempt, result.error, result.delay, result.kind)
+        elif result is not None:
+            self.listener.row_finished(result)
 
-    listener.batch_started(len(ready))
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="gbatch")
-    try:
-        while True:
-            try:
-                now = clock()
-                due = []
-                while delayed and delayed[0][0] <= now:
-                    due.append(heapq.heappop(delayed)[2])
-                # retried rows go first, in the order they came due, so rows finish roughly in file order
-                ready.extendleft(reversed(due))
-                start_work(pool)
-                if not running and (stopping or (not ready and not delayed)):
-                    break
-                wait_for = 0.5
-                if delayed:
-                    wait_for = max(0.0, min(wait_for, delayed[0][0] - clock()))
-                if not running:
-                    time.sleep(wait_for)
-                    continue
-                done, _ = wait(list(running), timeout=wait_for, return_when=FIRST_COMPLETED)
+    def _cancel_in_flight(self) -> None:
+        """Tell running attempts to stop and settle those that do within the grace.
+
+        Never raises: it runs while an exception may be on its way out."""
+        self.cancelled.set()
+        give_up = time.monotonic() + self.cancel_grace  # real time: the injected clock may stand still
+        try:
+            while self.running and (left := give_up - time.monotonic()) > 0:
+                done, _ = wait(self.running, timeout=left, return_when=FIRST_COMPLETED)
                 for future in done:
-                    settle(future)
-            except KeyboardInterrupt:
-                interrupted = stopping = True
-                cancelled.set()
-                # Running attempts see `cancelled` and cancel their server jobs; wait for them.
-                while running:
-                    done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        settle(future)
-                break
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    not_run.extend(item.id for item in ready)
-    not_run.extend(entry[2].id for entry in delayed)
-    report: ExecutionReport[T] = ExecutionReport(outcomes, interrupted=interrupted, halted=stopping and not interrupted, not_run=not_run)
-    listener.batch_finished(report)
-    return report
+                    self._settle_keeping_errors(future)
+        except KeyboardInterrupt:
+            # Ctrl-C again: the user wants out now; what still runs is not run.
+            self.scheduler.stop(Stop.INTERRUPT)
+        finally:
+            self.statuses.close()
+
+    def _settle_keeping_errors(self, future: Future[T]) -> None:
+        try:
+            self._settle(future)
+        except Exception as exc:  # the other rows still deserve to be settled
+            self.late_error = self.late_error or exc
+
+
+class _StatusGate(Listener):
+    """Passes `row_status` on until the batch is over: an attempt given up after the grace may
+    still report, and by then the caller's display is gone."""
+
+    def __init__(self, listener: Listener) -> None:
+        self._listener = listener
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+
+    def row_status(self, item_id: str, status: dict[str, Any]) -> None:
+        if self._open:
+            self._listener.row_status(item_id, status)
+
+
+def _in_thread(work: Callable[[Attempt], T], attempt: Attempt) -> Future[T]:
+    """Run one attempt in a daemon thread of its own: one that ignores cancellation is given
+    up after the grace, and must not then hold the process open at exit (pool threads would)."""
+    future: Future[T] = Future()
+    future.set_running_or_notify_cancel()
+
+    def run() -> None:
+        try:
+            value = work(attempt)
+        except BaseException as exc:  # the attempt's failure, whatever it is, belongs to the executor
+            future.set_exception(exc)
+            return
+        future.set_result(value)
+
+    threading.Thread(target=run, name=f"gbatch {attempt.item_id}#{attempt.number}", daemon=True).start()
+    return future

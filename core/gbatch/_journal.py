@@ -7,6 +7,7 @@ there) is skipped. `results.csv` is rebuilt from it at the end of each run.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ._columns import File
+from ._errors import ExitCode, GbatchError
 from ._outputs import atomic_write
 
-__all__ = ["Journal", "input_hash"]
+__all__ = ["Journal", "JournalWriteError", "input_hash"]
 
 JOURNAL_NAME = "gbatch-journal.jsonl"
 RESULTS_NAME = "results.csv"
@@ -29,29 +31,59 @@ RESULTS_NAME = "results.csv"
 CLAIMS_NAME = ".gbatch-claims"
 
 
+class JournalWriteError(GbatchError):
+    """The journal, the claims or results.csv could not be written (a full disk, say).
+
+    The batch stops: a row whose record cannot be kept must not be reported done.
+    Whatever was journaled before stays readable, and a re-run continues from it.
+    """
+
+    exit_code = ExitCode.ROWS_FAILED
+
+
+def _cannot_write(path: Path, exc: OSError) -> JournalWriteError:
+    reason = exc.strerror or str(exc)
+    return JournalWriteError(
+        f"cannot write {path}: {reason}. The batch stopped; rows finished so far are kept. "
+        "Make room (or fix the folder) and run the same command again to continue."
+    )
+
+
 class _AppendOnly:
-    """A text file opened for appending on first write, flushed after each line (not thread-safe)."""
+    """A file opened for appending on first write; each line goes straight to the OS (not thread-safe).
+
+    Unbuffered on purpose: a write the disk refuses (ENOSPC) leaves nothing queued in
+    Python to be flushed later onto the next line; the file is reopened for the next
+    write, and a line the refusal cut short is ended first.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._handle: io.TextIOWrapper | None = None
+        self._fd: int | None = None
 
     def write(self, line: str, *, fsync: bool) -> None:
-        if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            repair = _cut_short(self.path)
-            self._handle = self.path.open("a", encoding="utf-8")
-            if repair:
-                self._handle.write("\n")  # do not glue this line onto one a crash cut short
-        self._handle.write(line)
-        self._handle.flush()
-        if fsync:
-            os.fsync(self._handle.fileno())
+        data = line.encode("utf-8")
+        try:
+            if self._fd is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                repair = _cut_short(self.path)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+                if repair:
+                    data = b"\n" + data  # do not glue this line onto one a crash cut short
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            if fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            self.close()
+            raise _cannot_write(self.path, exc) from exc
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class Journal:
@@ -92,8 +124,9 @@ class Journal:
     def claim(self, name: str) -> None:
         """Note an output name before anything is written under it (thread-safe).
 
-        Flushed, not fsynced: it must outlive a crash of this process, which the OS
+        Written, not fsynced: it must outlive a crash of this process, which the OS
         buffers do; a power cut would only make the next run ask for --overwrite.
+        Raises `JournalWriteError` when the disk refuses it.
         """
         with self._lock:
             self._claims.write(name + "\n", fsync=False)
@@ -103,7 +136,7 @@ class Journal:
         return {(folder / name).resolve() for r in records for name in r.get("outputs") or []}
 
     def append(self, record: Mapping[str, Any]) -> None:
-        """Write one record, flushed and fsynced."""
+        """Write one record, fsynced. Raises `JournalWriteError` when the disk refuses it."""
         line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
         with self._lock:
             self._records.write(line, fsync=True)
@@ -196,7 +229,10 @@ def write_results(folder: Path, rows: Sequence[Mapping[str, Any]], task_columns:
             *(values.get(k) for k in returned),
         ]
         writer.writerow([_safe(_cell(v)) for v in line])
-    return atomic_write(folder / RESULTS_NAME, buffer.getvalue().encode("utf-8-sig"))
+    try:
+        return atomic_write(folder / RESULTS_NAME, buffer.getvalue().encode("utf-8-sig"))
+    except OSError as exc:
+        raise _cannot_write(folder / RESULTS_NAME, exc) from exc
 
 
 def _keys(rows: Sequence[Mapping[str, Any]], field: str) -> list[str]:

@@ -38,7 +38,8 @@ def sanitize(name: str) -> str:
     # Checked last, so folding and trimming cannot turn a name back into a device name;
     # Windows reserves one with any extension too ("nul.txt", "con .tar.gz" are devices).
     if not name or name.split(".", 1)[0].rstrip(" ").casefold() in _RESERVED:
-        name = f"_{name}"
+        # the "_" must not push the name past MAX_NAME
+        name = "_" + name.encode("utf-8")[: MAX_NAME - 1].decode("utf-8", "ignore").rstrip(" .")
     return name
 
 
@@ -90,19 +91,27 @@ os.umask(_UMASK)
 
 
 def atomic_write(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file in the same folder, fsynced, then renamed."""
-    with _dir_lock:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".gbatch-", suffix=".part", dir=path.parent)
+    """Write `data` to `path` through a temporary file in the same folder, fsynced, then renamed.
+
+    A failure (a full disk) leaves no temporary file behind and raises the OSError with
+    `path` as its file name, so the message says which output could not be written.
+    """
+    tmp: str | None = None
     try:
+        with _dir_lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".gbatch-", suffix=".part", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (None, tmp):
+            exc.filename = str(path)  # "[Errno 28] No space left on device: '…/row1.wav'"
         raise
     return path
 

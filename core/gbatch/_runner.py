@@ -472,6 +472,9 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
                 "takes": (batch.history.get(item.row.id) or {}).get("takes") or [],
                 "tool": batch.tool.name,
             }
+            # A server may echo a secret (a header, a token) in a warning, a log line or a value.
+            for key in ("warnings", "logs", "values"):
+                record[key] = _redacted(record[key], secrets)
             batch.journal.append(record)
             batch.history[item.row.id] = record
             if error is not None:
@@ -489,6 +492,17 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
         halt_on_failures=options.halt_on_failures,
         listener=_Fanout([Recorder(), batch.listener or Listener()]),
     )
+
+
+def _redacted(value: Any, secrets: Sequence[str]) -> Any:
+    """`value` with every string in it redacted, however deeply nested."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, list | tuple):
+        return [_redacted(v, secrets) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _redacted(v, secrets) for k, v in value.items()}
+    return value
 
 
 def _plain_inputs(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import inspect
 import json
-import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -105,13 +104,13 @@ def _download_param() -> inspect.Parameter:
 def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect.Parameter]:
     return [
         _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help="A Gradio server, with N rows at once there (repeatable).")], None),
-        _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Rows in flight at most, over all servers.")], None),
+        _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Rows in flight at most, over all servers [default: the servers' slots].")], None),
         _param("out", Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help=f"Output folder [default: {tool_default_out}].")], None),
         _param("name", Annotated[str | None, typer.Option("--name", metavar="TEMPLATE", help=f"Output name over the row's columns, e.g. '{{chapter}}_{{id}}' [default: {tool_default_name}].")], None),
-        _param("timeout", Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", help="Per attempt; the job is then cancelled on the server and retried.")], None),
+        _param("timeout", Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", help="Per attempt; the job is then cancelled on the server and retried [default: no limit].")], None),
         _param("retries", Annotated[int, typer.Option("--retries", metavar="N", help="Retries for transient failures (connection, 429/5xx, dropped stream, timeout).")], 3),
         _param("retry_app_errors", Annotated[bool, typer.Option("--retry-app-errors", help="Also retry rows the app itself failed (gr.Error); by default only transient failures are.")], False),
-        _param("halt_on_failures", Annotated[int | None, typer.Option("--halt-on-failures", metavar="N", help="Stop starting rows after N failures.")], None),
+        _param("halt_on_failures", Annotated[int | None, typer.Option("--halt-on-failures", metavar="N", help="Stop starting rows after N failures; rows in flight are cancelled [default: never].")], None),
         _param("overwrite", Annotated[bool, typer.Option("--overwrite", help="Replace existing files that an earlier run did not write.")], False),
         _param("restart", Annotated[bool, typer.Option("--restart", help="Ignore the journal: run every row again.")], False),
         _param("retry_failed", Annotated[bool, typer.Option("--retry-failed", help="Run only the rows that failed last time.")], False),
@@ -135,6 +134,8 @@ def _column_param(column: Column) -> inspect.Parameter:
     help_text = column.help or column.name
     if column.choices:
         help_text += " Choices: " + ", ".join(str(c) for c in column.choices if c != "")
+    if column.default is not None:
+        help_text += f" [default: {column.default}]"
     return _param(
         f"col_{column.name}",
         Annotated[str | None, typer.Option(f"--{column.name.replace('_', '-')}", metavar=column.kind.upper(), help=f"Default for column '{column.name}': {help_text}")],
@@ -316,9 +317,12 @@ def _show_summary(result: Any, console: Console) -> None:
     console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}")
     console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False, soft_wrap=True)
     if result.review:
-        again = [a for a in sys.argv[1:] if not a.startswith("--redo")] if sys.argv[1:] else []
-        redo = shlex.join(["gbatch", *again, "--redo", str(result.out_dir / "redo.txt")]) if again else "the same command with --redo OUT/redo.txt"
-        console.print(f"review:  {result.review}\n  mark bad takes there (x), then: {redo}", highlight=False, soft_wrap=True)
+        # Not the command line itself: it may carry --auth or --token.
+        console.print(
+            f"review:  {result.review}\n  mark bad takes there (x), then run the same command with --redo {result.out_dir / 'redo.txt'}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if result.interrupted:
         console.print("[yellow]Interrupted:[/] finished rows are kept; run the same command again to finish the rest.")
     elif result.halted:
@@ -480,4 +484,25 @@ def main(argv: list[str] | None = None) -> None:
     if broken and (argv or sys.argv[1:])[:1] != ["plugins"]:
         for info in broken:
             _stderr().print(f"[yellow]warning:[/] plugin {info.name!r} failed to load ({info.error}); see `gbatch plugins`", highlight=False)
-    app(args=argv, prog_name="gbatch")
+    try:
+        app(args=argv, prog_name="gbatch")
+    except SystemExit as done:
+        _exit_now_if_stuck(done)
+        raise
+
+
+def _exit_now_if_stuck(done: SystemExit) -> None:
+    """A request thread of gradio_client blocked on a server that stopped answering would keep
+    the process alive after the batch ended (Python waits for such threads at exit). Everything
+    gbatch keeps is written and fsynced by now: exit without waiting for them."""
+    import os
+    import threading
+
+    # concurrent.futures joins its worker threads at exit, daemon or not: any thread still alive may hang it.
+    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if not stuck:
+        return
+    code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

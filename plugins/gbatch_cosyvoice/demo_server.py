@@ -587,11 +587,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="gbatch-cosyvoice-demo",
         description="Serve a CosyVoice-compatible Gradio stand-in (NOT CosyVoice: synthetic audio).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    parser.add_argument("--variant", choices=["upstream", "space"], default="upstream")
-    parser.add_argument("--model-version", type=int, choices=[1, 2, 3], default=3)
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (loopback only unless you say otherwise)")
+    parser.add_argument("--variant", choices=["upstream", "space"], default="upstream", help="which UI: upstream webui.py (10 inputs) or the CosyVoice3 Space-style UI (9 inputs)")
+    parser.add_argument("--model-version", type=int, choices=[1, 2, 3], default=3, help="the CosyVoice version it pretends to run (1 has preset speakers)")
     parser.add_argument("--delay", type=float, default=0.3, help="simulated compute seconds per chunk")
     parser.add_argument("--show-error", action="store_true", help="send exception texts to clients")
     parser.add_argument(

@@ -35,6 +35,10 @@ from .http import download
 __all__ = ["GradioClientTransport", "make_client", "quiet_telemetry"]
 
 CLIENTS_PER_SLOTS = 8
+CANCEL_WAIT = 2.0  # seconds a cancel may take before the attempt ends anyway
+# A download that stalls this long without a byte is dead (a server that stopped answering);
+# a slow but moving one is fine, since the limit is between reads.
+READ_STALL = 30.0
 GENERIC_APP_ERROR = "The upstream Gradio app has raised an exception but has not enabled verbose error reporting"
 
 
@@ -169,7 +173,7 @@ class ClientSession(Session):
                 self._http = httpx.Client(
                     headers=dict(getattr(client, "headers", {}) or {}),
                     cookies=dict(getattr(client, "cookies", {}) or {}),
-                    timeout=self.connection.http_timeout,
+                    timeout=httpx.Timeout(self.connection.http_timeout, read=min(READ_STALL, self.connection.http_timeout)),
                     follow_redirects=True,
                 )
             return self._http
@@ -291,8 +295,16 @@ class ClientJob(Job):
 
     def cancel(self) -> None:
         self._cancelled = True
-        with contextlib.suppress(Exception):  # best effort: the server may be gone
-            self._job.cancel()
+
+        def cancel_on_server() -> None:
+            with contextlib.suppress(Exception):  # best effort: the server may be gone
+                self._job.cancel()
+
+        # gradio_client posts /cancel with the run's long HTTP timeout; a frozen server must not
+        # hold this worker (and the batch's end) for minutes: wait a little, then let it go.
+        worker = threading.Thread(target=cancel_on_server, name="gbatch-cancel", daemon=True)
+        worker.start()
+        worker.join(CANCEL_WAIT)
 
     def updates(self) -> list[Update]:
         # Job.status() keeps only the latest update, so a log line could be lost: read the queue.

@@ -1,0 +1,185 @@
+"""Soak: 5,000 rows at -j 16 against a fast local gradio 6 app; does gbatch stay flat?
+
+The app (`tests/fault_apps.py`, `default_concurrency_limit=16`) answers each row at once
+with a small file (1 KiB by default). `gbatch run` runs as its own process; every second
+its resident memory (VmRSS) and thread count are read from /proc/<pid>/status. At the end:
+first / median / last / max of both, leftover temporary files (`OUT/.gbatch-*.part`, and
+anything left in the client's own TMPDIR, where gradio_client would put its files), and
+whether the journal holds every row exactly once, ok.
+
+    .venv/bin/python benchmarks/bench_soak.py [--rows 5000] [--jobs 16] [--kb 1] [--seconds 0]
+
+A figure-printing script, not a timed test. Linux only (/proc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "tests" / "fault_apps.py"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def status(pid: int) -> tuple[float, int] | None:
+    """(VmRSS in MB, Threads) of a live process, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    try:
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["Threads"])
+    except (KeyError, ValueError):
+        return None
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def start_server(folder: Path, limit: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(folder / "server-tmp")}
+    log = (folder / "server.log").open("wb")
+    process = subprocess.Popen([sys.executable, str(APP), "--port", str(port), "--limit", str(limit)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the app exited:\n{(folder / 'server.log').read_text(errors='replace')}")
+        try:
+            if httpx.get(url + "config", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the app did not start")
+
+
+def summary(name: str, values: list[float], unit: str) -> str:
+    return (
+        f"{name:<8} first {values[0]:8.1f}  median {statistics.median(values):8.1f}  "
+        f"last {values[-1]:8.1f}  max {max(values):8.1f} {unit}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--jobs", type=int, default=16)
+    parser.add_argument("--kb", type=float, default=1.0, help="size of each row's output file")
+    parser.add_argument("--seconds", type=float, default=0.0, help="time the endpoint takes per row")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="gbatch-soak-"))
+    client_tmp = folder / "client-tmp"
+    client_tmp.mkdir()
+    ids = [f"r{i:05d}" for i in range(args.rows)]
+    with (folder / "tasks.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "seconds", "kb"])
+        writer.writerows([rid, f"row {rid}", args.seconds, args.kb] for rid in ids)
+
+    server, url = start_server(folder, args.jobs)
+    print(f"soak: {args.rows} rows, -j {args.jobs}, {args.kb:g} KiB file per row, endpoint {args.seconds:g} s; {os.cpu_count()} CPUs; load {load()}")
+    command = [sys.executable, "-m", "gbatch", "run", url, "tasks.csv", "--api", "/work", "-j", str(args.jobs), "-q", "--out", "out"]
+    env = {**os.environ, "TMPDIR": str(client_tmp)}
+    samples: list[tuple[float, float, int]] = []
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        cpu = 0.0
+        first_record = float("inf")
+        journal = folder / "out" / "gbatch-journal.jsonl"
+        while process.poll() is None:
+            if first_record == float("inf") and journal.exists():
+                first_record = time.monotonic() - started
+            found = status(process.pid)
+            if found is not None:
+                samples.append((time.monotonic() - started, *found))
+                cpu = cpu_seconds(process.pid) or cpu
+            time.sleep(1.0)
+        stdout, stderr = process.communicate()
+        wall = time.monotonic() - started
+        server_load = load()
+    finally:
+        server.kill()
+        server.wait()
+
+    print(f"\nexit {process.returncode}; wall {wall:.1f} s; {args.rows / wall:.1f} rows/s; client CPU {cpu:.1f} s ({1000 * cpu / args.rows:.1f} ms/row); load at the end {server_load}")
+    if process.returncode != 0:
+        print(stderr[-3000:])
+    print("\n  t (s)   RSS (MB)  threads")
+    step = max(1, len(samples) // 30)
+    for t, rss, threads in samples[::step] + ([samples[-1]] if samples and (len(samples) - 1) % step else []):
+        print(f"{t:7.0f}  {rss:9.1f}  {threads:7d}")
+    # Start-up (imports, connecting, reading the task file) is not the soak: summarise from the
+    # first sample taken once the batch is running (journal on disk).
+    running = [s for s in samples if s[0] >= first_record] or samples
+    if running:
+        samples = running
+        print(f"\nfrom t = {samples[0][0]:.0f} s (first row finished at {first_record:.1f} s):")
+        print(summary("RSS", [s[1] for s in samples], "MB"))
+        print(summary("threads", [float(s[2]) for s in samples], ""))
+        # Growth over the second half of the run, where start-up is over.
+        half = [s for s in samples if s[0] >= samples[-1][0] / 2]
+        if len(half) >= 2:
+            print(f"RSS change over the second half: {half[-1][1] - half[0][1]:+.1f} MB; threads {half[0][2]} -> {half[-1][2]}")
+
+    out = folder / "out"
+    parts = list(out.glob(".gbatch-*.part"))
+    leftovers = [p for p in client_tmp.rglob("*")]
+    records = [json.loads(line) for line in (out / "gbatch-journal.jsonl").read_text(encoding="utf-8").splitlines()]
+    ok = Counter(r["id"] for r in records if r["status"] == "ok")
+    files = [p for p in out.glob("r*.txt")]
+    ended = sorted(r["ended"] for r in records if r.get("ended"))
+    if ended:
+        from datetime import datetime
+
+        stamps = [datetime.fromisoformat(e).timestamp() for e in ended]
+        per = Counter(int((t - stamps[0]) // 10) for t in stamps)
+        print("rows finished per 10 s: " + " ".join(str(per.get(i, 0)) for i in range(max(per) + 1)))
+    print(f"\nleftover .gbatch-*.part in --out: {len(parts)}")
+    print(f"leftover entries in the client's TMPDIR: {len(leftovers)}" + (f" (e.g. {leftovers[0]})" if leftovers else ""))
+    print(
+        f"journal: {len(records)} records, {len(ok)} distinct ids ok, {sum(1 for c in ok.values() if c > 1)} ok more than once, "
+        f"{len(set(ids) - set(ok))} missing; {len(files)} output files; complete: {set(ok) == set(ids) and len(records) == len(ids)}"
+    )
+    if args.keep:
+        print(f"work folder kept: {folder}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

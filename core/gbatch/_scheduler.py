@@ -1,0 +1,405 @@
+"""The executor's decisions, without threads: what starts next and where, and what a
+finished attempt means.
+
+`Scheduler` holds one batch's state: rows ready to start, rows waiting for a retry,
+each backend's free slots and rest, the failures so far and why the batch is
+stopping. `_executor.execute` sends what `starts` returns in worker threads and
+hands each finished attempt back to `succeeded` or `failed`. What happens to a
+failed attempt is `decide`, one pure function. Time and randomness are injected,
+so every rule is tested without threads (tests/test_scheduler.py).
+
+The report is derived from one record, the outcome of each row: every row that has
+none is "not run". So however a batch ends — even a Ctrl-C between two steps of
+moving a row from one queue to another — each row appears exactly once.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import itertools
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+__all__ = [
+    "Backend",
+    "Decision",
+    "ErrorKind",
+    "ExecutionReport",
+    "Fail",
+    "NotRun",
+    "Outcome",
+    "Retry",
+    "RetryPolicy",
+    "Retrying",
+    "Row",
+    "Scheduler",
+    "Start",
+    "Stop",
+    "Wait",
+    "decide",
+]
+
+T = TypeVar("T")
+
+# How many retried rows may wait for a backend they have not failed on, per scheduling pass.
+MAX_DEFERRED = 64
+# After a transient failure a backend rests REST seconds, doubling with each failure in a row.
+REST = 0.5
+MAX_REST = 30.0
+# The longest the executor waits for an attempt before it looks again (a rest may have ended).
+POLL = 0.5
+
+
+class ErrorKind(Enum):
+    PERMANENT = "permanent"  # the row fails now
+    TRANSIENT = "transient"  # worth another attempt, after a backoff
+    BACKPRESSURE = "backpressure"  # the server is busy: wait and resubmit, no retry spent
+    CANCELLED = "cancelled"  # we cancelled it (Ctrl-C, halt)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A server the executor can send work to, with how many rows it runs at once."""
+
+    url: str
+    slots: int
+    label: str = ""
+
+    def __str__(self) -> str:
+        return self.label or self.url
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 3
+    backoff: float = 1.0  # first delay, doubled per attempt
+    max_backoff: float = 60.0
+    jitter: float = 0.5  # up to this fraction added at random, so retries do not arrive in step
+    backpressure_delay: float = 1.0
+    max_backpressure_waits: int = 600
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        base = min(self.max_backoff, self.backoff * 2.0 ** max(0, attempt - 1))
+        return base * (1 + self.jitter * rng.random())
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """The final state of one item."""
+
+    id: str
+    ok: bool
+    value: T | None = None
+    error: str | None = None
+    kind: ErrorKind | None = None
+    attempts: int = 0
+    backend: str | None = None
+    started: float | None = None  # wall-clock (time.time) of the first attempt
+    ended: float | None = None
+    failed_on: list[str] = field(default_factory=list)
+    #: the URL of the backend of the last attempt (`backend` is its label)
+    backend_url: str | None = None
+
+
+@dataclass
+class ExecutionReport(Generic[T]):
+    outcomes: list[Outcome[T]]
+    interrupted: bool = False
+    halted: bool = False
+    not_run: list[str] = field(default_factory=list)
+
+
+# --- what a failed attempt leads to --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Spend an attempt: run the row again in `delay` s, on a backend it has not failed on first."""
+
+    delay: float
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Back-pressure: resubmit in `delay` s without spending an attempt."""
+
+    delay: float
+
+
+@dataclass(frozen=True)
+class Fail:
+    """The row fails with this attempt's error."""
+
+
+@dataclass(frozen=True)
+class NotRun:
+    """The batch is stopping (or cancelled the attempt): the row is not run, not failed."""
+
+
+Decision = Retry | Wait | Fail | NotRun
+
+
+def decide(
+    kind: ErrorKind, *, attempts: int, waits: int, policy: RetryPolicy, stopping: bool, rng: random.Random
+) -> Decision:
+    """What to do with a row whose attempt number `attempts` failed with `kind`, after `waits`
+    back-pressure waits. Draws from `rng` once for a Retry or a Wait, never otherwise."""
+    # A stopping batch cancelled its running attempts: whatever they failed with, the
+    # cancel may be its cause, and the row did not get its chance.
+    if stopping or kind is ErrorKind.CANCELLED:
+        return NotRun()
+    if kind is ErrorKind.BACKPRESSURE and waits < policy.max_backpressure_waits:
+        return Wait(policy.backpressure_delay * (1 + policy.jitter * rng.random()))
+    # Past its free waits, a full queue counts as a failed attempt like any transient error.
+    if kind in (ErrorKind.TRANSIENT, ErrorKind.BACKPRESSURE) and attempts <= policy.retries:
+        return Retry(policy.delay(attempts, rng))
+    return Fail()
+
+
+# --- the scheduler -------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Row:
+    """One item, as the scheduler tracks it between attempts."""
+
+    index: int  # its place in the input: the report's key, so duplicate ids cannot merge
+    id: str
+    payload: Any
+    attempts: int = 0  # attempts sent, back-pressure waits not counted
+    waits: int = 0
+    started: float | None = None
+    failed_on: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, eq=False)
+class Start:
+    """An attempt to send now: `row` to `backend`'s `slot`, as attempt `number`."""
+
+    row: Row
+    backend: Backend
+    slot: int
+    number: int
+
+
+@dataclass(frozen=True)
+class Retrying:
+    """A failed attempt whose row runs again in `delay` s (what `Listener.row_retrying` gets)."""
+
+    item_id: str
+    attempt: int
+    error: str
+    delay: float
+    kind: ErrorKind
+
+
+class Stop(Enum):
+    HALT = "halt"  # halt_on_failures was reached
+    INTERRUPT = "interrupt"  # Ctrl-C
+    ERROR = "error"  # the scheduling loop raised
+
+
+class Scheduler(Generic[T]):
+    """The state of one batch and every decision about it; no threads, no waiting."""
+
+    def __init__(
+        self,
+        items: Sequence[tuple[str, Any]],
+        backends: Sequence[Backend],
+        *,
+        jobs: int | None = None,
+        policy: RetryPolicy | None = None,
+        halt_on_failures: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not backends:
+            raise ValueError("execute() needs at least one backend")
+        self.rows = [Row(index, item_id, payload) for index, (item_id, payload) in enumerate(items)]
+        self.backends = list(backends)
+        capacity = sum(b.slots for b in backends)
+        self.jobs = min(jobs or capacity, capacity)
+        self.policy = policy or RetryPolicy()
+        self.halt_on_failures = halt_on_failures
+        self.clock, self.wall = clock, wall
+        self.rng = rng or random.Random()
+
+        self.ready: deque[Row] = deque(self.rows)
+        self.delayed: list[tuple[float, int, Row]] = []  # a heap of (due, sequence, row)
+        self._sequence = itertools.count()
+        self.free = {b.url: list(range(b.slots)) for b in backends}
+        self.troubles = {b.url: 0 for b in backends}  # transient failures in a row, per backend
+        self.resting_until = {b.url: 0.0 for b in backends}
+        self.in_flight = 0
+        self.failures = 0
+        self.stopped: Stop | None = None
+        # The one record of how rows ended, by input position; a row without one is not run.
+        self._outcomes: dict[int, Outcome[T]] = {}
+
+    # --- state ---
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+    @property
+    def stopping(self) -> bool:
+        return self.stopped is not None
+
+    @property
+    def finished(self) -> bool:
+        """Nothing runs and nothing is left to start."""
+        return not self.in_flight and not self.ready and not self.delayed
+
+    def stop(self, reason: Stop) -> None:
+        """Start nothing more; failures from now on are "not run". A Ctrl-C overrides a halt."""
+        if self.stopped is None or reason is Stop.INTERRUPT:
+            self.stopped = reason
+
+    def wait_time(self) -> float:
+        """How long the executor may wait for running attempts before a delayed row comes due."""
+        if not self.delayed:
+            return POLL
+        return max(0.0, min(POLL, self.delayed[0][0] - self.clock()))
+
+    def report(self) -> ExecutionReport[T]:
+        """Outcomes in the order rows ended; every other row, in input order, as not run."""
+        return ExecutionReport(
+            list(self._outcomes.values()),
+            interrupted=self.stopped is Stop.INTERRUPT,
+            halted=self.stopped is Stop.HALT,
+            not_run=[row.id for row in self.rows if row.index not in self._outcomes],
+        )
+
+    # --- starting ---
+
+    def starts(self) -> list[Start]:
+        """The attempts to send now, in order (none once stopping); their slots are taken."""
+        if self.stopping:
+            return []
+        self._release_due()
+        chosen: list[Start] = []
+        deferred: list[Row] = []
+        while self.in_flight < self.jobs and self.ready:
+            row = self.ready.popleft()
+            backend = self.pick_backend(row)
+            if backend is None:
+                self.ready.appendleft(row)
+                break
+            if self._should_defer(row, backend, len(deferred)):
+                deferred.append(row)
+                continue
+            chosen.append(self._start(row, backend))
+        self.ready.extendleft(reversed(deferred))
+        return chosen
+
+    def pick_backend(self, row: Row) -> Backend | None:
+        """A backend with a free slot for `row`, or None."""
+        now = self.clock()
+        # A backend that just failed rests, so fresh rows do not spend attempts on it while
+        # another backend is healthy; when every backend rests, they are all used as usual.
+        anyone_awake = any(self.resting_until[b.url] <= now for b in self.backends)
+        candidates = [
+            b for b in self.backends if self.free[b.url] and (self.resting_until[b.url] <= now or not anyone_awake)
+        ]
+        if not candidates:
+            return None
+        # A row that failed somewhere goes elsewhere first; otherwise the emptiest backend.
+        return min(candidates, key=lambda b: (row.failed_on.count(b.url), -len(self.free[b.url])))
+
+    def _should_defer(self, row: Row, backend: Backend, deferred: int) -> bool:
+        # Only backends this row failed on are free, but another one will free up (it is
+        # busy): let a fresh row take this slot and keep the retry for that one.
+        return (
+            backend.url in row.failed_on
+            and deferred < MAX_DEFERRED
+            and any(b.url not in row.failed_on for b in self.backends)
+        )
+
+    def _start(self, row: Row, backend: Backend) -> Start:
+        slot = self.free[backend.url].pop(0)
+        row.attempts += 1
+        if row.started is None:
+            row.started = self.wall()
+        self.in_flight += 1
+        return Start(row, backend, slot, row.attempts)
+
+    def _release_due(self) -> None:
+        now = self.clock()
+        due: list[Row] = []
+        while self.delayed and self.delayed[0][0] <= now:
+            due.append(heapq.heappop(self.delayed)[2])
+        # retried rows go first, in the order they came due, so rows finish roughly in file order
+        self.ready.extendleft(reversed(due))
+
+    # --- settling ---
+
+    def succeeded(self, start: Start, value: T) -> Outcome[T]:
+        """The attempt returned `value`: the row is done (even when stopping: its work is saved)."""
+        self._release(start)
+        self.troubles[start.backend.url] = 0
+        self.resting_until[start.backend.url] = 0.0
+        return self._finish(start, True, value, None, None)
+
+    def failed(self, start: Start, kind: ErrorKind, error: str) -> Outcome[T] | Retrying | None:
+        """The attempt failed: the row's outcome (a failure), a `Retrying` when it runs again,
+        or None when it is not run."""
+        self._release(start)
+        row, url = start.row, start.backend.url
+        decision = decide(
+            kind, attempts=row.attempts, waits=row.waits, policy=self.policy, stopping=self.stopping, rng=self.rng
+        )
+        if isinstance(decision, NotRun):
+            return None
+        if kind is ErrorKind.TRANSIENT:
+            self._rest(url)
+        if isinstance(decision, Wait):
+            row.attempts -= 1  # a full queue is not the row's fault
+            row.waits += 1
+            return self._retry_later(row, decision.delay, error, kind)
+        if kind in (ErrorKind.TRANSIENT, ErrorKind.BACKPRESSURE):
+            row.failed_on.append(url)
+        if isinstance(decision, Retry):
+            return self._retry_later(row, decision.delay, error, kind)
+        self.failures += 1
+        outcome = self._finish(start, False, None, error, kind)
+        if self.halt_on_failures and self.failures >= self.halt_on_failures:
+            self.stop(Stop.HALT)
+        return outcome
+
+    def _release(self, start: Start) -> None:
+        self.in_flight -= 1
+        bisect.insort(self.free[start.backend.url], start.slot)
+
+    def _rest(self, url: str) -> None:
+        self.troubles[url] += 1
+        self.resting_until[url] = self.clock() + min(MAX_REST, REST * 2 ** (self.troubles[url] - 1))
+
+    def _retry_later(self, row: Row, delay: float, error: str, kind: ErrorKind) -> Retrying:
+        heapq.heappush(self.delayed, (self.clock() + delay, next(self._sequence), row))
+        return Retrying(row.id, row.attempts, error, delay, kind)
+
+    def _finish(self, start: Start, ok: bool, value: T | None, error: str | None, kind: ErrorKind | None) -> Outcome[T]:
+        row = start.row
+        outcome = Outcome(
+            id=row.id,
+            ok=ok,
+            value=value,
+            error=error,
+            kind=kind,
+            attempts=row.attempts,
+            backend=str(start.backend),
+            backend_url=start.backend.url,
+            started=row.started,
+            ended=self.wall(),
+            failed_on=list(row.failed_on),
+        )
+        self._outcomes[row.index] = outcome  # one step: a Ctrl-C cannot leave the row half-recorded
+        return outcome
