@@ -167,7 +167,7 @@ def test_a_value_the_setup_did_not_find_is_refused_before_sending(tmp_path: Path
     task = tasks(tmp_path / "t.csv", [["id", "text", "voice"], ["1", "hello", "tenor"]])
     with pytest.raises(gbatch.ValidationError) as info:
         run(ChainTool(), task, tmp_path / "out", server)
-    assert "t.csv:2:voice: unknown voice 'tenor'; the model has: alto, bass" in str(info.value)
+    assert "t.csv:2 (id 1):voice: unknown voice 'tenor'; the model has: alto, bass" in str(info.value)
     assert [c.endpoint for c in server.calls] == ["/load"]
 
 

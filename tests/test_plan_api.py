@@ -76,8 +76,8 @@ def test_columns_take_choices_limits_and_labels_from_their_parameters(tmp_path: 
     with pytest.raises(gbatch.ValidationError) as info:
         run(SpeakTool(), bad, tmp_path / "out", fake)
     text = str(info.value)
-    assert "bad.csv:2:voice: 'tenor' is not one of: 'alto', 'bass'" in text
-    assert "bad.csv:3:speed: 3.0 is above the maximum 2" in text
+    assert "bad.csv:2 (id 1):voice: 'tenor' is not one of: 'alto', 'bass'" in text
+    assert "bad.csv:3 (id 2):speed: 3.0 is above the maximum 2" in text
     assert fake.calls == []
     # the UI label is an alias of the column; defaults come from the endpoint
     good = tasks(tmp_path / "good.csv", [["text", "Voice of the speaker"], ["a", "bass"], ["b", ""]])

@@ -141,5 +141,6 @@ def test_summary_carries_the_exit_code() -> None:
         "out_dir": "out",
         "journal": str(Path("out/gbatch-journal.jsonl")),
         "results": str(Path("out/results.csv")),
+        "review": None,
         "exit_code": 1,
     }

@@ -57,6 +57,8 @@ class BatchOptions:
     each: Sequence[str] = ()
     #: the task file's delimiter (None: detected)
     delimiter: str | None = None
+    #: a Dask scheduler address (`tcp://host:8786`): rows run on its workers (needs `gbatch[dask]`)
+    cluster: str | None = None
 
 
 @dataclass

@@ -4,6 +4,7 @@ one plain line per finished row otherwise. Implements the executor's Listener.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -25,6 +26,8 @@ class _Counts:
         self.ranks: dict[str, int] = {}
         self.lock = threading.Lock()
         self.started = time.monotonic()
+        #: cluster workers: name -> the latest `row_status` with code "worker" (rows done, rate, health)
+        self.workers: dict[str, dict[str, Any]] = {}
 
     def rate(self) -> float:
         minutes = (time.monotonic() - self.started) / 60
@@ -43,6 +46,9 @@ class _Counts:
             ]
             if waiting:
                 parts.append((f"server queue: {len(waiting)} waiting (next at {min(waiting) + 1})", ""))
+            workers = self.worker_line()
+            if workers:
+                parts.append((workers, re.sub(r"\[/?[a-z]+\]", "", workers)))
         shown: list[str] = []
         used = 0
         for markup, plain in parts:
@@ -52,6 +58,15 @@ class _Counts:
             shown.append(markup)
             used += length
         return " · ".join(shown)
+
+    def worker_line(self) -> str:
+        if not self.workers:
+            return ""
+        shown = [
+            f"{name} {w.get('rate', 0.0):.0f}/min" if w.get("healthy", True) else f"[red]{name} unhealthy[/]"
+            for name, w in sorted(self.workers.items())
+        ]
+        return "workers: " + ", ".join(shown)
 
 
 class RichListener(Listener):
@@ -88,6 +103,14 @@ class RichListener(Listener):
         self._refresh()
 
     def row_status(self, item_id: str, status: dict[str, Any]) -> None:
+        if status.get("code") == "worker":
+            with self.counts.lock:
+                before = self.counts.workers.get(status["worker"], {}).get("healthy", True)
+                self.counts.workers[status["worker"]] = status
+            if before and not status.get("healthy", True):
+                self.progress.console.print(f"[red]worker {status['worker']} is unhealthy[/] ({status.get('error')}); its rows go to other workers", markup=True, highlight=False)
+            self._refresh()
+            return
         with self.counts.lock:
             if status.get("code") == "queued" and status.get("rank") is not None:
                 self.counts.ranks[item_id] = int(status["rank"])
@@ -130,6 +153,7 @@ class PlainListener(Listener):
         self.console = console
         self.total = 0
         self.finished = 0
+        self.healthy: dict[str, bool] = {}
 
     def _say(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -137,6 +161,18 @@ class PlainListener(Listener):
     def batch_started(self, total: int) -> None:
         self.total = total
         self._say(f"running {total} row{'s' if total != 1 else ''}")
+
+    def row_status(self, item_id: str, status: dict[str, Any]) -> None:
+        # Cluster workers: say when one turns unhealthy, or recovers.
+        if status.get("code") != "worker":
+            return
+        healthy = bool(status.get("healthy", True))
+        if self.healthy.get(status["worker"], True) != healthy:
+            if healthy:
+                self._say(f"worker {status['worker']} is healthy again")
+            else:
+                self._say(f"worker {status['worker']} is unhealthy ({status.get('error')}); its rows go to other workers")
+        self.healthy[status["worker"]] = healthy
 
     def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
         if kind is not ErrorKind.BACKPRESSURE:

@@ -137,6 +137,8 @@ def run_batch(
     # With one server, -j is its slot count; otherwise each server's own concurrency decides.
     backends = [parse_server(s, jobs if (jobs and len(servers) == 1) else 0) for s in servers]
     task_problems: list[Problem] = []  # rows with bad or duplicate ids: reported with all the others
+    if not options.cluster and any(b.url.startswith("local:") for b in backends):
+        raise UsageError("--server local:URL names each cluster worker's own server: it needs --cluster")
     task = cross(
         read_tasks(tasks, encoding=options.encoding, delimiter=options.delimiter, problems=task_problems) if tasks is not None else None,
         [parse_each(spec) for spec in options.each],
@@ -145,6 +147,12 @@ def run_batch(
         say(f"note: {note}")
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
+    if transport is None and options.cluster:
+        try:
+            from ._cluster import cluster_transport  # distributed is imported only when a cluster is named
+        except ImportError:
+            raise UsageError("--cluster needs Dask: pip install 'gbatch[dask]'") from None
+        transport = cluster_transport(options.cluster)
     connected = _connect(backends, options, transport or AutoTransport(), tool)
     try:
         for problem in connected.unreachable:
@@ -480,18 +488,20 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
             if error is not None:
                 outcome.error = error  # the progress display shows what the journal says
 
-    return execute(
-        [(item.row.id, item) for item in to_run],
-        work,
-        backends,
-        jobs=options.jobs,
-        policy=options.policy or RetryPolicy(retries=options.retries),
-        classify=functools.partial(classify, retry_app_errors=options.retry_app_errors),
-        describe=lambda exc: redact(describe(exc), secrets),
-        timeout=options.timeout,
-        halt_on_failures=options.halt_on_failures,
-        listener=_Fanout([Recorder(), batch.listener or Listener()]),
-    )
+    settings: dict[str, Any] = {
+        "jobs": options.jobs,
+        "policy": options.policy or RetryPolicy(retries=options.retries),
+        "classify": functools.partial(classify, retry_app_errors=options.retry_app_errors),
+        "describe": lambda exc: redact(describe(exc), secrets),
+        "timeout": options.timeout,
+        "halt_on_failures": options.halt_on_failures,
+        "listener": _Fanout([Recorder(), batch.listener or Listener()]),
+    }
+    if options.cluster:
+        from ._cluster import execute_on_cluster
+
+        return execute_on_cluster(batch, to_run, failed_logs, failed_cause, **settings)
+    return execute([(item.row.id, item) for item in to_run], work, backends, **settings)
 
 
 def _redacted(value: Any, secrets: Sequence[str]) -> Any:

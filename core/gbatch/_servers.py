@@ -19,7 +19,8 @@ from .transports.base import Connection, Request, Result, ServerFile, Session, T
 
 __all__ = ["Server", "connect_servers", "parse_server", "redact", "redact_url"]
 
-_SERVER = re.compile(r"^(?P<url>https?://[^\s=]+?)(?:=(?P<slots>\d+))?$")
+# `local:URL` is each cluster worker's own server (only with --cluster).
+_SERVER = re.compile(r"^(?P<url>(?:local:)?https?://[^\s=]+?)(?:=(?P<slots>\d+))?$")
 
 
 def parse_server(text: str, default_slots: int) -> Backend:

@@ -25,7 +25,7 @@ __all__ = ["BUILTIN_FLAGS", "Call", "Option", "Outputs", "Plan", "RowProblem", "
 
 #: the flags every tool command has; a tool's column or option may not take one of these names
 BUILTIN_FLAGS = frozenset(
-    ["server", "jobs", "out", "name", "timeout", "retries", "retry-app-errors", "halt-on-failures", "overwrite", "restart", "retry-failed", "rename", "dry-run", "strict", "encoding", "delimiter", "each", "auth", "token", "header", "max-download-mb", "quiet", "json", "help", "version"]
+    ["server", "jobs", "out", "name", "timeout", "retries", "retry-app-errors", "halt-on-failures", "overwrite", "restart", "retry-failed", "rename", "dry-run", "strict", "encoding", "delimiter", "each", "auth", "token", "header", "max-download-mb", "cluster", "quiet", "json", "help", "version"]
 )
 
 

@@ -97,6 +97,10 @@ def _connection_params() -> list[inspect.Parameter]:
     ]
 
 
+def _cluster_param() -> inspect.Parameter:
+    return _param("cluster", Annotated[str | None, typer.Option("--cluster", metavar="ADDRESS", help="Run the rows on a Dask cluster (tcp://scheduler:8786); needs gbatch[dask]. --server local:URL is each worker's own server.")], None)
+
+
 def _download_param() -> inspect.Parameter:
     return _param("max_download_mb", Annotated[float, typer.Option("--max-download-mb", metavar="MB", help="Refuse to download an output file larger than this.", show_default=True)], 2000.0)
 
@@ -123,6 +127,7 @@ def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect
         _param("encoding", Annotated[str | None, typer.Option("--encoding", metavar="NAME", help="Task file encoding (default: detected; a file that is not UTF-8 is named in a note).")], None),
         _param("delimiter", Annotated[str | None, typer.Option("--delimiter", metavar="CHAR", help="CSV delimiter: , ; tab | (default: detected).")], None),
         _param("each", Annotated[list[str] | None, typer.Option("--each", metavar="COLUMN=SOURCE", help="Rows from a glob of files (faces/*.png), a .txt file (one value per line) or a;b;c (repeatable: the cross product; with a task file, each row is crossed).")], None),
+        _cluster_param(),
         *_connection_params(),
         _download_param(),
         _param("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the summary.")], False),
@@ -218,6 +223,7 @@ def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:
         delimiter=kwargs.get("delimiter"),
         each=kwargs.get("each") or [],
         connection=_connection(kwargs),
+        cluster=kwargs.get("cluster"),
         defaults=defaults,
         tool_options=tool_options,
     )
@@ -432,6 +438,36 @@ def _plugins_command(registry: Registry) -> Callable[..., None]:
     return _command("plugins", "List the loaded plugins, their versions and tools, and any plugin that failed to load.", params, body)
 
 
+def _servers_command() -> Callable[..., None]:
+    params = [
+        _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help="A server, or local:URL[=N] for each worker's own (repeatable; default: each worker's GBATCH_LOCAL_SERVERS).")], None),
+        _cluster_param(),
+        *_connection_params(),
+        _param("json_out", Annotated[bool, typer.Option("--json", help="Print the list as JSON.")], False),
+    ]
+
+    def body(kw: dict[str, Any]) -> int:
+        if not kw.get("cluster"):
+            raise UsageError("gbatch servers asks every worker of a cluster: give --cluster ADDRESS (for one server, see `gbatch inspect URL`)")
+        try:
+            from ._cluster import servers_on_cluster
+        except ImportError:
+            raise UsageError("--cluster needs Dask: pip install 'gbatch[dask]'") from None
+        rows = servers_on_cluster(kw["cluster"], list(kw.get("server") or []), _connection(kw))
+        if kw["json_out"]:
+            typer.echo(json.dumps(rows, indent=2))
+        else:
+            table = Table("worker", "server", "gradio", "slots", "status")
+            for row in rows:
+                status = f"[red]{row['error']}[/]" if row["error"] else "[green]ok[/]"
+                table.add_row(row["worker"], row["server"], row["version"] or "-", row["slots"] or "-", status)
+            Console().print(table)
+        return 3 if rows and all(r["error"] for r in rows) else 0
+
+    help_text = "List, for every worker of a Dask cluster, the server it reaches, its Gradio version and its slots."
+    return _command("servers", help_text, params, body)
+
+
 def _version(value: bool) -> None:
     if value:
         from . import __version__
@@ -455,6 +491,7 @@ def build_app(registry: Registry) -> typer.Typer:
     app.command("plugins")(_plugins_command(registry))
     app.command("review")(_review_command())
     app.command("new-plugin")(_new_plugin_command())
+    app.command("servers")(_servers_command())
     for tool in registry.tools.values():
         if tool.name in BUILTIN_COMMANDS:
             continue
