@@ -33,7 +33,7 @@ SCRIPT = Path(demo_server.__file__).resolve()
 DELAY = "0.05"  # simulated GPU seconds per image
 DEFAULT_MODEL = "juggernautXL_v8Rundiffusion.safetensors"
 OFFSET_LORA = "sd_xl_offset_example-lora_1.0.safetensors"
-# The component of each of the 152 client-visible get_task inputs, in order, as gradio3-apps.md's
+# The component of each of the 152 client-visible get_task inputs, in order, as Fooocus 2.5.5's
 # appendix lists them (c checkbox, t textbox, g checkboxgroup, r radio, s slider, d dropdown,
 # i image, k image with tool="sketch").
 APPENDIX_KINDS = (
@@ -136,7 +136,7 @@ def size_of(path: Path) -> tuple[int, int]:
 
 
 def chain_indices(config: dict[str, Any]) -> tuple[int, int]:
-    """(get_task, generate_clicked) fn_indexes, found in /config as gradio3-apps.md §3.2 says."""
+    """(get_task, generate_clicked) fn_indexes, found in /config by their shape, as the tool does."""
     deps = config["dependencies"]
     get_task = max(range(len(deps)), key=lambda i: len(deps[i]["inputs"]))
     generate = next(i for i, d in enumerate(deps) if d.get("trigger_after") == get_task)

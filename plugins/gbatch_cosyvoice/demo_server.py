@@ -1,8 +1,8 @@
 """A CosyVoice web UI stand-in: same Gradio API, synthetic audio, no model.
 
 This is **not CosyVoice**. It mirrors the Gradio interface of the upstream
-``webui.py`` of github.com/FunAudioLLM/CosyVoice (commit ace7c47, see
-``/work/shared/specs/cosyvoice-webui.md``) closely enough that a batch client
+``webui.py`` of github.com/FunAudioLLM/CosyVoice (commit ace7c47; the facts are
+in docs/cosyvoice.md) closely enough that a batch client
 cannot tell the difference at the API level:
 
 * variant ``"upstream"``: the endpoints ``/generate_seed``, ``/generate_audio``

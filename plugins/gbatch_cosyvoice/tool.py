@@ -1,6 +1,6 @@
 """The `cosyvoice` tool: task rows onto the CosyVoice web UI's `/generate_audio`.
 
-Two server shapes are understood (cosyvoice-webui.md §2 and §8.4): the upstream
+Two server shapes are understood (docs/cosyvoice.md): the upstream
 `webui.py` (10 inputs, Chinese mode names, preset-speaker dropdown) and the
 CosyVoice3 Space-style UI (9 inputs, English mode names). Rows are checked
 against the server's own rules first, so a request never trips one of its
@@ -153,9 +153,9 @@ class CosyVoicePlan(Plan):
         speakers = params["sft_dropdown"].choices if "sft_dropdown" in params else None
         self.speakers = tuple(s for s in (speakers or ()) if s)
         if self.variant == "space":
-            self.version = 3  # the Space-style UI only exists for CosyVoice3 (§8.4); other values would break its markers
+            self.version = 3  # the Space-style UI only exists for CosyVoice3; other values would break its markers
         elif version is None:
-            # Only CosyVoice v1 models have preset speakers (§7); v2 and v3 list none.
+            # Only CosyVoice v1 models have preset speakers; v2 and v3 list none.
             self.version = 1 if self.speakers else 3
         else:
             self.version = version
@@ -196,7 +196,7 @@ class CosyVoicePlan(Plan):
             raise RowProblem("instruct mode needs an instruction (instruct column or --instruct)", "instruct")
         if mode == "sft" or (mode == "instruct" and self.variant == "upstream"):
             if not self.speakers and mode == "instruct":
-                # No speakers means CosyVoice2/3, where this mode can never work (cosyvoice-webui §7, §8.3).
+                # No speakers means CosyVoice2/3, where this mode can never work.
                 raise RowProblem(
                     "the upstream web UI's instruct mode (自然语言控制) only works with CosyVoice v1 "
                     "(it calls inference_instruct and needs a preset speaker), and this server has no speakers, "
@@ -235,7 +235,7 @@ class CosyVoicePlan(Plan):
         return Call(kwargs, generated)
 
     def _markers(self, mode: str, text: str, prompt_text: str, instruct: str) -> tuple[str, str, str]:
-        """CosyVoice3 asserts an <|endofprompt|> marker (cosyvoice-webui §8.2); add it where the UI does not."""
+        """CosyVoice3 asserts an <|endofprompt|> marker; add it where the UI does not."""
         if self.version != 3:
             return text, prompt_text, instruct
         if self.variant == "space":

@@ -1,8 +1,8 @@
 """The `fooocus` tool: task rows onto the Fooocus web UI's Generate chain.
 
 Fooocus (2.5.x, gradio 3.41.2) names none of its events, and their fn_indexes move
-with its flags, presets and version. The chain is found by its structure instead
-(gradio3-apps.md §3.2): `get_task` is the event with by far the most inputs (about
+with its flags, presets and version. The chain is found by its structure instead:
+`get_task` is the event with by far the most inputs (about
 150 controls and the session's `gr.State`), and `generate_clicked` is the event that
 follows it with `.then()`. Each row is two calls in one server session: get_task
 stores the task in the State, then generate_clicked runs it and yields the gallery.

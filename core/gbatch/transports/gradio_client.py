@@ -344,7 +344,7 @@ def _is_file_data(value: Any) -> bool:
 
 
 def translate(exc: BaseException, logs: list[tuple[str, str]]) -> CallError:
-    """gradio_client's exceptions as gbatch's own (gradio-client-notes §6)."""
+    """gradio_client's exceptions as gbatch's own."""
     from gradio_client.exceptions import AppError as ClientAppError
     from gradio_client.utils import QueueError, TooManyRequestsError
 
