@@ -445,3 +445,21 @@ def test_not_fooocus_is_a_clear_error() -> None:
     api = gbatch.ServerApi(url="http://x/", version="3.41.2", endpoints={})
     with pytest.raises(gbatch.ServerError, match="does not look like the Fooocus web UI"):
         find_chain(api)
+
+
+def test_the_percentage_fooocus_reports_reaches_the_progress_display(fresh: StandIn, tmp_path: Path) -> None:
+    """Fooocus reports progress only in its yields' HTML; the plan reads it and the listener gets it."""
+    seen: list[float] = []
+
+    class Watch(gbatch.Listener):
+        def row_status(self, item_id: str, status: dict[str, Any]) -> None:
+            if status.get("code") == "progress":
+                seen.append(float(status["progress"]))
+
+    registry = gbatch.load_registry(extra=[gbatch_fooocus])
+    tasks = write_csv(tmp_path / "t.csv", [["id", "prompt", "image_number"], ["a", "a red kite", "2"]])
+    options = gbatch.BatchOptions(servers=[fresh.url], out=tmp_path / "out")
+    result = gbatch.run_batch(registry.tool("fooocus"), tasks, options, listener=Watch(), say=lambda _: None)
+    assert result.succeeded == 1
+    assert seen and all(0.0 <= p <= 1.0 for p in seen)
+    assert len(set(seen)) >= 2  # it moved

@@ -206,3 +206,12 @@ def test_the_testing_kit_is_a_pytest_plugin(gbatch_serve: Callable[..., str], gb
     result = gbatch_cli("run", url, tmp_path / "t.csv", "--out", tmp_path / "out", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["succeeded"] == 1
+
+
+def test_every_misspelt_name_in_load_plugins_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GBATCH_LOAD_PLUGINS", "cosyvoce, cosyvoice, sovitz")
+    registry = gbatch.load_registry()
+    assert "cosyvoice" in registry.tools
+    errors = {p.name: p.error for p in registry.plugins if p.error}
+    assert set(errors) == {"cosyvoce", "sovitz"}
+    assert all("no installed plugin is called that" in (e or "") for e in errors.values())

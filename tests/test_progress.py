@@ -63,3 +63,11 @@ def test_the_status_line_fits_the_width_it_is_given() -> None:
     assert "server queue: 1 waiting (next at 5)" in wide
     narrow = counts.line(30)
     assert narrow.startswith("[green]12 done[/] · [red]3 failed[/]") and "rows/min" not in narrow
+
+
+def test_progress_an_app_reports_shows_how_far_rows_are() -> None:
+    """gr.Progress, or Fooocus's percentage read by its plan, shows as the running rows' progress."""
+    counts = _Counts()
+    counts.running.update({"a", "b"})
+    counts.fractions.update({"a": 0.25, "b": 0.75, "gone": 1.0})
+    assert "2 in flight (50% along)" in counts.line(200)

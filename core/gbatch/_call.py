@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ._errors import AppError, CallCancelled, CallError, CallTimeout, QueueFull, RowFailed
@@ -23,8 +24,12 @@ __all__ = ["call", "classify", "describe"]
 TRANSIENT_APP_ERRORS = ("exceeded your gpu quota", "out of memory", "cuda error", "try again", "retry in")
 
 
-def call(session: Session, request: Request, attempt: Attempt, poll: float = 0.2) -> Result:
+def call(
+    session: Session, request: Request, attempt: Attempt, poll: float = 0.2, progress: Callable[[tuple[Any, ...]], float | None] | None = None
+) -> Result:
     """Submit `request` and wait for it, honouring the attempt's deadline and cancellation.
+
+    :param progress: reads 0..1 from a generator's intermediate outputs (`Plan.progress`).
 
     Runs in a worker thread. Raises a `CallError` (with the logs received so far).
     """
@@ -35,7 +40,7 @@ def call(session: Session, request: Request, attempt: Attempt, poll: float = 0.2
         exc.logs = exc.logs or logs
         raise
     while True:
-        _drain(job, logs, attempt)
+        _drain(job, logs, attempt, progress)
         if attempt.cancelled.is_set():
             job.cancel()
             raise CallCancelled("cancelled", logs=logs)
@@ -50,10 +55,10 @@ def call(session: Session, request: Request, attempt: Attempt, poll: float = 0.2
         except TimeoutError:
             continue
         except CallError as exc:
-            _drain(job, logs, attempt)
+            _drain(job, logs, attempt, progress)
             exc.logs = logs + [entry for entry in exc.logs if entry not in logs]
             raise
-        _drain(job, logs, attempt)
+        _drain(job, logs, attempt, progress)
         return dataclasses.replace(result, logs=tuple(logs))
 
 
@@ -94,10 +99,15 @@ def _cancel_when_sent(sender: threading.Thread, box: dict[str, Any]) -> None:
         late.cancel()
 
 
-def _drain(job: Job, logs: list[tuple[str, str]], attempt: Attempt) -> None:
+def _drain(job: Job, logs: list[tuple[str, str]], attempt: Attempt, progress: Callable[[tuple[Any, ...]], float | None] | None) -> None:
     for update in job.updates():
         if update.log is not None:
             logs.append(update.log)
+            continue
+        if update.outputs is not None:
+            fraction = progress(update.outputs) if progress is not None else None
+            if fraction is not None:
+                attempt.report(code="progress", progress=fraction)
             continue
         status: dict[str, object] = {"code": update.code, "rank": update.rank, "queue_size": update.queue_size}
         if update.progress is not None:

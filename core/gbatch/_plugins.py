@@ -55,6 +55,11 @@ class Registry:
             raise PluginError(f"Unknown tool {name!r}. Installed tools: {known}.") from None
 
 
+def _wanted() -> set[str]:
+    allow = os.environ.get("GBATCH_LOAD_PLUGINS")
+    return {part.strip() for part in allow.split(",") if part.strip()} if allow else set()
+
+
 def _allowed(name: str) -> bool:
     # GBATCH_LOAD_PLUGINS=a,b loads only those entry points; set but empty loads none.
     allow = os.environ.get("GBATCH_LOAD_PLUGINS")
@@ -92,11 +97,17 @@ def load_registry(*, entry_points: bool = True, extra: list[ModuleType | object]
     infos: list[PluginInfo] = []
     if entry_points:
         seen: set[str] = set()
+        installed: set[str] = set()
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            installed.add(ep.name)
             if ep.name in seen or not _allowed(ep.name):
                 continue
             seen.add(ep.name)
             infos.append(_load_entry_point(pm, ep))
+        # Every name in GBATCH_LOAD_PLUGINS that matches no installed plugin is reported, not just the first.
+        for name in _wanted() - installed:
+            known = ", ".join(sorted(installed)) or "none"
+            infos.append(PluginInfo(name=name, module="", distribution=None, version=None, error=f"GBATCH_LOAD_PLUGINS names {name!r}, but no installed plugin is called that (installed: {known})"))
     for index, plugin in enumerate(extra or []):
         if pm.is_registered(plugin):
             continue  # a plugin under test that is also installed: once is enough

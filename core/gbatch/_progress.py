@@ -24,6 +24,8 @@ class _Counts:
         self.retrying: set[str] = set()
         self.running: set[str] = set()
         self.ranks: dict[str, int] = {}
+        #: how far along each running row is (0..1), for apps that say so (gr.Progress, Fooocus)
+        self.fractions: dict[str, float] = {}
         self.lock = threading.Lock()
         self.started = time.monotonic()
         #: cluster workers: name -> the latest `row_status` with code "worker" (rows done, rate, health)
@@ -41,7 +43,7 @@ class _Counts:
                 (f"[green]{self.done} done[/]", f"{self.done} done"),
                 (f"[red]{self.failed} failed[/]", f"{self.failed} failed"),
                 (f"[yellow]{len(self.retrying)} retrying[/]", f"{len(self.retrying)} retrying"),
-                (f"{len(self.running)} in flight", ""),
+                (f"{len(self.running)} in flight" + self._along(), ""),
                 (f"{self.rate():.1f} rows/min", ""),
             ]
             if waiting:
@@ -58,6 +60,10 @@ class _Counts:
             shown.append(markup)
             used += length
         return " · ".join(shown)
+
+    def _along(self) -> str:
+        shown = [self.fractions[i] for i in self.running if i in self.fractions]
+        return f" ({sum(shown) / len(shown):.0%} along)" if shown else ""
 
     def worker_line(self) -> str:
         if not self.workers:
@@ -112,6 +118,8 @@ class RichListener(Listener):
             self._refresh()
             return
         with self.counts.lock:
+            if status.get("progress") is not None:
+                self.counts.fractions[item_id] = float(status["progress"])
             if status.get("code") == "queued" and status.get("rank") is not None:
                 self.counts.ranks[item_id] = int(status["rank"])
             else:
@@ -132,6 +140,7 @@ class RichListener(Listener):
             self.counts.running.discard(outcome.id)
             self.counts.retrying.discard(outcome.id)
             self.counts.ranks.pop(outcome.id, None)
+            self.counts.fractions.pop(outcome.id, None)
             if outcome.ok:
                 self.counts.done += 1
             else:

@@ -378,7 +378,8 @@ def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt
     endpoint = server.api.endpoint(ref)
     if endpoint is None:
         raise CallError(f"{server.label} has no endpoint {ref!r}")
-    return call(server.session, Request(endpoint, browser_values(endpoint, step.kwargs), session), attempt)
+    progress = plan.progress if type(plan).progress is not Plan.progress else None
+    return call(server.session, Request(endpoint, browser_values(endpoint, step.kwargs), session), attempt, progress=progress)
 
 
 def _ensure_setup(server: Server, plan: Plan) -> None:

@@ -174,6 +174,11 @@ class Plan(ABC):
         """Options that change a row's output without changing its call (e.g. the file format)."""
         return ""
 
+    def progress(self, outputs: Sequence[Any]) -> float | None:
+        """0..1 from what a generator endpoint yielded so far, for apps that report progress only
+        there (Fooocus's progress HTML); None when the outputs say nothing. Worker thread."""
+        return None
+
     def explain(self, message: str, call: Call, cause: str = "app") -> str:
         """Reword a failed row's error for the user (add what the tool knows about the cause).
 

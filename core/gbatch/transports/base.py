@@ -120,7 +120,7 @@ class Request:
 class Update:
     """Something the server said about a running job.
 
-    :param code: "queued", "started", "progress", "log" or "finished".
+    :param code: "queued", "started", "progress", "generating", "log" or "finished".
     :param rank: 0-based position in the server queue, when queued.
     :param progress: 0..1 from `gr.Progress`, when reported.
     :param log: (level, text) of a `gr.Info` / `gr.Warning`.
@@ -132,6 +132,8 @@ class Update:
     eta: float | None = None
     progress: float | None = None
     log: tuple[str, str] | None = None
+    #: "generating": what a generator yielded so far (converted like a `Result`'s outputs)
+    outputs: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)

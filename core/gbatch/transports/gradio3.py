@@ -622,6 +622,9 @@ class _Gradio3Job(Job):
                 return self._completed(message, latest)
             elif kind == "process_generating":
                 latest = _output_data(message) or latest
+                if latest is not None:
+                    # Apps that report progress only in what they yield (Fooocus's HTML bar) need these.
+                    self._emit(Update("generating", outputs=self.session.outputs(self.call.fn_index, latest)))
             else:
                 self._report(kind, message)
 
