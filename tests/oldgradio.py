@@ -8,17 +8,16 @@ port under that version and returns once its `/config` answers.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+
+from gbatch.testing import start_script
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = Path(__file__).resolve().parent / "old_apps"
@@ -75,33 +74,8 @@ def start(script: str | Path, major: int, *args: str, log_dir: Path, port: int |
     """Start `script` (a name under tests/old_apps/, or a path) with `--port N` under gradio `major`."""
     exe = require(major)
     path = Path(script) if Path(script).is_absolute() else APPS / script
-    port = port or free_port()
-    log = log_dir / f"{path.stem}-{port}.log"
-    full_env = {
-        **os.environ,
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_OFFLINE": "1",
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "PYTHONPATH": str(APPS),
-        **(env or {}),
-    }
-    full_env.pop("PYTHONHOME", None)
-    with log.open("wb") as handle:
-        process = subprocess.Popen([str(exe), str(path), "--port", str(port), *args], stdout=handle, stderr=subprocess.STDOUT, env=full_env, cwd=log_dir)
-    server = OldServer(f"http://127.0.0.1:{port}/", process, log, port)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{path.name} (gradio {major}) exited with {process.returncode}:\n{server.output()}")
-        try:
-            if httpx.get(server.url + "config", timeout=2).status_code in (200, 401):
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    server.kill()
-    raise RuntimeError(f"{path.name} (gradio {major}) did not answer within {timeout:.0f}s:\n{server.output()}")
+    started = start_script(path, *args, python=exe, log_dir=log_dir, port=port, env={"PYTHONPATH": str(APPS), **(env or {})}, timeout=timeout)
+    return OldServer(started.url, started.process, started.log, started.port)
 
 
 def serving(script: str, major: int, *args: str, log_dir: Path) -> Iterator[OldServer]:

@@ -21,6 +21,7 @@ from PIL import Image
 
 import gbatch
 import gbatch_instantid
+from gbatch.testing import run_cli
 from gbatch_instantid import demo_server
 from gbatch_instantid.tool import APP_PARAMS, InstantIDPlan
 
@@ -71,17 +72,8 @@ def fresh(stand_in: StandIn) -> StandIn:
 
 
 def gbatch_cli(*args: Any) -> CliResult:
-    """`gbatch ARGS...` in this process, with the InstantID plugin registered even before
-    its entry point is installed."""
-    from typer.testing import CliRunner
-
-    from gbatch.cli import build_app
-
-    registry = gbatch.load_registry()
-    if "instantid" not in registry.tools:
-        registry = gbatch.load_registry(extra=[gbatch_instantid])
-    result = CliRunner().invoke(build_app(registry), [str(a) for a in args], catch_exceptions=False)
-    return CliResult(result.exit_code, result.stdout, result.stderr)
+    """`gbatch ARGS...` in this process, with the plugin registered even before its entry point is installed."""
+    return run_cli(*args, plugins=[gbatch_instantid])
 
 
 def write_csv(path: Path, rows: list[list[Any]]) -> Path:
