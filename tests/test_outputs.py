@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gbatch._outputs import MAX_NAME, NameTemplate, atomic_write, clean_partials, sanitize, unique_names
+from gbatch._outputs import MAX_NAME, NameTemplate, atomic_write, clean_partials, sanitize
 
 # sanitize
 
@@ -119,18 +119,34 @@ def test_bad_template_field(template: str) -> None:
     assert str(info.value) == f"bad --name template {template!r}: use plain column names, like {{id}}"
 
 
-# unique_names
+# assign_names (unique within the batch, case-insensitively, and stable across runs)
+
+
+def _named(*names: str, history: dict[str, dict[str, str]] | None = None) -> list[str]:
+    from gbatch._batch import PreparedRow
+    from gbatch._resume import assign_names
+    from gbatch._tasks import TaskRow
+    from gbatch._tool import Call
+
+    rows = [PreparedRow(TaskRow(str(i), i + 2, {}), Call({}), name, "", {}) for i, name in enumerate(names)]
+    assign_names(rows, history or {})
+    return [row.name for row in rows]
 
 
 def test_unique_names_case_insensitive_and_stable() -> None:
-    assert unique_names(["a", "A", "b", "a"]) == ["a", "A_2", "b", "a_3"]
-    assert unique_names(["x", "y", "x", "x"]) == ["x", "y", "x_2", "x_3"]
-    assert unique_names([]) == []
+    assert _named("a", "A", "b", "a") == ["a", "A_2", "b", "a_3"]
+    assert _named("x", "y", "x", "x") == ["x", "y", "x_2", "x_3"]
+    assert _named() == []
 
 
 def test_unique_names_skips_suffixes_already_taken() -> None:
-    assert unique_names(["a", "a_2", "a"]) == ["a", "a_2", "a_3"]
-    assert unique_names(["a", "a", "a_2"]) == ["a", "a_2", "a_2_2"]
+    assert _named("a", "a_2", "a") == ["a", "a_2", "a_3"]
+    assert _named("a", "a", "a_2") == ["a", "a_2", "a_2_2"]
+
+
+def test_a_finished_rows_name_is_never_given_to_another_row() -> None:
+    history = {"9": {"status": "ok", "name": "a"}}
+    assert _named("a", "a", history=history) == ["a_2", "a_3"]
 
 
 # atomic_write

@@ -1,7 +1,8 @@
 """Output file names and atomic writes.
 
 Every row gets a base name rendered from a template over its columns
-(`{id}_{speaker}`), made safe for any filesystem and unique within the batch.
+(`{id}_{speaker}`), made safe for any filesystem (`_resume.assign_names` then makes
+it unique, and keeps it stable across runs).
 Files are written to a temporary name in the same folder and renamed, so a
 crash or Ctrl-C never leaves a half-written output.
 """
@@ -14,7 +15,7 @@ import string
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,20 +69,6 @@ class NameTemplate:
                 value = values.get(field_name)
                 out.append("" if value is None else str(value))
         return sanitize("".join(out))
-
-
-def unique_names(names: Sequence[str]) -> list[str]:
-    """Make rendered names unique, case-insensitively, keeping the first as it is."""
-    seen: set[str] = set()
-    result = []
-    for name in names:
-        candidate, n = name, 1
-        while candidate.casefold() in seen:
-            n += 1
-            candidate = f"{name}_{n}"
-        seen.add(candidate.casefold())
-        result.append(candidate)
-    return result
 
 
 _dir_lock = threading.Lock()
