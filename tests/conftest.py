@@ -6,6 +6,8 @@ and returns its URL; servers are closed when the test (or module) ends.
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,37 +27,29 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-from gbatch.testing import CliResult, free_port, run_cli  # noqa: E402 - after the environment is set
+from gbatch.testing import (  # noqa: E402 - after the environment is set
+    CliResult,
+    free_port,
+    run_cli,
+    serving,  # noqa: E402
+)
 from gbatch.testing import serve as launch  # noqa: E402
 
-__all__ = ["EXAMPLES", "ROOT", "CliResult", "ServeFn", "free_port", "launch", "run_cli"]
+__all__ = ["EXAMPLES", "ROOT", "CliResult", "ServeFn", "free_port", "journal_by_id", "launch", "run_cli", "write_csv"]
 
 ServeFn = Callable[..., str]
-
-
-def _serving() -> Iterator[ServeFn]:
-    started: list[Any] = []
-
-    def serve(blocks: Any, **kwargs: Any) -> str:
-        url = launch(blocks, **kwargs)
-        started.append(blocks)
-        return url
-
-    yield serve
-    for blocks in started:
-        blocks.close()
 
 
 @pytest.fixture
 def serve() -> Iterator[ServeFn]:
     """Serve gr.Blocks for one test."""
-    yield from _serving()
+    yield from serving()
 
 
 @pytest.fixture(scope="module")
 def serve_module() -> Iterator[ServeFn]:
     """Serve gr.Blocks for every test of a module (starting gradio costs about a second)."""
-    yield from _serving()
+    yield from serving()
 
 
 @pytest.fixture
@@ -68,3 +62,17 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def cli() -> Callable[..., CliResult]:
     return run_cli
+
+
+def write_csv(path: Path, rows: list[list[Any]]) -> Path:
+    """A task file from rows of cells (the first is the header)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+def journal_by_id(out: Path) -> dict[str, dict[str, Any]]:
+    """The last journal record of each row id."""
+    lines = (out / "gbatch-journal.jsonl").read_text(encoding="utf-8").splitlines()
+    return {r["id"]: r for r in map(json.loads, lines)}

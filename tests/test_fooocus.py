@@ -8,7 +8,6 @@ The stand-in appends every call it receives (fn_index, session hash and the raw 
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from gbatch_fooocus import demo_server
 from gbatch_fooocus.tool import FooocusPlan, find_chain, parse_loras, progress_percent, ratio_size
 
 from . import oldgradio
-from .conftest import EXAMPLES, CliResult
+from .conftest import EXAMPLES, CliResult, journal_by_id, write_csv
 
 pytestmark = pytest.mark.slow
 
@@ -110,15 +109,9 @@ def gbatch_cli(*args: Any) -> CliResult:
     return run_cli(*args, plugins=[gbatch_fooocus])
 
 
-def write_csv(path: Path, rows: list[list[Any]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(rows)
-    return path
 
 
-def journal(out: Path) -> dict[str, dict[str, Any]]:
-    lines = (out / "gbatch-journal.jsonl").read_text(encoding="utf-8").splitlines()
-    return {r["id"]: r for r in map(json.loads, lines)}
+journal = journal_by_id
 
 
 def size_of(path: Path) -> tuple[int, int]:

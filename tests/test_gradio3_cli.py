@@ -4,7 +4,6 @@ have no api_name, a chain sharing gr.State, journal and resume."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from . import oldgradio
-from .conftest import CliResult
+from .conftest import CliResult, journal_by_id, write_csv
 
 Cli = Callable[..., CliResult]
 pytestmark = pytest.mark.slow
@@ -46,14 +45,9 @@ def blocks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     yield from _serve("g3_blocks.py", tmp_path_factory.mktemp("blocks"))
 
 
-def write_csv(path: Path, rows: list[list[Any]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(rows)
-    return path
 
 
-def journal(out: Path) -> dict[str, dict[str, Any]]:
-    return {r["id"]: r for r in map(json.loads, (out / "gbatch-journal.jsonl").read_text(encoding="utf-8").splitlines())}
+journal = journal_by_id
 
 
 def test_inspect_names_the_calculators_parameters(cli: Cli, calc: App) -> None:

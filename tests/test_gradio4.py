@@ -8,7 +8,6 @@ so what went over the wire is checked on the server side.
 
 from __future__ import annotations
 
-import csv
 import json
 import threading
 import time
@@ -20,7 +19,7 @@ import pytest
 from PIL import Image
 
 from . import oldgradio
-from .conftest import CliResult
+from .conftest import CliResult, journal_by_id, write_csv
 
 Cli = Callable[..., CliResult]
 pytestmark = pytest.mark.slow
@@ -61,15 +60,9 @@ def fresh(app: App) -> App:
     return app
 
 
-def write_csv(path: Path, rows: list[list[Any]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(rows)
-    return path
 
 
-def journal(out: Path) -> dict[str, dict[str, Any]]:
-    records = [json.loads(line) for line in (out / "gbatch-journal.jsonl").read_text(encoding="utf-8").splitlines()]
-    return {r["id"]: r for r in records}
+journal = journal_by_id
 
 
 def image(path: Path, colour: tuple[int, int, int]) -> Path:

@@ -26,7 +26,7 @@ from gbatch_instantid import demo_server
 from gbatch_instantid.tool import APP_PARAMS, InstantIDPlan
 
 from . import oldgradio
-from .conftest import EXAMPLES, CliResult
+from .conftest import EXAMPLES, CliResult, journal_by_id, write_csv
 
 pytestmark = pytest.mark.slow
 
@@ -76,15 +76,9 @@ def gbatch_cli(*args: Any) -> CliResult:
     return run_cli(*args, plugins=[gbatch_instantid])
 
 
-def write_csv(path: Path, rows: list[list[Any]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(rows)
-    return path
 
 
-def journal(out: Path) -> dict[str, dict[str, Any]]:
-    lines = (out / "gbatch-journal.jsonl").read_text(encoding="utf-8").splitlines()
-    return {r["id"]: r for r in map(json.loads, lines)}
+journal = journal_by_id
 
 
 def face(path: Path, colour: tuple[int, int, int] | None = None) -> Path:

@@ -39,7 +39,7 @@ import pytest
 
 from .transports.fake import FakeServer, FakeTransport
 
-__all__ = ["CliResult", "FakeServer", "FakeTransport", "Script", "free_port", "run_cli", "serve", "start_script"]
+__all__ = ["CliResult", "FakeServer", "FakeTransport", "Script", "free_port", "run_cli", "serve", "serving", "start_script"]
 
 QUIET = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
 
@@ -152,9 +152,8 @@ def run_cli(*args: Any, plugins: Sequence[ModuleType | object] = ()) -> CliResul
 # -- pytest fixtures (this module is a pytest plugin through the `pytest11` entry point) ----------
 
 
-@pytest.fixture
-def gbatch_serve() -> Iterator[Callable[..., str]]:
-    """Serve gr.Blocks on 127.0.0.1 for one test: `url = gbatch_serve(blocks)`."""
+def serving() -> Iterator[Callable[..., str]]:
+    """A fixture body: yields `serve`, and closes every app it served afterwards (any scope)."""
     started: list[Any] = []
 
     def launch(blocks: Any, **kwargs: Any) -> str:
@@ -165,6 +164,12 @@ def gbatch_serve() -> Iterator[Callable[..., str]]:
     yield launch
     for blocks in started:
         blocks.close()
+
+
+@pytest.fixture
+def gbatch_serve() -> Iterator[Callable[..., str]]:
+    """Serve gr.Blocks on 127.0.0.1 for one test: `url = gbatch_serve(blocks)`."""
+    yield from serving()
 
 
 @pytest.fixture
