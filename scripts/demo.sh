@@ -46,5 +46,9 @@ echo "== run it again: every row is already done, nothing is sent"
     --join chapter --gap 0.6 --out "$OUT" --quiet "$@"
 echo
 echo "== listen and look: open $OUT/review.html in a browser (or: .venv/bin/gbatch review $OUT --serve)"
-echo "   mark bad takes with x, export redo.txt into $OUT, then run the command above with --redo $OUT/redo.txt"
+echo "   mark bad takes with x, export redo.txt into $OUT, start the stand-in again"
+echo "   (.venv/bin/gbatch-cosyvoice-demo --port $PORT &) and regenerate just those lines:"
+echo "   .venv/bin/gbatch cosyvoice examples/audiobook.csv --server http://127.0.0.1:$PORT \\"
+echo "       --prompt-audio examples/voices/narrator.wav --prompt-text \"\$(cat examples/voices/narrator.txt)\" \\"
+echo "       --join chapter --gap 0.6 --out $OUT --redo $OUT/redo.txt"
 exit $status

@@ -984,3 +984,14 @@ def test_redo_with_an_unknown_id_sends_nothing(cli: Cli, v3: Server, tmp_path: P
     assert result.exit_code == 2
     assert "redo.txt:2: 'zzz' is not a row id of the task file" in result.stderr
     assert v3.rec.calls == []
+
+
+def test_the_summary_prints_the_redo_command_without_secrets(v3: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gbatch.cli import _redo_command
+
+    argv = ["gbatch", "cosyvoice", "t.csv", "-s", "http://u:pw-secret@h:1", "--auth", "u:pw-secret", "--token=tok-secret", "--redo", "old.txt", "--join", "chapter"]
+    monkeypatch.setattr(sys, "argv", argv)
+    command = _redo_command(tmp_path / "redo.txt")
+    assert "secret" not in command
+    assert command.startswith("gbatch cosyvoice t.csv -s 'http://***@h:1' --join chapter --redo ")
+    assert command.endswith("(and your login, token or headers again)")

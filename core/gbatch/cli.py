@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from ._columns import Column
 from ._errors import ExitCode, GbatchError, UsageError
 from ._plugins import Registry, call_register_commands, load_registry
 from ._scaffold import BUILTIN_COMMANDS
+from ._servers import redact_url
 from ._tool import Option, Tool
 
 __all__ = ["build_app", "main"]
@@ -309,6 +311,32 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
+_SECRET_OPTIONS = ("--auth", "--token", "--header")
+
+
+def _redo_command(redo: Path) -> str:
+    """This command line again with `--redo FILE`, minus any secret (--auth, --token,
+    --header and their values: give them again, or through GBATCH_AUTH / HF_TOKEN)."""
+    args: list[str] = []
+    skip = dropped = False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in _SECRET_OPTIONS:
+            skip, dropped = "=" not in arg, True
+            continue
+        if name == "--redo":
+            skip = "=" not in arg
+            continue
+        hidden = redact_url(arg)
+        dropped = dropped or hidden != arg  # a password in a server URL
+        args.append(hidden)
+    command = shlex.join(["gbatch", *args, "--redo", str(redo)])
+    return command + ("   (and your login, token or headers again)" if dropped else "")
+
+
 def _show_summary(result: Any, console: Console) -> None:
     ran = result.succeeded - result.skipped if result.succeeded >= result.skipped else result.succeeded
     parts = [f"{result.succeeded}/{result.total} rows ok"]
@@ -323,12 +351,7 @@ def _show_summary(result: Any, console: Console) -> None:
     console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}")
     console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False, soft_wrap=True)
     if result.review:
-        # Not the command line itself: it may carry --auth or --token.
-        console.print(
-            f"review:  {result.review}\n  mark bad takes there (x), then run the same command with --redo {result.out_dir / 'redo.txt'}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        console.print(f"review:  {result.review}\n  mark bad takes there (x), then: {_redo_command(result.out_dir / 'redo.txt')}", highlight=False, soft_wrap=True)
     if result.interrupted:
         console.print("[yellow]Interrupted:[/] finished rows are kept; run the same command again to finish the rest.")
     elif result.halted:
