@@ -369,8 +369,8 @@ def _report(
 
 
 def _describe_slots(server: Server) -> str:
-    endpoint_queued = server.backend.slots
-    return f"{server.label} (gradio {server.api.version or '?'}): {endpoint_queued} row{'s' if endpoint_queued != 1 else ''} at once"
+    slots = server.backend.slots
+    return f"{server.label} (gradio {server.api.version or '?'}): {slots} row{'s' if slots != 1 else ''} at once"
 
 
 def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> Result:
