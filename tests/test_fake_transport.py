@@ -230,3 +230,40 @@ def test_files_returned_by_the_app_are_saved_under_the_row_name(tmp_path: Path) 
     result = run(gbatch.GenericTool(), tasks(tmp_path / "t.csv", [["id", "text"], ["x", "abc"]]), tmp_path / "out", server)
     assert result.succeeded == 1
     assert (tmp_path / "out" / "x.png").read_bytes() == b"abc"
+
+
+def test_a_plan_reads_progress_from_what_a_generator_yields(serve: Any, tmp_path: Path) -> None:
+    """On gradio 6 too: each yield of a generator endpoint is offered to Plan.progress."""
+    from .apps import Calls, multi_app
+
+    url = serve(multi_app(Calls()))
+    seen: list[float] = []
+
+    class Watch(gbatch.Listener):
+        def row_status(self, item_id: str, status: dict[str, Any]) -> None:
+            if status.get("code") == "progress":
+                seen.append(float(status["progress"]))
+
+    class CountdownPlan(gbatch.Plan):
+        api_name = "/countdown"
+        columns = (gbatch.Column("text", required=True),)
+
+        def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> gbatch.Call:
+            return gbatch.Call({"text": values["text"]})
+
+        def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+            out.value("said", result.value)
+
+        def progress(self, outputs: Any) -> float | None:
+            left = str(outputs[0]).rsplit(":", 1)[-1]
+            return 1.0 if left == "liftoff" else (3 - int(left)) / 3
+
+    class Countdown(gbatch.Tool):
+        name = "countdown"
+
+        def plan(self, api: gbatch.ServerApi, options: Mapping[str, Any]) -> gbatch.Plan:
+            return CountdownPlan()
+
+    result = gbatch.run_batch(Countdown(), tasks(tmp_path / "t.csv", [["text"], ["go"]]), gbatch.BatchOptions(servers=[url], out=tmp_path / "out"), listener=Watch(), say=lambda _: None)
+    assert result.succeeded == 1
+    assert seen and seen == sorted(seen) and max(seen) <= 1.0

@@ -535,9 +535,25 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
+def _quiet_library_threads() -> None:
+    """gradio_client's stream reader dies with a traceback when a server goes away mid-batch; the
+    rows it served already fail as "connection dropped" and are retried, so the traceback is
+    noise on the user's terminal. Threads of gbatch's own keep Python's usual report."""
+    import threading
+
+    default = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.thread is not None and args.thread.name.startswith("gbatch"):
+            default(args)
+
+    threading.excepthook = hook
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `gbatch` console script."""
     _stop_on_sigterm()
+    _quiet_library_threads()
     registry = load_registry()
     app = build_app(registry)
     broken = [p for p in registry.plugins if p.error]

@@ -260,6 +260,12 @@ class ClientJob(Job):
         self._endpoint = endpoint
         self._last: tuple[Any, ...] | None = None
         self._cancelled = False
+        self._yields_seen = 0  # a generator's intermediate outputs already passed on
+
+    def _outputs(self, value: Any) -> tuple[Any, ...]:
+        returns = len(self._endpoint.returns)
+        values = tuple(value) if returns != 1 and isinstance(value, (list, tuple)) else (value,)
+        return tuple(self._convert(v) for v in values)
 
     def result(self, timeout: float) -> Result:
         try:
@@ -272,9 +278,7 @@ class ClientJob(Job):
             if self._cancelled:
                 raise CallCancelled("cancelled") from None
             raise self._session._translate(exc, self._client, []) from None
-        returns = len(self._endpoint.returns)
-        values = tuple(value) if returns != 1 and isinstance(value, (list, tuple)) else (value,)
-        return Result(tuple(self._convert(v) for v in values), self._endpoint)
+        return Result(self._outputs(value), self._endpoint)
 
     def _convert(self, value: Any) -> Any:
         if _is_file_data(value):
@@ -308,8 +312,14 @@ class ClientJob(Job):
 
     def updates(self) -> list[Update]:
         # Job.status() keeps only the latest update, so a log line could be lost: read the queue.
-        queue = getattr(getattr(self._job, "communicator", None), "updates", None)
         found: list[Update] = []
+        # A generator's yields so far: apps that report progress only there need them (Plan.progress).
+        with contextlib.suppress(Exception):
+            yields = self._job.outputs()
+            if len(yields) > self._yields_seen:
+                self._yields_seen = len(yields)
+                found.append(Update("generating", outputs=self._outputs(yields[-1])))
+        queue = getattr(getattr(self._job, "communicator", None), "updates", None)
         if queue is None:
             return found
         while True:
