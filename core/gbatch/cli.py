@@ -535,12 +535,32 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
+class _WithoutLibraryThreads:
+    """stderr for the command line, without what library pool threads write.
+
+    gradio_client's stream reader prints a traceback (`traceback.print_exc()`) when a server
+    goes away mid-batch; the rows it served already fail as "connection dropped" and are
+    retried, so on the user's terminal it is only noise."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        import threading
+
+        # Library pool threads only: rich's refresh thread draws the progress bar through here.
+        if threading.current_thread().name.startswith("ThreadPoolExecutor"):
+            return len(text)
+        return int(self._stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, flush…
+        return getattr(self._stream, name)
+
+
 def _quiet_library_threads() -> None:
-    """gradio_client's stream reader dies with a traceback when a server goes away mid-batch; the
-    rows it served already fail as "connection dropped" and are retried, so the traceback is
-    noise on the user's terminal. Threads of gbatch's own keep Python's usual report."""
     import threading
 
+    sys.stderr = _WithoutLibraryThreads(sys.stderr)
     default = threading.excepthook
 
     def hook(args: threading.ExceptHookArgs) -> None:
