@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._columns import File
 from ._errors import ExitCode
 from ._executor import RetryPolicy
 from ._tasks import TaskRow
 from ._tool import Call
 from .transports.base import Connection
 
-__all__ = ["BatchOptions", "BatchResult", "PreparedRow"]
+__all__ = ["BatchOptions", "BatchResult", "PreparedRow", "plain_values"]
 
 
 @dataclass
@@ -124,3 +125,16 @@ class BatchResult:
             "review": str(self.review) if self.review else None,
             "exit_code": int(self.exit_code),
         }
+
+
+def plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values as JSON can hold them: a `File` (or a list of them) as its path or URL."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, File):
+            return str(value)
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return {k: plain(v) for k, v in values.items()}

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ._api import ServerApi
-from ._batch import BatchOptions, BatchResult, PreparedRow
+from ._batch import BatchOptions, BatchResult, PreparedRow, plain_values
 from ._call import call, cause_of, classify, describe
-from ._columns import File, normalize_key
+from ._columns import normalize_key
 from ._each import cross, parse_each
 from ._errors import CallError, ConnectionLost, PluginError, Problem, RowFailed, ServerError, UsageError
 from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
@@ -30,7 +30,7 @@ from ._servers import Connected, Server, connect_servers, parse_server, redact, 
 from ._tasks import TaskFile, read_tasks
 from ._tool import Call, Plan, Tool, bind_columns
 from .transports import AutoTransport
-from .transports.base import Request, Result, ServerFile, Session, Transport, browser_values
+from .transports.base import Request, Result, ServerFile, Session, Transport
 
 __all__ = ["BatchOptions", "BatchResult", "PreparedRow", "parse_server", "run_batch"]
 
@@ -360,7 +360,7 @@ def _report(
         result.review = write_review(out_dir, task_columns=batch.task.columns)
     if not report.interrupted:
         batch.plan.finish(
-            [{**rec, "row": item.row.values, "inputs": _plain_inputs(item.values)} for item, rec in zip(prepared, rows, strict=True)],
+            [{**rec, "row": item.row.values, "inputs": plain_values(item.values)} for item, rec in zip(prepared, rows, strict=True)],
             out_dir,
             batch.say,
         )
@@ -379,7 +379,8 @@ def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt
     if endpoint is None:
         raise CallError(f"{server.label} has no endpoint {ref!r}")
     progress = plan.progress if type(plan).progress is not Plan.progress else None
-    return call(server.session, Request(endpoint, browser_values(endpoint, step.kwargs), session), attempt, progress=progress)
+    # step.kwargs are already as a browser sends them (prepare_batch, for this server's API)
+    return call(server.session, Request(endpoint, step.kwargs, session), attempt, progress=progress)
 
 
 def _ensure_setup(server: Server, plan: Plan) -> None:
@@ -477,7 +478,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
                 "warnings": body.get("warnings") or [text for level, text in logs if level.lower() == "warning"],
                 "logs": logs,
                 "generated": item.call.generated,
-                "inputs": _plain_inputs(item.values),
+                "inputs": plain_values(item.values),
                 "takes": (batch.history.get(item.row.id) or {}).get("takes") or [],
                 "tool": batch.tool.name,
             }
@@ -514,17 +515,6 @@ def _redacted(value: Any, secrets: Sequence[str]) -> Any:
     if isinstance(value, Mapping):
         return {k: _redacted(v, secrets) for k, v in value.items()}
     return value
-
-
-def _plain_inputs(values: Mapping[str, Any]) -> dict[str, Any]:
-    def plain(value: Any) -> Any:
-        if isinstance(value, File):
-            return str(value)
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return value
-
-    return {k: plain(v) for k, v in values.items()}
 
 
 def _iso(stamp: float | None) -> str | None:

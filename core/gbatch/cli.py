@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ._batch import plain_values
 from ._columns import Column
 from ._errors import ExitCode, GbatchError, UsageError
 from ._plugins import Registry, call_register_commands, load_registry
@@ -262,17 +263,13 @@ def _json_document(result: Any) -> dict[str, Any]:
                 "id": item.row.id,
                 "line": item.row.line,
                 "name": item.name,
-                "before": [{"endpoint": step.endpoint, "values": _plain(step.kwargs)} for step in item.call.before],
-                "values": _plain(item.call.kwargs),
+                "before": [{"endpoint": step.endpoint, "values": plain_values(step.kwargs)} for step in item.call.before],
+                "values": plain_values(item.call.kwargs),
                 "generated": item.call.generated,
             }
             for item in result.planned
         ]
     return document
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if hasattr(v, "source") else [str(x) for x in v] if isinstance(v, list) and v and hasattr(v[0], "source") else v) for k, v in values.items()}
 
 
 def _show_dry_run(result: Any) -> None:
