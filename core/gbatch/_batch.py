@@ -14,6 +14,7 @@ from typing import Any
 from ._columns import File
 from ._errors import ExitCode
 from ._executor import RetryPolicy
+from ._slots import DEFAULT_QUEUE_AHEAD
 from ._tasks import TaskRow
 from ._tool import Call
 from .transports.base import Connection
@@ -27,6 +28,9 @@ class BatchOptions:
 
     servers: Sequence[str] = ()
     jobs: int | None = None
+    #: rows of ours kept waiting in each server's queue beyond those it runs (0: a row goes
+    #: only when one of ours finishes; the polite setting for a server shared with others)
+    queue_ahead: int = DEFAULT_QUEUE_AHEAD
     out: Path | None = None
     name: str | None = None
     timeout: float | None = None
@@ -96,8 +100,10 @@ class BatchResult:
     rows: list[dict[str, Any]]
     dry_run: bool = False
     planned: list[PreparedRow] = field(default_factory=list)
-    #: "URL: N running + M waiting" per server, as chosen for this batch
+    #: one line per server: how its slots are chosen (before the run), what was learned (after)
     servers: list[str] = field(default_factory=list)
+    #: per server label: the slots learned while running (learned, peak, cap, queue_ahead, how)
+    slots: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the review page written after the batch, if any
     review: Path | None = None
 
@@ -124,6 +130,8 @@ class BatchResult:
             "results": str(self.results) if self.results else None,
             "review": str(self.review) if self.review else None,
             "exit_code": int(self.exit_code),
+            "servers": self.servers,
+            "slots": self.slots,
         }
 
 

@@ -18,10 +18,12 @@ not run, and cannot keep the process alive.
 
 from __future__ import annotations
 
+import functools
+import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Generic, TypeVar
 
@@ -36,6 +38,7 @@ from ._scheduler import (
     Start,
     Stop,
 )
+from ._slots import Learning, Slots
 
 __all__ = [
     "Attempt",
@@ -69,6 +72,7 @@ class Attempt:
         timeout: float | None,
         listener: Listener,
         clock: Callable[[], float],
+        observe: Callable[[str], None] | None = None,
     ) -> None:
         self.item_id = item_id
         self.payload = payload
@@ -79,12 +83,21 @@ class Attempt:
         self.deadline = clock() + timeout if timeout else None
         self._listener = listener
         self._clock = clock
+        self._observe = observe
 
     def time_left(self) -> float | None:
         return None if self.deadline is None else self.deadline - self._clock()
 
     def report(self, **status: Any) -> None:
-        """Pass a status (e.g. queue rank) to the listener; callable from the worker thread."""
+        """Pass a status (e.g. queue rank) to the listener; callable from the worker thread.
+
+        A status whose `code` is "queued", "started" or "finished" also tells the scheduler
+        whether the server made the row wait, runs it, or is done with it: that is how each
+        server's slots are learned."""
+        code = status.get("code")
+        # "queued" without a rank is the client joining, not the server saying the row waits.
+        if self._observe is not None and (code in ("started", "finished") or (code == "queued" and status.get("rank") is not None)):
+            self._observe(str(code))
         self._listener.row_status(self.item_id, status)
 
 
@@ -106,7 +119,10 @@ class Listener:
     def row_status(self, item_id: str, status: dict[str, Any]) -> None:
         """Whatever the work reported through `Attempt.report` (e.g. queue rank). Worker
         thread, concurrently with the others; reports from an attempt given up after the
-        cancel grace are dropped once the batch is over."""
+        cancel grace are dropped once the batch is over.
+
+        Also, in the calling thread with `item_id` "", `{"code": "slots", "server": label,
+        "learned": n, "how": text}` each time a server's learned slots change."""
 
     def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
         """An attempt failed with a transient error or back-pressure; the item runs again in
@@ -137,6 +153,7 @@ def execute(
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
     cancel_grace: float = CANCEL_GRACE,
+    slots: Mapping[str, Slots] | None = None,
 ) -> ExecutionReport[T]:
     """Run `work` once per item (retrying as the policy says) and return every outcome.
 
@@ -151,6 +168,9 @@ def execute(
         cancel the running items; those end in `not_run`, and the report is `halted`.
     :param cancel_grace: once the batch stops, seconds running attempts get to see
         `Attempt.cancelled` and end; any still running then are given up (not run).
+    :param slots: per backend URL, a `gbatch._slots.Slots` that learns how many rows the
+        server runs from the queue events the work reports; a backend without one runs
+        exactly `Backend.slots` rows at once.
 
     Ctrl-C (KeyboardInterrupt) in the calling thread stops new work, sets
     `Attempt.cancelled` for the running items, waits for them (a second Ctrl-C stops
@@ -167,6 +187,7 @@ def execute(
         halt_on_failures=halt_on_failures,
         clock=clock,
         rng=rng,
+        slots=slots,
     )
     run = _Run(
         scheduler,
@@ -207,6 +228,9 @@ class _Run(Generic[T]):
         self.cancel_grace = cancel_grace
         self.cancelled = threading.Event()
         self.running: dict[Future[T], Start] = {}
+        # Worker threads post here: a queue event of an attempt, or None when one finished.
+        self.wakeups: queue.SimpleQueue[tuple[Start, str] | None] = queue.SimpleQueue()
+        self.learned: dict[str, int] = {}
         # A listener error while running attempts were wound down after a Ctrl-C or halt.
         self.late_error: Exception | None = None
 
@@ -245,18 +269,51 @@ class _Run(Generic[T]):
                 self.timeout,
                 self.statuses,
                 self.clock,
+                observe=functools.partial(self._observed, start),
             )
-            self.running[_in_thread(self.work, attempt)] = start
+            future = _in_thread(self.work, attempt)
+            self.running[future] = start
+            future.add_done_callback(lambda _: self.wakeups.put(None))
             # The listener last: it may raise KeyboardInterrupt, and the attempt must already be tracked.
             self.listener.row_started(row.id, str(start.backend), start.number)
 
+    def _observed(self, start: Start, code: str) -> None:
+        """A queue event of `start` (worker thread): the loop passes it to the scheduler."""
+        self.wakeups.put((start, code))
+
     def _settle_some(self, timeout: float) -> None:
+        """Wait until an attempt ends or reports a queue event (or `timeout`), then pass on
+        everything that happened meanwhile."""
         if not self.running:
             time.sleep(timeout)  # a row is waiting for its retry, or for a backend's rest to end
             return
-        done, _ = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED)
-        for future in done:
+        try:
+            events = [self.wakeups.get(timeout=timeout)]
+        except queue.Empty:
+            return
+        while True:
+            try:
+                events.append(self.wakeups.get_nowait())
+            except queue.Empty:
+                break
+        for event in events:
+            if event is not None:
+                self.scheduler.observed(*event)
+        for future in [f for f in self.running if f.done()]:
             self._settle(future)
+        self._tell_learned()
+
+    def _tell_learned(self) -> None:
+        learned = self.scheduler.learned()
+        if learned == self.learned:
+            return
+        self.learned = learned
+        for backend in self.scheduler.backends:
+            report = self.scheduler.slots[backend.url].report()
+            if report.how is Learning.FIXED:
+                continue  # nothing learned: the display shows what was given
+            status = {"code": "slots", "server": str(backend), "learned": report.learned, "how": report.how.value}
+            self.listener.row_status("", status)
 
     def _settle(self, future: Future[T]) -> None:
         start = self.running.pop(future)

@@ -30,6 +30,8 @@ class _Counts:
         self.started = time.monotonic()
         #: cluster workers: name -> the latest `row_status` with code "worker" (rows done, rate, health)
         self.workers: dict[str, dict[str, Any]] = {}
+        #: server label -> slots learned so far (the executor's "slots" status)
+        self.slots: dict[str, int] = {}
 
     def rate(self) -> float:
         minutes = (time.monotonic() - self.started) / 60
@@ -48,6 +50,9 @@ class _Counts:
             ]
             if waiting:
                 parts.append((f"server queue: {len(waiting)} waiting (next at {min(waiting) + 1})", ""))
+            if self.slots:
+                learned = ", ".join(f"{server} {n}" for server, n in self.slots.items())
+                parts.append((f"slots learned: {learned}", ""))
             workers = self.worker_line()
             if workers:
                 parts.append((workers, re.sub(r"\[/?[a-z]+\]", "", workers)))
@@ -109,6 +114,11 @@ class RichListener(Listener):
         self._refresh()
 
     def row_status(self, item_id: str, status: dict[str, Any]) -> None:
+        if status.get("code") == "slots":
+            with self.counts.lock:
+                self.counts.slots[str(status["server"])] = int(status["learned"])
+            self._refresh()
+            return
         if status.get("code") == "worker":
             with self.counts.lock:
                 before = self.counts.workers.get(status["worker"], {}).get("healthy", True)

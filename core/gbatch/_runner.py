@@ -27,6 +27,7 @@ from ._prepare import column_map, prepare_batch
 from ._resume import OutLock, assign_names, keep_takes, read_redo, refuse_foreign_files, rename_outputs, select_rows
 from ._review import write_review
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
+from ._slots import DEFAULT_CAP, Learning, Slots
 from ._tasks import TaskFile, read_tasks
 from ._tool import Call, Plan, Tool, bind_columns
 from .transports import AutoTransport
@@ -202,7 +203,7 @@ def _names(prepared: Sequence[PreparedRow], history: dict[str, dict[str, Any]], 
 
 def _connect(backends: Sequence[Backend], options: BatchOptions, transport: Transport, tool: Tool) -> Connected:
     # Until the server's API is known, size each session for the most rows it may get.
-    provisional = [b if b.slots else Backend(b.url, 2 * max(1, tool.slots_per_server), b.label) for b in backends]
+    provisional = [b if b.slots else Backend(b.url, DEFAULT_CAP, b.label) for b in backends]
     connected = connect_servers(provisional, options.connection, transport)
     chosen = {b.url: b for b in backends}
     for server in connected.servers:
@@ -272,24 +273,30 @@ def _setup(server: Server, plan: Plan) -> None:
     server.needs_setup = False
 
 
-def _slots(server: Server, plan: Plan, tool: Tool) -> Backend:
-    """How many rows go to a server at once: `URL=N` (or -j with one server) when given;
-    otherwise the server's concurrency (or the tool's), plus as many waiting in its queue,
-    so a slot never idles while the next row travels."""
+def _slots(server: Server, plan: Plan, tool: Tool, queue_ahead: int) -> tuple[Backend, Slots]:
+    """How many rows go to a server at once, learned while the batch runs (`gbatch._slots`).
+
+    A queued endpoint: the server's queue says which rows wait and which run; `queue_ahead`
+    rows of ours wait there, the rest is what the server grants, up to `URL=N` (or -j with
+    one server), else `DEFAULT_CAP`. An endpoint without a queue: additive increase while
+    latency stays flat, up to `URL=N`/-j, else the tool's `slots_per_server` (nothing
+    protects such an app from overlapping calls but the tool's word)."""
     backend = server.backend
-    if backend.slots:
-        return backend
     endpoint = server.api.endpoint(plan.api_name)
-    concurrency = (server.session.concurrency(endpoint) if endpoint is not None else None) or tool.slots_per_server
-    waiting = concurrency if endpoint is not None and endpoint.queued else 0
-    return Backend(backend.url, concurrency + waiting, backend.label)
+    queued = endpoint is None or endpoint.queued
+    known = server.session.concurrency(endpoint) if endpoint is not None else None
+    cap = backend.slots or (DEFAULT_CAP if queued else max(1, tool.slots_per_server))
+    how = Learning.QUEUE if queued else Learning.LATENCY
+    start = min(cap, known or tool.slots_per_server)
+    return Backend(backend.url, cap, backend.label), Slots(cap, queue_ahead=queue_ahead, how=how, start=start)
 
 
 def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchResult:
     options, history, out_dir, journal = batch.options, batch.history, batch.out_dir, batch.journal
     backends = []
+    learning: dict[str, Slots] = {}
     for server in batch.servers.values():
-        server.backend = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool)
+        server.backend, learning[server.url] = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool, options.queue_ahead)
         server.session.slots = server.backend.slots
         backends.append(server.backend)
     to_run = select_rows(prepared, history, options, out_dir, batch.redo)
@@ -314,7 +321,7 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         rows=[],
         dry_run=options.dry_run,
         planned=to_run,
-        servers=[_describe_slots(s) for s in batch.servers.values()],
+        servers=[_describe_slots(s, learning[s.url]) for s in batch.servers.values()],
     )
     if options.dry_run:
         result.succeeded = len(done_before)
@@ -328,7 +335,7 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         clean_partials(out_dir)
         if batch.redo and options.keep_takes:
             keep_takes(to_run, history, journal, out_dir)
-        report = _execute(batch, to_run, backends)
+        report = _execute(batch, to_run, backends, learning)
         return _report(batch, prepared, to_run, waiting, report, result, started)
 
 
@@ -354,6 +361,9 @@ def _report(
     result.failed = sum(1 for o in report.outcomes if not o.ok)
     result.not_run = len(not_run)
     result.interrupted, result.halted = report.interrupted, report.halted
+    learned = [(server, report.slots.get(server.url)) for server in batch.servers.values()]
+    result.slots = {server.label: found.as_dict() for server, found in learned if found is not None}
+    result.servers = [f"{server.label}: {found.describe()}" for server, found in learned if found is not None] or result.servers
     table = [{**rec, "row": item.row.values} for item, rec in zip(prepared, rows, strict=True)]
     result.results = write_results(out_dir, table, batch.task.columns)
     if batch.options.review:
@@ -368,9 +378,12 @@ def _report(
     return result
 
 
-def _describe_slots(server: Server) -> str:
-    slots = server.backend.slots
-    return f"{server.label} (gradio {server.api.version or '?'}): {slots} row{'s' if slots != 1 else ''} at once"
+def _describe_slots(server: Server, slots: Slots) -> str:
+    """What a server gets, before the batch runs (the dry run shows this)."""
+    version = f"{server.label} (gradio {server.api.version or '?'})"
+    if slots.how is Learning.LATENCY:
+        return f"{version}: no queue; slots learned while running by latency (AIMD), from {slots.current()} up to {slots.cap}"
+    return f"{version}: slots learned while running from its queue, {slots.queue_ahead} row(s) kept waiting there, at most {slots.cap} at once"
 
 
 def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> Result:
@@ -397,7 +410,7 @@ def _overrides_setup(plan: Plan) -> bool:
     return type(plan).setup is not Plan.setup
 
 
-def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Backend]) -> ExecutionReport[dict[str, Any]]:
+def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Backend], learning: Mapping[str, Slots]) -> ExecutionReport[dict[str, Any]]:
     """Send the rows; journal each one as it finishes (in the calling thread)."""
     options, out_dir, secrets = batch.options, batch.out_dir, batch.secrets
     by_id = {item.row.id: item for item in to_run}
@@ -503,7 +516,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
         from ._cluster import execute_on_cluster
 
         return execute_on_cluster(batch, to_run, failed_logs, failed_cause, **settings)
-    return execute([(item.row.id, item) for item in to_run], work, backends, **settings)
+    return execute([(item.row.id, item) for item in to_run], work, backends, slots=learning, **settings)
 
 
 def _redacted(value: Any, secrets: Sequence[str]) -> Any:

@@ -29,6 +29,7 @@ from ._errors import ExitCode, GbatchError, UsageError
 from ._plugins import Registry, call_register_commands, load_registry
 from ._scaffold import BUILTIN_COMMANDS
 from ._servers import redact_url
+from ._slots import DEFAULT_QUEUE_AHEAD
 from ._tool import Option, Tool
 
 __all__ = ["build_app", "main"]
@@ -111,7 +112,8 @@ def _download_param() -> inspect.Parameter:
 def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect.Parameter]:
     return [
         _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help="A Gradio server, with N rows at once there (repeatable).")], None),
-        _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Rows in flight at most, over all servers [default: the servers' slots].")], None),
+        _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Rows in flight at most, over all servers [default: what each server's queue grants, learned while running].")], None),
+        _param("queue_ahead", Annotated[int, typer.Option("--queue-ahead", metavar="N", help="Rows kept waiting in each server's queue beyond those it runs; 0 sends a row only when one of ours finishes (a server shared with others).", show_default=True)], DEFAULT_QUEUE_AHEAD),
         _param("out", Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help=f"Output folder [default: {tool_default_out}].")], None),
         _param("name", Annotated[str | None, typer.Option("--name", metavar="TEMPLATE", help=f"Output name over the row's columns, e.g. '{{chapter}}_{{id}}' [default: {tool_default_name}].")], None),
         _param("timeout", Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", help="Per attempt; the job is then cancelled on the server and retried [default: no limit].")], None),
@@ -204,9 +206,12 @@ def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:
     tool_options = {k[4:]: v for k, v in kwargs.items() if k.startswith("opt_")}
     if kwargs["retries"] < 0:
         raise UsageError("--retries must be 0 or more")
+    if kwargs["queue_ahead"] < 0:
+        raise UsageError("--queue-ahead must be 0 or more")
     options = BatchOptions(
         servers=kwargs.get("server") or [],
         jobs=kwargs.get("jobs"),
+        queue_ahead=kwargs["queue_ahead"],
         out=kwargs.get("out"),
         name=kwargs.get("name"),
         timeout=kwargs.get("timeout"),
@@ -346,6 +351,8 @@ def _show_summary(result: Any, console: Console) -> None:
     minutes = result.seconds / 60
     rate = f", {ran / minutes:.1f} rows/min" if ran and minutes > 0 else ""
     console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}")
+    for line in result.servers if result.slots else ():
+        console.print(f"server {line}", highlight=False, soft_wrap=True)
     console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False, soft_wrap=True)
     if result.review:
         console.print(f"review:  {result.review}\n  mark bad takes there (x), then: {_redo_command(result.out_dir / 'redo.txt')}", highlight=False, soft_wrap=True)

@@ -438,6 +438,8 @@ class _Gradio3Job(Job):
         self._updates: queue.SimpleQueue[Update] = queue.SimpleQueue()
         self._logs: list[tuple[str, str]] = []
         self._done = threading.Event()
+        # set when the job ends or says something: `result` returns then (see its docstring)
+        self._wake = threading.Event()
         self._result: Result | None = None
         self._error: CallError | None = None
         self._cancelled = False
@@ -451,7 +453,12 @@ class _Gradio3Job(Job):
     # -- Job -------------------------------------------------------------------------
 
     def result(self, timeout: float) -> Result:
-        if not self._done.wait(timeout):
+        """The result; raises `TimeoutError` after `timeout`, or sooner when an update arrived
+        (so the caller hears "queued" and "started" without a polling delay)."""
+        if not self._done.is_set():
+            self._wake.wait(timeout)
+            self._wake.clear()  # before the caller drains: a later update sets it again
+        if not self._done.is_set():
             raise TimeoutError(f"{self.endpoint.key} is still running")
         if self._error is not None:
             raise self._error
@@ -510,9 +517,11 @@ class _Gradio3Job(Job):
                 return
             self._result, self._error = result, error
             self._done.set()
+            self._wake.set()
 
     def _emit(self, update: Update) -> None:
         self._updates.put(update)
+        self._wake.set()
 
     # REST: POST /run/predict; a generator yields one output per POST.
 

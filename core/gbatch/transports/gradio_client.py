@@ -252,6 +252,23 @@ def _payload(param: Param | None, value: Any, handle_file: Callable[[str], Any])
     return value
 
 
+class _WakingQueue(asyncio.Queue[Any]):
+    """gradio_client's per-job update queue, which also wakes whoever waits for the job.
+
+    gradio_client has no callback for a job's status: its reader puts each update
+    into `Communicator.updates`. Waking on that put lets `ClientJob.result` return as
+    soon as the server says a job waits or runs, so gbatch's scheduler hears it without
+    a polling delay of its own."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        super().__init__()
+        self._wake = wake
+
+    def put_nowait(self, item: Any) -> None:
+        super().put_nowait(item)
+        self._wake.set()
+
+
 class ClientJob(Job):
     def __init__(self, session: ClientSession, client: Any, job: Any, endpoint: Endpoint) -> None:
         self._session = session
@@ -261,6 +278,30 @@ class ClientJob(Job):
         self._last: tuple[Any, ...] | None = None
         self._cancelled = False
         self._yields_seen = 0  # a generator's intermediate outputs already passed on
+        self._wake = threading.Event()
+        self._queues = self._watch()
+
+    def _watch(self) -> list[Any]:
+        """The update queues to read, oldest first: the job's own (updates put before we
+        got here) and the waking one that replaces it. Without a communicator: none."""
+        communicator = getattr(self._job, "communicator", None)
+        original = getattr(communicator, "updates", None)
+        if communicator is None or original is None:
+            return []
+        waking = _WakingQueue(self._wake)
+        communicator.updates = waking
+        with contextlib.suppress(Exception):  # a job that is no Future (a test double) is polled
+            self._job.future.add_done_callback(lambda _: self._wake.set())
+        return [original, waking]
+
+    def _wait(self, timeout: float) -> None:
+        """Until the job ends or the server says something, at most `timeout` seconds."""
+        if not self._queues:
+            return
+        if not self._job.done():
+            self._wake.wait(timeout)
+        # Cleared before the caller drains: an update after this sets it again, none is missed.
+        self._wake.clear()
 
     def _outputs(self, value: Any) -> tuple[Any, ...]:
         returns = len(self._endpoint.returns)
@@ -268,8 +309,10 @@ class ClientJob(Job):
         return tuple(self._convert(v) for v in values)
 
     def result(self, timeout: float) -> Result:
+        """The result; raises `TimeoutError` after `timeout`, or sooner when an update arrived."""
+        self._wait(timeout)
         try:
-            value = self._job.result(timeout=timeout)
+            value = self._job.result(timeout=0 if self._queues else timeout)
         except TimeoutError:
             raise
         except BaseException as exc:
@@ -319,14 +362,18 @@ class ClientJob(Job):
             if len(yields) > self._yields_seen:
                 self._yields_seen = len(yields)
                 found.append(Update("generating", outputs=self._outputs(yields[-1])))
-        queue = getattr(getattr(self._job, "communicator", None), "updates", None)
-        if queue is None:
-            return found
+        queues = self._queues or [getattr(getattr(self._job, "communicator", None), "updates", None)]
+        for queue in queues:
+            if queue is not None:
+                self._read(queue, found)
+        return found
+
+    def _read(self, queue: Any, found: list[Update]) -> None:
         while True:
             try:
                 update = queue.get_nowait()
             except (asyncio.QueueEmpty, RuntimeError):
-                return found
+                return
             log = getattr(update, "log", None)
             if log:
                 text, level = log
