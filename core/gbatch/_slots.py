@@ -10,7 +10,8 @@ Each time one of our rows starts, the number of ours running is sampled `SETTLE`
 seconds later: events of different jobs reach us through different threads, and a
 start is often heard a moment before the end that made room for it. A sample taken
 while another row of ours waits in the queue is the server's grant (our share of
-it, on a shared server); one above the learned number is a lower bound of it.
+it, on a shared server); one above the learned number while none of ours waits is a
+lower bound of it (with `queue_ahead=0`, it replaces older samples below it).
 `learned` is the median of the last `WINDOW` samples: it rises a few rows after the
 server runs more and falls a few rows after it runs fewer. Rows in flight stay
 within `learned + queue_ahead` and never above `cap` (`URL=N` or `-j`).
@@ -30,6 +31,7 @@ finish. That is the polite setting for a server shared with other people.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -46,6 +48,9 @@ WINDOW = 8
 #: seconds after a start when the running count is sampled (gradio_client hears each job's
 #: events in a thread of its own that looks every 50 ms; this covers two looks)
 SETTLE = 0.1
+#: a sample is taken only when the running count has held this long (else looked at again later)
+STEADY = 0.05
+MAX_LOOKS = 4
 #: latency above the fastest seen times this means a server without a queue is saturated
 SLOWER = 1.5
 #: finished rows without one queue event before a queued endpoint is treated as having no queue
@@ -97,11 +102,14 @@ class Slots:
         self.learned = min(cap, max(1, start))
         self.peak = 0  # the most learned from samples (the starting guess is no observation)
         self._samples: deque[int] = deque(maxlen=WINDOW)
-        self._due: deque[float] = deque()  # when to sample the running count (after each start)
+        self._due: list[tuple[float, int]] = []  # a heap: when to sample the running count, looks so far
+        self._changed_at = 0.0  # when the running count last changed
         self._states: dict[Hashable, str] = {}  # in flight: "sent", "queued", "running" or "ended"
         self._running = 0
         self._heard = False  # any queue event at all
         self._finished = 0
+        self._queued_at: dict[Hashable, float] = {}
+        self._outwaited: set[Hashable] = set()  # queued rows that saw one of ours end
         self._probe_waited_at: int | None = None  # queue_ahead=0: rows finished when a probe had to wait
         # latency learning
         self._window = float(self.learned)
@@ -161,8 +169,7 @@ class Slots:
             return  # a late event: the row already ended, or a stale estimate arrived after its start
         self._heard = True
         self._states[token] = "queued"
-        if self.queue_ahead == 0 and self._running >= 1:
-            self._probe_waited_at = self._finished
+        self._queued_at.setdefault(token, now)
 
     def started(self, token: Hashable, now: float = 0.0) -> None:
         self._settle(now)
@@ -172,8 +179,14 @@ class Slots:
         self._heard = True
         self._states[token] = "running"
         self._running += 1
+        queued_at = self._queued_at.pop(token, None)
+        waited = token in self._outwaited or (queued_at is not None and now - queued_at >= SETTLE)
+        self._outwaited.discard(token)
+        if self.queue_ahead == 0 and waited:
+            self._probe_waited_at = self._finished  # it had to wait: the server was full
+        self._changed_at = now
         if self.how is Learning.QUEUE:
-            self._due.append(now + SETTLE)
+            heapq.heappush(self._due, (now + SETTLE, 0))
 
     def ended(self, token: Hashable, now: float = 0.0) -> None:
         """The server says the row's job is done (its result may still be on the way to us).
@@ -182,18 +195,26 @@ class Slots:
         self._settle(now)
         if self._states.get(token) == "running":
             self._states[token] = "ended"
-            self._running -= 1
+            self._end_running(now)
+
+    def _end_running(self, now: float) -> None:
+        self._running -= 1
+        self._changed_at = now
+        # a row of ours still waiting now waited for one of ours to end: the server was full
+        self._outwaited.update(t for t, s in self._states.items() if s == "queued")
 
     def finished(self, token: Hashable, now: float = 0.0, *, latency: float | None = None, ok: bool = True) -> None:
         """A row ended (`ok=False`: it failed for a reason that may be the server's load)."""
         self._settle(now)
         state = self._states.pop(token, None)
         sent_at = self._sent_at.pop(token, 0)
+        self._queued_at.pop(token, None)
         if state is None:
             return
         self._finished += 1
+        self._outwaited.discard(token)
         if state == "running":
-            self._running -= 1  # no "finished" event was heard for it
+            self._end_running(now)  # no "finished" event was heard for it
         if self.how is Learning.QUEUE and not self._heard and self._finished >= SILENT_ROWS:
             self._switch_to_latency()
         elif self.how is Learning.LATENCY:
@@ -204,10 +225,21 @@ class Slots:
     def _settle(self, now: float) -> None:
         """Take the samples that came due before `now`: nothing changed since the last event,
         so the count is what it was then."""
-        while self._due and self._due[0] <= now:
-            self._due.popleft()
-            waiting = any(s == "queued" for s in self._states.values())
-            if waiting or self._running > self.learned:
+        while self._due and self._due[0][0] <= now:
+            due, tries = heapq.heappop(self._due)
+            if due - self._changed_at < STEADY:
+                # the count moved a moment ago: it may be mid-way (an end heard, the start it
+                # made room for not yet); look again once it has held still
+                if tries < MAX_LOOKS:
+                    heapq.heappush(self._due, (self._changed_at + STEADY, tries + 1))
+                continue
+            if any(s == "queued" for s in self._states.values()):
+                self._sample(self._running)
+            elif self._running > self.learned:
+                if self.queue_ahead == 0:
+                    # Only a probe ever waits, so this is no early start: the server runs at
+                    # least this many, and older samples below that are out of date.
+                    self._samples = deque((n for n in self._samples if n >= self._running), maxlen=WINDOW)
                 self._sample(self._running)
 
     def _sample(self, running: int) -> None:
