@@ -84,6 +84,7 @@ class Attempt:
         self._listener = listener
         self._clock = clock
         self._observe = observe
+        self._observed: Any = None  # the last queue event passed to `observe`
 
     def time_left(self) -> float | None:
         return None if self.deadline is None else self.deadline - self._clock()
@@ -95,8 +96,10 @@ class Attempt:
         whether the server made the row wait, runs it, or is done with it: that is how each
         server's slots are learned."""
         code = status.get("code")
-        # "queued" without a rank is the client joining, not the server saying the row waits.
-        if self._observe is not None and (code in ("started", "finished") or (code == "queued" and status.get("rank") is not None)):
+        # "queued" without a rank is the client joining, not the server saying the row waits;
+        # a new rank in the queue is no news to the scheduler (the server sends one per change).
+        if self._observe is not None and code != self._observed and (code in ("started", "finished") or (code == "queued" and status.get("rank") is not None)):
+            self._observed = code
             self._observe(str(code))
         self._listener.row_status(self.item_id, status)
 

@@ -233,7 +233,9 @@ class Slots:
                 if tries < MAX_LOOKS:
                     heapq.heappush(self._due, (self._changed_at + STEADY, tries + 1))
                 continue
-            if any(s == "queued" for s in self._states.values()):
+            # A row that has waited a while says the server was full; one just queued may be
+            # on its way to a free slot (every new job hears its rank first).
+            if any(due - at >= STEADY for at in self._queued_at.values()):
                 self._sample(self._running)
             elif self._running > self.learned:
                 if self.queue_ahead == 0:
