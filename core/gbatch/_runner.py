@@ -515,7 +515,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
     if options.cluster:
         from ._cluster import execute_on_cluster
 
-        return execute_on_cluster(batch, to_run, failed_logs, failed_cause, **settings)
+        return execute_on_cluster(batch, to_run, failed_logs, failed_cause, slots=learning, **settings)
     return execute([(item.row.id, item) for item in to_run], work, backends, slots=learning, **settings)
 
 

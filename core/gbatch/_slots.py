@@ -99,6 +99,7 @@ class Slots:
         self.cap = cap
         self.queue_ahead = max(0, queue_ahead)
         self.how = how
+        self._start = start
         self.learned = min(cap, max(1, start))
         self.peak = 0  # the most learned from samples (the starting guess is no observation)
         self._samples: deque[int] = deque(maxlen=WINDOW)
@@ -117,6 +118,10 @@ class Slots:
         self._last_cut = -1  # rows sent when the window was last halved
         self._sent = 0
         self._sent_at: dict[Hashable, int] = {}
+
+    def fresh(self) -> Slots:
+        """A new learner with the same settings, for another server (a cluster worker's own)."""
+        return Slots(self.cap, queue_ahead=self.queue_ahead, how=self.how, start=self._start)
 
     # --- what the scheduler asks ---
 
