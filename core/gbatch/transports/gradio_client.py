@@ -277,7 +277,6 @@ class ClientJob(Job):
         self._endpoint = endpoint
         self._last: tuple[Any, ...] | None = None
         self._cancelled = False
-        self._yields_seen = 0  # a generator's intermediate outputs already passed on
         self._wake = threading.Event()
         self._queues = self._watch()
 
@@ -356,24 +355,27 @@ class ClientJob(Job):
     def updates(self) -> list[Update]:
         # Job.status() keeps only the latest update, so a log line could be lost: read the queue.
         found: list[Update] = []
-        # A generator's yields so far: apps that report progress only there need them (Plan.progress).
-        with contextlib.suppress(Exception):
-            yields = self._job.outputs()
-            if len(yields) > self._yields_seen:
-                self._yields_seen = len(yields)
-                found.append(Update("generating", outputs=self._outputs(yields[-1])))
+        yielded: list[Any] = []
         queues = self._queues or [getattr(getattr(self._job, "communicator", None), "updates", None)]
         for queue in queues:
             if queue is not None:
-                self._read(queue, found)
+                self._read(queue, found, yielded)
+        if yielded:
+            # A generator's latest yield: apps that report progress only there need it (Plan.progress).
+            with contextlib.suppress(Exception):
+                found.insert(0, Update("generating", outputs=self._outputs(yielded[-1])))
         return found
 
-    def _read(self, queue: Any, found: list[Update]) -> None:
+    def _read(self, queue: Any, found: list[Update], yielded: list[Any]) -> None:
         while True:
             try:
                 update = queue.get_nowait()
             except (asyncio.QueueEmpty, RuntimeError):
                 return
+            if getattr(update, "type", None) == "output":
+                if not getattr(update, "final", True):
+                    yielded.append(update.outputs)  # what job.outputs() gains as a generator yields
+                continue
             log = getattr(update, "log", None)
             if log:
                 text, level = log
