@@ -210,7 +210,9 @@ class Tool(ABC):
     #: that sets no `api_name` of its own takes this
     api_name: str | None = None
     options: Sequence[Option] = ()
-    #: concurrent requests per server when `--server URL` gives no `=N`
+    #: how many requests the app takes at once, as far as the tool knows: a queued endpoint
+    #: starts there and learns the rest from its queue; an endpoint without a queue gets at
+    #: most this many unless `URL=N` or `-j` says otherwise
     slots_per_server: int = 2
     #: the server used when the user gives none
     default_server: str | None = None
