@@ -66,7 +66,10 @@ def test_learned_slots_equal_the_servers_concurrency(major: int, limit: int, tmp
         ((label, learned),) = result.slots.items()
         assert (learned["learned"], learned["how"]) == (limit, "queue"), result.servers
         assert learned["cap"] == DEFAULT_CAP
-        assert result.servers == [f"{label}: learned {limit} slot{'s' if limit > 1 else ''} from its queue (peak {learned['peak']}, cap {learned['cap']}, 2 queued ahead)"]
+        assert result.servers == [
+            f"{label}: learned {limit} slot{'s' if limit > 1 else ''} from its queue "
+            f"(peak {learned['peak']}, cap {learned['cap']}, {learned['queue_ahead']} queued ahead, adapted)"
+        ]
     received = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
     assert sorted(line["text"] for line in received) == sorted(f"row {i}" for i in range(rows))  # each once
     assert most_at_once(received) == limit  # the server really ran that many at once
@@ -93,7 +96,10 @@ def test_the_command_line_shows_what_it_learned_and_takes_queue_ahead(cli: Calla
     tasks = tmp_path / "t.csv"
     tasks.write_text("text\n" + "".join(f"row {i}\n" for i in range(30)), encoding="utf-8")
     dry = json.loads(cli("run", url, tasks, "--api", "/nap", "--out", tmp_path / "out", "--dry-run", "--json").stdout)
-    assert dry["servers"] == [f"{url} (gradio {gbatch_gradio_version()}): slots learned while running from its queue, 2 row(s) kept waiting there, at most {DEFAULT_CAP} at once"]
+    assert dry["servers"] == [
+        f"{url} (gradio {gbatch_gradio_version()}): slots learned while running from its queue, "
+        f"enough rows to cover one round trip (2 at first) kept waiting there, at most {DEFAULT_CAP} at once"
+    ]
     done = cli("run", url, tasks, "--api", "/nap", "--out", tmp_path / "out", "--queue-ahead", "1", "--json")
     summary = json.loads(done.stdout)
     assert summary["succeeded"] == 30

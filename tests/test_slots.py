@@ -25,12 +25,15 @@ class SimServer:
     grant: int
     duration: float = 0.2
     jitter: float = 0.05
+    travel: float = 0.002  # from our send to the server's queue
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     waiting: deque[int] = field(default_factory=deque)
     running: dict[int, float] = field(default_factory=dict)
     events: list[tuple[float, int, str, int]] = field(default_factory=list)  # (heard at, order, code, row)
     most_running: int = 0
     received: list[int] = field(default_factory=list)
+    arriving: deque[tuple[float, int]] = field(default_factory=deque)
+    idle: int = 0  # slot-ticks without a job while the batch runs
     _order: int = 0
 
     def tell(self, now: float, code: str, row: int) -> None:
@@ -39,10 +42,17 @@ class SimServer:
 
     def submit(self, row: int, now: float) -> None:
         self.received.append(row)
-        self.waiting.append(row)
-        self.tell(now, "queued", row)
+        self.arriving.append((now + self.travel, row))
 
     def step(self, now: float) -> None:
+        while self.arriving and self.arriving[0][0] <= now:
+            _, row = self.arriving.popleft()
+            self.waiting.append(row)
+            self.tell(now, "queued", row)
+        self._run(now)
+        self.idle += (self.grant - len(self.running)) if self.waiting or self.arriving or self.running else 0
+
+    def _run(self, now: float) -> None:
         for row, end in list(self.running.items()):
             if end <= now:
                 del self.running[row]
@@ -88,7 +98,7 @@ def drive(slots: Slots, server: SimServer, rows: int, *, shrink: tuple[int, int]
                     server.grant = shrink[1]
         while sent < rows and slots.free():
             slots.sent(sent, now)
-            server.submit(sent, now + 0.002)
+            server.submit(sent, now)
             sent += 1
         trace.in_flight.append(slots.in_flight)
         now += TICK
@@ -113,6 +123,21 @@ def test_the_queue_holds_queue_ahead_rows_beyond_those_running() -> None:
     assert max(trace.in_flight) <= 4 + 2
     assert trace.in_flight[len(trace.in_flight) // 2] == 6
     assert server.most_running == 4
+
+
+def test_rows_kept_waiting_grow_to_cover_a_long_round_trip() -> None:
+    # 8 slots of 0.2 s free one every 25 ms; a row takes 80 ms to reach the queue
+    far = SimServer(8, travel=0.08)
+    slots = Slots(64)
+    trace = drive(slots, far, rows=240)
+    assert trace.learned[-1] == 8
+    assert slots.queue_ahead >= 4  # 80 ms of rows at one per 25 ms
+    fixed = SimServer(8, travel=0.08)
+    drive(Slots(64, queue_ahead=2), fixed, rows=240)
+    assert far.idle < fixed.idle * 0.7  # the slots idled far less (start and end included)
+    near = Slots(64)
+    drive(near, SimServer(2, duration=0.5), rows=40)
+    assert near.queue_ahead <= 2  # a slow server with a short trip needs no more
 
 
 def test_learned_slots_fall_when_the_server_shrinks() -> None:

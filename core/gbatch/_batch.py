@@ -14,7 +14,6 @@ from typing import Any
 from ._columns import File
 from ._errors import ExitCode
 from ._executor import RetryPolicy
-from ._slots import DEFAULT_QUEUE_AHEAD
 from ._tasks import TaskRow
 from ._tool import Call
 from .transports.base import Connection
@@ -28,9 +27,10 @@ class BatchOptions:
 
     servers: Sequence[str] = ()
     jobs: int | None = None
-    #: rows of ours kept waiting in each server's queue beyond those it runs (0: a row goes
-    #: only when one of ours finishes; the polite setting for a server shared with others)
-    queue_ahead: int = DEFAULT_QUEUE_AHEAD
+    #: rows of ours kept waiting in each server's queue beyond those it runs; None: as many
+    #: as cover one round trip (learned, from 2); 0: a row goes only when one of ours
+    #: finishes, the polite setting for a server shared with others
+    queue_ahead: int | None = None
     out: Path | None = None
     name: str | None = None
     timeout: float | None = None

@@ -273,7 +273,7 @@ def _setup(server: Server, plan: Plan) -> None:
     server.needs_setup = False
 
 
-def _slots(server: Server, plan: Plan, tool: Tool, queue_ahead: int) -> tuple[Backend, Slots]:
+def _slots(server: Server, plan: Plan, tool: Tool, queue_ahead: int | None) -> tuple[Backend, Slots]:
     """How many rows go to a server at once, learned while the batch runs (`gbatch._slots`).
 
     A queued endpoint: the server's queue says which rows wait and which run; `queue_ahead`
@@ -383,7 +383,8 @@ def _describe_slots(server: Server, slots: Slots) -> str:
     version = f"{server.label} (gradio {server.api.version or '?'})"
     if slots.how is Learning.LATENCY:
         return f"{version}: no queue; slots learned while running by latency (AIMD), from {slots.current()} up to {slots.cap}"
-    return f"{version}: slots learned while running from its queue, {slots.queue_ahead} row(s) kept waiting there, at most {slots.cap} at once"
+    waiting = f"{slots.queue_ahead} row(s)" if not slots.auto else f"enough rows to cover one round trip ({slots.queue_ahead} at first)"
+    return f"{version}: slots learned while running from its queue, {waiting} kept waiting there, at most {slots.cap} at once"
 
 
 def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> Result:

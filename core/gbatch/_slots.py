@@ -16,6 +16,11 @@ lower bound of it (with `queue_ahead=0`, it replaces older samples below it).
 server runs more and falls a few rows after it runs fewer. Rows in flight stay
 within `learned + queue_ahead` and never above `cap` (`URL=N` or `-j`).
 
+Unless told (`queue_ahead=None`), the rows kept waiting cover one round trip: when a row
+of ours ends on the server and none of ours was waiting there (the slot idles until
+our next row arrives), one more is kept waiting, up to as many as run; when at least
+two were always left waiting over `WINDOW` ends, one fewer, down to one.
+
 An endpoint without a queue (gradio 3's `/run/predict`, `queue=False` events) says
 nothing while it works. There the window grows by one row per window of rows while
 latency stays within `SLOWER` of the fastest seen, and halves when it rises or a row
@@ -72,13 +77,15 @@ class SlotsReport:
     cap: int
     queue_ahead: int
     how: Learning
+    #: whether `queue_ahead` adapted to the round trip (no --queue-ahead given)
+    auto: bool = False
 
     def describe(self) -> str:
         if self.how is Learning.FIXED:
             return f"{self.cap} row{'s' if self.cap != 1 else ''} at once"
         return (
             f"learned {self.learned} slot{'s' if self.learned != 1 else ''} {self.how.value} "
-            f"(peak {self.peak}, cap {self.cap}, {self.queue_ahead} queued ahead)"
+            f"(peak {self.peak}, cap {self.cap}, {self.queue_ahead} queued ahead{', adapted' if self.auto else ''})"
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -93,11 +100,16 @@ class Slots:
     it ends; `limit()` is how many rows may be in flight after that.
     """
 
-    def __init__(self, cap: int, *, queue_ahead: int = DEFAULT_QUEUE_AHEAD, how: Learning = Learning.QUEUE, start: int = 1) -> None:
+    def __init__(self, cap: int, *, queue_ahead: int | None = None, how: Learning = Learning.QUEUE, start: int = 1) -> None:
+        """:param queue_ahead: rows of ours kept waiting in the queue; None adapts it to the
+        round trip, starting at `DEFAULT_QUEUE_AHEAD`."""
         if cap < 1:
             raise ValueError("a server needs at least one slot")
         self.cap = cap
-        self.queue_ahead = max(0, queue_ahead)
+        self.auto = queue_ahead is None
+        self._given_ahead = queue_ahead
+        self.queue_ahead = DEFAULT_QUEUE_AHEAD if queue_ahead is None else max(0, queue_ahead)
+        self._spare: deque[int] = deque(maxlen=WINDOW)  # rows of ours waiting at each end, lately
         self.how = how
         self._start = start
         self.learned = min(cap, max(1, start))
@@ -110,6 +122,7 @@ class Slots:
         self._heard = False  # any queue event at all
         self._finished = 0
         self._queued_at: dict[Hashable, float] = {}
+        self._started_at: dict[Hashable, float] = {}  # running rows: when their start was heard
         self._outwaited: set[Hashable] = set()  # queued rows that saw one of ours end
         self._probe_waited_at: int | None = None  # queue_ahead=0: rows finished when a probe had to wait
         # latency learning
@@ -121,7 +134,7 @@ class Slots:
 
     def fresh(self) -> Slots:
         """A new learner with the same settings, for another server (a cluster worker's own)."""
-        return Slots(self.cap, queue_ahead=self.queue_ahead, how=self.how, start=self._start)
+        return Slots(self.cap, queue_ahead=self._given_ahead, how=self.how, start=self._start)
 
     # --- what the scheduler asks ---
 
@@ -151,7 +164,7 @@ class Slots:
 
     def report(self) -> SlotsReport:
         learned = self.cap if self.how is Learning.FIXED else self.current()
-        return SlotsReport(learned, max(self.peak, learned), self.cap, self.queue_ahead, self.how)
+        return SlotsReport(learned, max(self.peak, learned), self.cap, self.queue_ahead, self.how, self.auto and self.how is Learning.QUEUE)
 
     def current(self) -> int:
         """The learned number of slots (for latency learning, the window)."""
@@ -184,6 +197,7 @@ class Slots:
         self._heard = True
         self._states[token] = "running"
         self._running += 1
+        self._started_at[token] = now
         queued_at = self._queued_at.pop(token, None)
         waited = token in self._outwaited or (queued_at is not None and now - queued_at >= SETTLE)
         self._outwaited.discard(token)
@@ -200,11 +214,14 @@ class Slots:
         self._settle(now)
         if self._states.get(token) == "running":
             self._states[token] = "ended"
+            self._started_at.pop(token, None)
             self._end_running(now)
 
     def _end_running(self, now: float) -> None:
         self._running -= 1
         self._changed_at = now
+        if self.auto:
+            self._adapt_ahead(now)
         # a row of ours still waiting now waited for one of ours to end: the server was full
         self._outwaited.update(t for t, s in self._states.items() if s == "queued")
 
@@ -218,6 +235,7 @@ class Slots:
             return
         self._finished += 1
         self._outwaited.discard(token)
+        self._started_at.pop(token, None)
         if state == "running":
             self._end_running(now)  # no "finished" event was heard for it
         if self.how is Learning.QUEUE and not self._heard and self._finished >= SILENT_ROWS:
@@ -254,6 +272,21 @@ class Slots:
         ordered = sorted(self._samples)
         self.learned = ordered[len(ordered) // 2]
         self.peak = max(self.peak, self.learned)
+
+    def _adapt_ahead(self, now: float) -> None:
+        """One more row waiting when a slot found none of ours there; one fewer when two or
+        more were always left over (`queue_ahead` that covers one round trip)."""
+        waiting = sum(1 for s in self._states.values() if s == "queued")
+        # a start heard a moment ago may be the one this end made room for (heard early)
+        early = sum(1 for t in self._started_at.values() if now - t < STEADY)
+        spare = waiting + early
+        self._spare.append(spare)
+        if spare == 0 and self.queue_ahead < max(DEFAULT_QUEUE_AHEAD, self.learned):
+            self.queue_ahead += 1
+            self._spare.clear()
+        elif len(self._spare) == WINDOW and min(self._spare) >= 2 and self.queue_ahead > 1:
+            self.queue_ahead -= 1
+            self._spare.clear()
 
     def _switch_to_latency(self) -> None:
         self.how = Learning.LATENCY

@@ -113,7 +113,7 @@ def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect
     return [
         _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help="A Gradio server, with N rows at once there (repeatable).")], None),
         _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Rows in flight at most, over all servers [default: what each server's queue grants, learned while running].")], None),
-        _param("queue_ahead", Annotated[int, typer.Option("--queue-ahead", metavar="N", help="Rows kept waiting in each server's queue beyond those it runs; 0 sends a row only when one of ours finishes (a server shared with others).", show_default=True)], DEFAULT_QUEUE_AHEAD),
+        _param("queue_ahead", Annotated[int | None, typer.Option("--queue-ahead", metavar="N", help=f"Rows kept waiting in each server's queue beyond those it runs; 0 sends a row only when one of ours finishes (a server shared with others) [default: enough to cover one round trip, from {DEFAULT_QUEUE_AHEAD}].")], None),
         _param("out", Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help=f"Output folder [default: {tool_default_out}].")], None),
         _param("name", Annotated[str | None, typer.Option("--name", metavar="TEMPLATE", help=f"Output name over the row's columns, e.g. '{{chapter}}_{{id}}' [default: {tool_default_name}].")], None),
         _param("timeout", Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", help="Per attempt; the job is then cancelled on the server and retried [default: no limit].")], None),
@@ -206,12 +206,12 @@ def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:
     tool_options = {k[4:]: v for k, v in kwargs.items() if k.startswith("opt_")}
     if kwargs["retries"] < 0:
         raise UsageError("--retries must be 0 or more")
-    if kwargs["queue_ahead"] < 0:
+    if (kwargs.get("queue_ahead") or 0) < 0:
         raise UsageError("--queue-ahead must be 0 or more")
     options = BatchOptions(
         servers=kwargs.get("server") or [],
         jobs=kwargs.get("jobs"),
-        queue_ahead=kwargs["queue_ahead"],
+        queue_ahead=kwargs.get("queue_ahead"),
         out=kwargs.get("out"),
         name=kwargs.get("name"),
         timeout=kwargs.get("timeout"),
