@@ -9,7 +9,8 @@ to a `Listener`.
 
 Every decision — which row goes next and where, retry, wait, fail, halt — is made
 by `_scheduler.Scheduler`; this module only runs its attempts, each in its own
-daemon thread, and waits for them. However the loop ends (all done, halt,
+daemon thread, and waits for them, waking when one ends or reports a queue event
+(waiting, running, done on the server), which it passes to the scheduler. However the loop ends (all done, halt,
 Ctrl-C, or an exception such as a listener failing to write the journal), one
 `finally` sets `Attempt.cancelled` and waits for the running attempts, at most
 `cancel_grace` seconds: an attempt that ignores the flag is abandoned, reported

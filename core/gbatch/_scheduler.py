@@ -3,7 +3,8 @@ finished attempt means.
 
 `Scheduler` holds one batch's state: rows ready to start, rows waiting for a retry,
 each backend's free slots and rest, the failures so far and why the batch is
-stopping. `_executor.execute` sends what `starts` returns in worker threads and
+stopping. How many slots a backend has is its `gbatch._slots.Slots`: learned from
+the queue events `observed` passes on (or fixed, as given). `_executor.execute` sends what `starts` returns in worker threads and
 hands each finished attempt back to `succeeded` or `failed`. What happens to a
 failed attempt is `decide`, one pure function. Time and randomness are injected,
 so every rule is tested without threads (tests/test_scheduler.py).
