@@ -140,6 +140,15 @@ def test_rows_kept_waiting_grow_to_cover_a_long_round_trip() -> None:
     assert near.queue_ahead <= 2  # a slow server with a short trip needs no more
 
 
+def test_rows_that_take_no_time_are_sent_more_at_once() -> None:
+    # nothing ever waits in the queue: the round trip, not the server, is the limit
+    server = SimServer(16, duration=0.01, travel=0.03)
+    slots = Slots(32)
+    trace = drive(slots, server, rows=400)
+    assert slots.queue_ahead > 8
+    assert max(trace.in_flight) > 8
+
+
 def test_learned_slots_fall_when_the_server_shrinks() -> None:
     server = SimServer(4)
     trace = drive(Slots(32), server, rows=80, shrink=(30, 2))

@@ -18,8 +18,10 @@ within `learned + queue_ahead` and never above `cap` (`URL=N` or `-j`).
 
 Unless told (`queue_ahead=None`), the rows kept waiting cover one round trip: when a row
 of ours ends on the server and none of ours was waiting there (the slot idles until
-our next row arrives), one more is kept waiting, up to as many as run; when at least
-two were always left waiting over `WINDOW` ends, one fewer, down to one.
+our next row arrives), one more is kept waiting, up to as many as run (up to the cap
+when the server has not been full for `2 * WINDOW` rows: rows that take no time never
+fill it); when at least two were always left waiting over `WINDOW` ends, one fewer,
+down to one.
 
 An endpoint without a queue (gradio 3's `/run/predict`, `queue=False` events) says
 nothing while it works. There the window grows by one row per window of rows while
@@ -110,6 +112,7 @@ class Slots:
         self._given_ahead = queue_ahead
         self.queue_ahead = DEFAULT_QUEUE_AHEAD if queue_ahead is None else max(0, queue_ahead)
         self._spare: deque[int] = deque(maxlen=WINDOW)  # rows of ours waiting at each end, lately
+        self._ends_since_full = 0  # rows ended since a sample said the server was full
         self.how = how
         self._start = start
         self.learned = min(cap, max(1, start))
@@ -269,6 +272,7 @@ class Slots:
 
     def _sample(self, running: int) -> None:
         self._samples.append(min(self.cap, max(1, running)))
+        self._ends_since_full = 0
         ordered = sorted(self._samples)
         self.learned = ordered[len(ordered) // 2]
         self.peak = max(self.peak, self.learned)
@@ -281,7 +285,11 @@ class Slots:
         early = sum(1 for t in self._started_at.values() if now - t < STEADY)
         spare = waiting + early
         self._spare.append(spare)
-        if spare == 0 and self.queue_ahead < max(DEFAULT_QUEUE_AHEAD, self.learned):
+        self._ends_since_full += 1
+        # While the server was full lately, at most as many wait as run; a server that never
+        # made one of ours wait (rows that take no time) is not the limit: more may go.
+        most = max(DEFAULT_QUEUE_AHEAD, self.learned) if self._ends_since_full <= 2 * WINDOW else self.cap
+        if spare == 0 and self.queue_ahead < most:
             self.queue_ahead += 1
             self._spare.clear()
         elif len(self._spare) == WINDOW and min(self._spare) >= 2 and self.queue_ahead > 1:
