@@ -43,7 +43,7 @@ class PainterPlan(gbatch.Plan):
         kwargs = {"prompt": values["prompt"], "size": values["size"], "count": values["count"], "seed": seed}
         return gbatch.Call(kwargs, generated)
 
-    def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
         images, info = result.outputs  # a Gallery is a list of ServerFile, a gr.JSON a dict
         if not images:
             raise gbatch.RowFailed("the app returned no image")

@@ -22,12 +22,12 @@ def test_importing_gbatch_switches_telemetry_off() -> None:
 def test_clients_are_made_with_analytics_disabled(serve: Callable[..., str]) -> None:
     import gradio as gr
 
-    from gbatch import Connection
+    from gbatch import ConnectOptions
     from gbatch.transports.gradio_client import make_client
 
     with gr.Blocks() as demo:
         gr.Textbox().submit(lambda text: text, gr.Textbox(), gr.Textbox(), api_name="echo")
-    client = make_client(serve(demo), Connection(), 2)
+    client = make_client(serve(demo), ConnectOptions(), 2)
     try:
         assert client.analytics_enabled is False
         assert client.verbose is False and client.download_files is False

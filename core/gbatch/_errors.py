@@ -35,7 +35,7 @@ __all__ = [
     "GbatchError",
     "NoServerError",
     "PluginError",
-    "Problem",
+    "TaskFileProblem",
     "QueueFull",
     "RowFailed",
     "ServerError",
@@ -83,7 +83,7 @@ class NoServerError(GbatchError):
 
 
 @dataclass(frozen=True)
-class Problem:
+class TaskFileProblem:
     """One thing wrong with a task file, located as precisely as we can.
 
     `row` is the 1-based line (CSV/TSV/TXT/JSONL) or sheet row (xlsx) as the
@@ -116,7 +116,7 @@ class Problem:
 class ValidationError(GbatchError):
     """The task file has problems; every one of them is listed, nothing was sent."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[TaskFileProblem]) -> None:
         self.problems = problems
         count = len(problems)
         lines = [str(p) for p in problems[:SHOWN_PROBLEMS]]

@@ -194,7 +194,7 @@ class {{Class}}Plan(gbatch.Plan):
         )  # fmt: skip
         return gbatch.Call({"prompt": values["prompt"], "style": values["style"], "seed": seed}, generated)
 
-    def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
         """Worker thread, once per successful request: save what the app returned."""
         file, caption = result.outputs
         if not isinstance(file, gbatch.ServerFile):

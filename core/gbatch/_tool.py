@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._api import Endpoint, ServerApi
 from ._columns import Column
-from .transports.base import Result, ServerFile
+from .transports.base import CallResult, ServerFile
 
 if TYPE_CHECKING:
     from ._servers import Server
@@ -158,14 +158,14 @@ class Plan(ABC):
         """
 
     @abstractmethod
-    def collect(self, result: Result, out: Outputs) -> None:
+    def collect(self, result: CallResult, out: Outputs) -> None:
         """Save what the endpoint returned. Raise `gbatch.RowFailed` to fail the row.
 
         :param result: `result.outputs` holds one value per output of the endpoint
             (`result.value` the only one, `result.named()` them by name); server files
             are `gbatch.ServerFile`s, not yet downloaded (`out.fetch(file)` or
             `gbatch.save_file(out, file)`), galleries lists of them, and component
-            updates `gbatch.Updated`.
+            updates `gbatch.ComponentUpdate`.
 
         Runs in a worker thread, once per successful request.
         """

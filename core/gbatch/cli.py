@@ -174,7 +174,7 @@ def _command(name: str, help_text: str, params: Sequence[inspect.Parameter], bod
 
 
 def _connection(kwargs: dict[str, Any]) -> Any:
-    from .transports.base import Connection
+    from .transports.base import ConnectOptions
 
     auth = None
     if kwargs.get("auth"):
@@ -192,7 +192,7 @@ def _connection(kwargs: dict[str, Any]) -> Any:
     if max_mb is not None and max_mb <= 0:
         raise UsageError("--max-download-mb must be more than 0")
     limit = int(max_mb * 1_000_000) if max_mb else None
-    return Connection(auth=auth, token=kwargs.get("token") or None, headers=headers, max_download=limit)
+    return ConnectOptions(auth=auth, token=kwargs.get("token") or None, headers=headers, max_download=limit)
 
 
 def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:

@@ -288,7 +288,7 @@ class CosyVoicePlan(Plan):
 
     # -- results ------------------------------------------------------------
 
-    def collect(self, result: gbatch.Result, out: Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: Outputs) -> None:
         from . import audio
 
         stream = result.value

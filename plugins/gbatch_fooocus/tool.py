@@ -27,6 +27,7 @@ import gbatch
 from gbatch import (
     Call,
     Column,
+    ComponentUpdate,
     Endpoint,
     Outputs,
     Param,
@@ -37,7 +38,6 @@ from gbatch import (
     ServerError,
     ServerFile,
     Tool,
-    Updated,
 )
 
 MAX_SEED = 2**63 - 1  # Fooocus's modules/constants.py
@@ -184,7 +184,7 @@ def progress_percent(outputs: Sequence[Any], index: int = 0) -> float | None:
     if index >= len(outputs):
         return None
     value = outputs[index]
-    if isinstance(value, Updated):
+    if isinstance(value, ComponentUpdate):
         value = value.value
     if not isinstance(value, str):
         return None
@@ -397,7 +397,7 @@ class FooocusPlan(Plan):
 
     # -- results ----------------------------------------------------------------------------
 
-    def collect(self, result: gbatch.Result, out: Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: Outputs) -> None:
         outputs = result.outputs
         final = outputs[self.gallery_index] if self.gallery_index < len(outputs) else None
         if final is None or all(value is None for value in outputs):
@@ -407,7 +407,7 @@ class FooocusPlan(Plan):
                 "(was the server restarted between the two calls?)",
                 retryable=True,
             )
-        items = final.value if isinstance(final, Updated) else final
+        items = final.value if isinstance(final, ComponentUpdate) else final
         files = [item for item in items or [] if isinstance(item, ServerFile)] if isinstance(items, list) else []
         if not files:
             raise RowFailed(self.empty_gallery(out.call))

@@ -292,9 +292,9 @@ class InstantIDPlan(Plan):
 
     # -- results ------------------------------------------------------------
 
-    def collect(self, result: gbatch.Result, out: Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: Outputs) -> None:
         image = result.outputs[0] if result.outputs else None
-        if isinstance(image, gbatch.Updated):
+        if isinstance(image, gbatch.ComponentUpdate):
             image = image.value
         if not isinstance(image, gbatch.ServerFile):
             raise RowFailed(f"expected an image from {API_NAME}, got {type(image).__name__}")

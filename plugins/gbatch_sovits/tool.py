@@ -362,7 +362,7 @@ class SovitsPlan(Plan):
         status_text = str(status or "")
         if not status_text.startswith(LOADED):
             raise ServerError(f"{server.label}: loading the model failed; the server said: {status_text.strip()!r}")
-        choices = update.props.get("choices") if isinstance(update, gbatch.Updated) else None
+        choices = update.props.get("choices") if isinstance(update, gbatch.ComponentUpdate) else None
         speakers = tuple(_choice_value(c) for c in choices or ())
         if not speakers:
             raise ServerError(f"{server.label}: the model loaded but lists no speakers; the server said: {status_text.strip()!r}")
@@ -427,7 +427,7 @@ class SovitsPlan(Plan):
                 kwargs[param.name] = values.get(spec.name)
         return Call(kwargs)
 
-    def collect(self, result: gbatch.Result, out: Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: Outputs) -> None:
         message, audio = (tuple(result.outputs) + (None, None))[:2]
         if message != "Success":
             if message == NO_MODEL:

@@ -22,7 +22,7 @@ class ShoutPlan(gbatch.Plan):
             raise gbatch.RowProblem("nothing to shout", "text")
         return gbatch.Call({"text": values["text"], "times": values["times"]})
 
-    def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
         text = str(result.value)
         out.write(f"{text}{self.suffix}\n".encode(), ".txt")
         out.value("length", len(text))

@@ -35,7 +35,7 @@ class TinyTtsPlan(gbatch.Plan):
         kwargs = {"text": values["text"], "voice": values["voice"], "speed": values["speed"], "seed": seed}
         return gbatch.Call(kwargs, generated)
 
-    def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
         audio, info = result.outputs
         if not isinstance(audio, gbatch.ServerFile):
             raise gbatch.RowFailed(f"the app returned no audio ({info})")
