@@ -422,8 +422,10 @@ def test_plan_finds_the_controls_by_their_labels(stand_in: StandIn) -> None:
     assert "Base Model (SDXL only)" in columns["base_model"].aliases
     assert (columns["image_number"].minimum, columns["image_number"].maximum) == (1, 32)
     assert columns["performance"].choices == ("Quality", "Speed", "Extreme Speed", "Lightning", "Hyper-SD")
-    call = plan.prepare({"prompt": "a cat", "aspect_ratio": "1344x768"}, {"seed": 5})
-    assert call.generated == {"seed": 5} and call.kwargs == {} and call.endpoint == f"#{generate}"
+    # gbatch fills the seed column (a new seed, or the one journaled for the row) before prepare
+    assert columns["seed"].seed and columns["seed"].default is None
+    call = plan.prepare({"prompt": "a cat", "aspect_ratio": "1344x768", "seed": 5}, {"seed": 5})
+    assert call.kwargs == {} and call.endpoint == f"#{generate}"
     assert call.before[0].endpoint == f"#{get_task}"
     assert call.before[0].kwargs == {"input_1": "a cat", "aspect_ratios": demo_server.add_ratio("1344*768"), "seed": "5"}
 

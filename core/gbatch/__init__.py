@@ -24,7 +24,8 @@ callers (`run_batch`, `read_tasks`, `load_registry`). The rest have modules of t
 
 from ._api import Endpoint, Param, ServerApi
 from ._batch import BatchOptions, BatchResult
-from ._columns import Column, File, normalize_key
+from ._binding import bind_column, bind_columns
+from ._columns import Column, File, normalize_key, seed_column
 from ._errors import (
     AppError,
     CallCancelled,
@@ -45,6 +46,7 @@ from ._errors import (
 from ._files import StreamedFile, fetch_stream, is_file_value, save_file, suffix_of
 from ._generic import GenericTool, choose_endpoint
 from ._outputs import atomic_write, sanitize
+from ._plugin_kit import ExpectedApp, StandIn, not_the_app, tool_hook
 from ._plugins import PluginInfo, Registry, load_registry
 from ._runner import run_batch
 from ._servers import Server
@@ -70,6 +72,7 @@ __all__ = [
     "ConnectionLost",
     "Endpoint",
     "ExitCode",
+    "ExpectedApp",
     "File",
     "GbatchError",
     "GenericTool",
@@ -88,6 +91,7 @@ __all__ = [
     "ServerApi",
     "ServerError",
     "ServerFile",
+    "StandIn",
     "StreamedFile",
     "TaskFile",
     "TaskFileProblem",
@@ -96,6 +100,8 @@ __all__ = [
     "UsageError",
     "ValidationError",
     "atomic_write",
+    "bind_column",
+    "bind_columns",
     "choose_endpoint",
     "fetch_stream",
     "generated_value",
@@ -103,9 +109,12 @@ __all__ = [
     "is_file_value",
     "load_registry",
     "normalize_key",
+    "not_the_app",
     "read_tasks",
     "run_batch",
     "sanitize",
     "save_file",
+    "seed_column",
     "suffix_of",
+    "tool_hook",
 ]

@@ -6,7 +6,9 @@ raised at once; nothing is sent before this has passed.
 from __future__ import annotations
 
 import difflib
+import random
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,10 @@ from ._tasks import TaskFile, TaskRow
 from ._tool import Call, Plan, RowProblem, Tool
 from .transports.base import browser_values
 
-__all__ = ["column_map", "prepare_batch"]
+__all__ = ["column_map", "pick_seeds", "prepare_batch"]
+
+# Seeds need no secrecy, but the OS source keeps forked workers from repeating each other.
+_RANDOM = random.SystemRandom()
 
 
 def column_map(task: TaskFile, columns: Sequence[Column]) -> tuple[dict[str, str], list[TaskFileProblem]]:
@@ -112,13 +117,16 @@ def prepare_batch(
         values, row_problems = _convert_row(row, first.columns, mapping, defaults, task.path.parent, file, absent)
         calls: dict[str, Call] = {}
         if not row_problems:
+            earlier = previous.get(row.id, {}).get("generated") or {}
+            seeds = pick_seeds(first.columns, values, earlier)
             for key, plan, api in plans:
                 try:
-                    call = plan.prepare(values, previous.get(row.id, {}).get("generated") or {})
+                    call = plan.prepare({**values, **seeds}, earlier)
                 except RowProblem as exc:
                     shown = mapping.get(exc.column, exc.column) if exc.column else None
                     row_problems.append(TaskFileProblem(file, row.line, shown, str(exc), id=row.id))
                     break
+                call = replace(call, generated={**seeds, **call.generated})
                 calls[key] = _as_browser_sends(call, plan, api)
         problems.extend(row_problems)
         if row_problems:
@@ -131,6 +139,23 @@ def prepare_batch(
     for item, name in zip(prepared, names, strict=True):
         item.name = name  # made unique, and stable across runs, by `_resume.assign_names`
     return prepared
+
+
+def pick_seeds(columns: Sequence[Column], values: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str, int]:
+    """A seed for every seed column the row left empty (`gbatch.seed_column`): the seed an
+    earlier run chose for this row when it is still valid, else a new random one. They go to
+    `Plan.prepare` with the row's values and into `Call.generated` (journaled, and left out of
+    the row's input hash)."""
+    chosen: dict[str, int] = {}
+    for column in columns:
+        if not column.seed or values.get(column.name) is not None:
+            continue
+        low, high = int(column.minimum or 0), int(column.maximum or 0)
+        seed = earlier.get(column.name)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not low <= seed <= high:
+            seed = _RANDOM.randint(low, high)
+        chosen[column.name] = seed
+    return chosen
 
 
 def _sent(call: Call) -> Mapping[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ._api import ServerApi
 from ._batch import BatchOptions, BatchResult, PreparedRow, plain_values
+from ._binding import bind_columns
 from ._call import call, cause_of, classify, describe
 from ._columns import normalize_key
 from ._each import cross, parse_each
@@ -28,7 +29,7 @@ from ._resume import OutLock, assign_names, keep_takes, read_redo, refuse_foreig
 from ._review import write_review
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
 from ._tasks import TaskFile, read_tasks
-from ._tool import Call, Plan, Tool, bind_columns
+from ._tool import Call, Plan, Tool
 from .transports import AutoTransport
 from .transports.base import CallResult, ServerFile, ServerSession, Transport, TransportRequest
 
@@ -224,26 +225,17 @@ def _plan(tool: Tool, servers: Sequence[Server], tool_options: Mapping[str, Any]
 
 
 def resolve_options(tool: Tool, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Every `Tool.options` entry: the given value or the option's default, checked against its choices."""
+    """Every `Tool.options` entry: the given value or the option's default, checked against its choices and range."""
     known = {o.name for o in tool.options}
     unknown = sorted(set(given) - known)
     if unknown:
         raise UsageError(f"tool {tool.name!r} has no option {', '.join(unknown)}; its options: {', '.join(sorted(known)) or 'none'}")
-    resolved: dict[str, Any] = {}
-    for option in tool.options:
-        value = given.get(option.name)
-        if value is None:
-            value = option.default
-        if value is not None and option.choices and str(value).lower() not in {c.lower() for c in option.choices}:
-            flag = "--" + option.name.replace("_", "-")
-            raise UsageError(f"{flag} {value!r}: choose one of {', '.join(option.choices)}")
-        resolved[option.name] = value
-    return resolved
+    return {option.name: option.resolve(given.get(option.name)) for option in tool.options}
 
 
 def make_plan(tool: Tool, api: ServerApi, options: Mapping[str, Any]) -> Plan:
     """The tool's plan for this server, with the library's defaults: `api_name` and `columns`
-    from the tool, columns bound to their endpoint parameters (`Column(param=...)`)."""
+    from the tool, the tool's columns bound to their endpoint parameters (`Column(param=...)`)."""
     plan = tool.plan(api, options)
     if not getattr(plan, "api_name", None):
         if not tool.api_name:
@@ -254,8 +246,7 @@ def make_plan(tool: Tool, api: ServerApi, options: Mapping[str, Any]) -> Plan:
         found = "\n  ".join(e.signature() for e in api.every_endpoint()) or "(none)"
         raise ServerError(f"{api.url} has no endpoint {plan.api_name!r}, which tool {tool.name!r} calls. Its endpoints:\n  {found}")
     if not getattr(plan, "columns", None):
-        plan.columns = tool.columns
-    plan.columns = bind_columns(plan.columns, endpoint)
+        plan.columns = bind_columns(tool.columns, endpoint)  # a plan that sets its own columns binds them
     return plan
 
 

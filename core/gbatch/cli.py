@@ -156,7 +156,9 @@ _METAVARS: dict[type, str] = {str: "TEXT", int: "INT", float: "FLOAT", Path: "PA
 
 def _option_param(option: Option) -> inspect.Parameter:
     flag = f"--{option.name.replace('_', '-')}"
-    help_text = option.help + (f" Choices: {', '.join(option.choices)}." if option.choices else "")
+    help_text = option.help + (f" Choices: {', '.join(map(str, option.choices))}." if option.choices else "")
+    if option.minimum is not None or option.maximum is not None:
+        help_text += f" It {option.range_text()}."
     if option.flag:
         return _param(f"opt_{option.name}", Annotated[bool, typer.Option(flag, help=help_text)], bool(option.default))
     kind: Any = option.type | None
