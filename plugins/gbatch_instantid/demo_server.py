@@ -42,6 +42,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 import tempfile  # noqa: E402
@@ -55,9 +56,7 @@ import gradio as gr  # noqa: E402
 from PIL import Image, ImageDraw, ImageOps  # noqa: E402
 from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]  # noqa: E402 - no type hints
 
-from gbatch_instantid.tool import STAND_IN  # noqa: E402
-
-TITLE = STAND_IN.title
+TITLE = "gbatch InstantID stand-in — NOT InstantID: drawn images for demos and tests"
 VARIANTS = ("app", "multicontrolnet")
 MAX_SEED = 2147483647  # np.iinfo(np.int32).max, as upstream
 DEFAULT_STYLE_NAME = "Watercolor"
@@ -364,15 +363,25 @@ def build_demo(variant: str = "app", *, enable_lcm: bool = False, delay: float =
 
 def main(argv: list[str] | None = None) -> None:
     """`gbatch-instantid-demo`: serve the stand-in until interrupted."""
-    parser = STAND_IN.parser("gbatch-instantid-demo", port=7860, delay=1.0)
+    parser = argparse.ArgumentParser(
+        prog="gbatch-instantid-demo",
+        description="Serve a stand-in of the InstantID Gradio demo (same API, drawn images, no model). It is NOT InstantID.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on (upstream's default)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes it to the network")
+    parser.add_argument("--delay", type=float, default=1.0, help="simulated GPU seconds per image")
     parser.add_argument("--variant", choices=VARIANTS, default="app", help="which upstream UI: gradio_demo/app.py or app-multicontrolnet.py")
     parser.add_argument("--enable-lcm", action="store_true", help="start with LCM on, like upstream's --enable_LCM (5 steps, guidance 0 by default)")
     parser.add_argument("--record", default=os.environ.get("GBATCH_INSTANTID_RECORD"), help="append every /generate_image call to this JSON-lines file (env GBATCH_INSTANTID_RECORD)")
     args = parser.parse_args(argv)
+    if args.delay < 0:
+        parser.error("--delay must be 0 or more seconds")
     # Upstream caches its examples under the working directory; the stand-in keeps them out of it.
     os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="gbatch-instantid-cache-"))
+    print(f"{TITLE}\nStarting on http://{args.host}:{args.port} (caching the examples first, like upstream)", flush=True)
     demo = build_demo(args.variant, enable_lcm=args.enable_lcm, delay=args.delay, record=args.record)
-    STAND_IN.launch(demo, args)  # like upstream: no show_error
+    demo.launch(server_name=args.host, server_port=args.port)  # like upstream: no show_error
 
 
 if __name__ == "__main__":
