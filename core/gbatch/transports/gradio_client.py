@@ -1,6 +1,7 @@
 """Gradio 4, 5 and 6 servers, through gradio_client (SSE protocol).
 
-- telemetry is switched off before gradio_client is imported (it phones home otherwise);
+- every gradio_client Client is made without telemetry (it phones home otherwise), without
+  touching the process's environment;
 - a session builds Clients lazily, one per eight slots, since one Client is one
   event stream and one failure domain, and drops a Client whose stream broke;
 - files go as the browser sends them: uploaded, and shaped per component (a
@@ -16,7 +17,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
-import os
 import posixpath
 import ssl
 import threading
@@ -42,7 +42,7 @@ from .base import (
 )
 from .http import download
 
-__all__ = ["GradioClientTransport", "make_client", "quiet_telemetry"]
+__all__ = ["GradioClientTransport", "make_client"]
 
 CLIENTS_PER_SLOTS = 8
 CANCEL_WAIT = 2.0  # seconds a cancel may take before the attempt ends anyway
@@ -51,16 +51,6 @@ CANCEL_WAIT = 2.0  # seconds a cancel may take before the attempt ends anyway
 READ_STALL = 30.0
 GENERIC_APP_ERROR = "The upstream Gradio app has raised an exception but has not enabled verbose error reporting"
 
-
-def quiet_telemetry() -> None:
-    """gradio_client sends telemetry unless BOTH the variable and the argument say no."""
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-
-
-# huggingface_hub reads its variable when it is first imported, which may happen before any
-# Client is made (by the caller's own code): switch both off as soon as gbatch is imported.
-quiet_telemetry()
 
 ClientFactory = Callable[[str, ConnectOptions, int], Any]
 
@@ -73,10 +63,7 @@ def _tls_context() -> ssl.SSLContext:
 
 def make_client(url: str, connection: ConnectOptions, workers: int) -> Any:
     """A gradio_client.Client that never downloads on its own and never reports telemetry."""
-    quiet_telemetry()
-    from gradio_client import Client
-
-    return Client(
+    return _quiet_client_class()(
         url,
         token=connection.token,
         auth=connection.auth,
@@ -90,6 +77,26 @@ def make_client(url: str, connection: ConnectOptions, workers: int) -> Any:
         # `True` makes httpx load the CA bundle each time (~20 ms CPU per row), a context does not.
         ssl_verify=_tls_context(),
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _quiet_client_class() -> type:
+    """gradio_client.Client without its telemetry.
+
+    A Client reports itself unless BOTH `analytics_enabled=False` and the variable
+    GRADIO_ANALYTICS_ENABLED say no, and an unset variable says yes. Rather than change the
+    caller's environment, the one method that reports does nothing here, and the flag reads
+    false whatever the environment says. (gradio_client is imported only when a client is made.)
+    """
+    from gradio_client import Client
+
+    class QuietClient(Client):  # type: ignore[misc]
+        analytics_enabled = property(lambda self: False, lambda self, value: None)
+
+        def _telemetry_thread(self) -> None:
+            return
+
+    return QuietClient
 
 
 class GradioClientTransport(Transport):
