@@ -28,19 +28,28 @@ if TYPE_CHECKING:
 __all__ = ["ExpectedApp", "StandIn", "not_the_app", "tool_hook"]
 
 
-def tool_hook(*tools: str) -> Callable[[Callable[[Tool], None]], None]:
-    """The `register_tools` hook for tools named `"module:Class"`, imported when gbatch loads
-    its plugins (main thread, once). In a plugin package's `__init__.py`::
+def tool_hook(*tools: str | type[Tool]) -> Callable[[Callable[[Tool], None]], None]:
+    """The `register_tools` hook of a plugin: one instance of each tool class registered.
+
+    Name a class as `"module:Class"` to import its module only when gbatch loads its
+    plugins (a package's `__init__.py` stays cheap), or pass the class itself::
 
         register_tools = gbatch.tool_hook("gbatch_mytool.tool:MyTool")
     """
 
     def register_tools(register: Callable[[Tool], None]) -> None:
-        for path in tools:
-            module, _, name = path.partition(":")
-            register(getattr(importlib.import_module(module), name)())
+        for tool in tools:
+            register(_tool_class(tool)())
 
     return hookimpl(register_tools)
+
+
+def _tool_class(tool: str | type[Tool]) -> type[Tool]:
+    if not isinstance(tool, str):
+        return tool
+    module, _, name = tool.partition(":")
+    found: type[Tool] = getattr(importlib.import_module(module), name)
+    return found
 
 
 def not_the_app(api: ServerApi, app: str, expected: str, found: str) -> ServerError:
