@@ -11,7 +11,9 @@ from collections.abc import Callable
 
 def test_importing_gbatch_and_making_a_client_sends_no_telemetry_and_leaves_the_environment_alone() -> None:
     """In a fresh process with both telemetry variables unset (gradio_client's default: report),
-    a client gbatch makes reports nothing, and os.environ is as it was."""
+    a client gbatch makes reports nothing, huggingface_hub's telemetry (which would ask
+    huggingface.co about the process) is off, and os.environ is as it was. tests/test_security.py
+    runs whole batches with every outside connection refused."""
     env = {k: v for k, v in os.environ.items() if k not in {"GRADIO_ANALYTICS_ENABLED", "HF_HUB_DISABLE_TELEMETRY"}}
     code = """
 import os, time
@@ -30,13 +32,14 @@ before = dict(os.environ)
 client = make_client(demo.local_url, ConnectOptions(), 2)
 time.sleep(0.5)  # a Client reports from a thread of its own
 changed = sorted(k for k in set(os.environ) | set(before) if os.environ.get(k) != before.get(k))
-print(sent, changed, client.analytics_enabled)
+import huggingface_hub.constants as hub
+print(sent, changed, client.analytics_enabled, hub.HF_HUB_DISABLE_TELEMETRY)
 client.close()
 demo.close()
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "[] [] False" in done.stdout.splitlines(), done.stdout
+    assert "[] [] False True" in done.stdout.splitlines(), done.stdout
 
 
 def test_clients_are_made_with_analytics_disabled(serve: Callable[..., str]) -> None:

@@ -63,6 +63,7 @@ def _tls_context() -> ssl.SSLContext:
 
 def make_client(url: str, connection: ConnectOptions, workers: int) -> Any:
     """A gradio_client.Client that never downloads on its own and never reports telemetry."""
+    _hub_telemetry_off()
     return _quiet_client_class()(
         url,
         token=connection.token,
@@ -77,6 +78,16 @@ def make_client(url: str, connection: ConnectOptions, workers: int) -> Any:
         # `True` makes httpx load the CA bundle each time (~20 ms CPU per row), a context does not.
         ssl_verify=_tls_context(),
     )
+
+
+def _hub_telemetry_off() -> None:
+    """Every Client builds its headers with huggingface_hub, which, unless its telemetry switch is
+    off, asks huggingface.co which coding agent runs the process. The switch is a constant that
+    huggingface_hub reads from the environment when first imported; gbatch sets the constant when
+    it makes a client, and leaves the environment alone."""
+    import huggingface_hub.constants
+
+    huggingface_hub.constants.HF_HUB_DISABLE_TELEMETRY = True
 
 
 @functools.lru_cache(maxsize=1)
