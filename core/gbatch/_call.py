@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._errors import AppError, CallCancelled, CallError, CallTimeout, QueueFull, RowFailed
+from ._errors import TIMEOUT_ERRORS, AppError, CallCancelled, CallError, CallTimeout, QueueFull, RowFailed
 from ._executor import Attempt, ErrorKind
 from .transports.base import Job, Request, Result, Session
 
@@ -52,7 +52,7 @@ def call(
             raise CallTimeout("timed out; the job was cancelled on the server", logs=logs)
         try:
             result = job.result(timeout=poll if left is None else max(0.01, min(poll, left)))
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             continue
         except CallError as exc:
             _drain(job, logs, attempt, progress)
@@ -132,7 +132,7 @@ def classify(exc: BaseException, *, retry_app_errors: bool = False) -> ErrorKind
     if isinstance(exc, CallError):
         return ErrorKind.TRANSIENT if exc.cause in ("transport", "timeout") else ErrorKind.PERMANENT
     # A plugin's own network code may raise these; other OSErrors (a full disk) would fail again.
-    if isinstance(exc, (ConnectionError, TimeoutError)):
+    if isinstance(exc, (ConnectionError, *TIMEOUT_ERRORS)):
         return ErrorKind.TRANSIENT
     return ErrorKind.PERMANENT
 

@@ -224,6 +224,11 @@ class Tool(ABC):
         names = [c.name for c in self.columns if c.option] + [o.name for o in self.options]
         return [n for n in names if n.replace("_", "-") in BUILTIN_FLAGS]
 
+    def for_task(self, columns: Sequence[str]) -> Tool:
+        """This tool for a task file with these headers (`gbatch run` picks its endpoint by them);
+        by default the tool itself. Main thread, once per batch, before `plan`."""
+        return self
+
     @abstractmethod
     def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
         """Check the server offers what the tool needs and bind to it.
