@@ -1021,3 +1021,28 @@ def test_the_summary_prints_the_redo_command_without_secrets(v3: Server, tmp_pat
     assert "secret" not in command
     assert command.startswith("gbatch cosyvoice t.csv -s 'http://***@h:1' --join chapter --redo ")
     assert command.endswith("(and your login, token or headers again)")
+
+
+def test_a_hidden_error_of_the_ui_driven_through_run_says_what_can_be_seen(cli: Cli, v3: Server, tmp_path: Path) -> None:
+    """`gbatch run` on the upstream UI with a CosyVoice3 model: a row without the prompt marker
+    fails with a hidden error. Its error quotes the app's last messages for that job (the UI's
+    cross-lingual notice) and names the likely cause and the tool that avoids it."""
+    tasks = write_csv(
+        tmp_path / "t.csv",
+        [
+            ["id", "tts_text", "mode_checkbox_group", "prompt_text", "prompt_wav_upload"],
+            ["zero", "Hello there.", "3s极速复刻", VOICE_TEXT, str(VOICE)],
+            ["cross", "Hello there.", "跨语种复刻", "", str(VOICE)],
+        ],
+    )
+    result = cli("run", v3.url, tasks, "--api", "/generate_audio", "--out", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert len(v3.rec.calls) == 2 and not any("<|endofprompt|>" in c["prompt_text"] + c["tts_text"] for c in v3.rec.calls)
+    rows = latest(tmp_path / "out")
+    for row in rows.values():
+        assert row["error"].startswith("the app raised an error (the server hides the details: no show_error=True; see its log)")
+        assert "lacks the <|endofprompt|> marker" in row["error"]
+        assert f"`gbatch cosyvoice TASKS --server {v3.url}` adds it" in row["error"]
+    assert "the app's last messages for it: info: 您正在使用跨语种复刻模式, 请确保合成文本和prompt文本为不同语言. " in rows["cross"]["error"]
+    assert "last messages" not in rows["zero"]["error"]  # the UI said nothing about that job
+    assert "lacks the <|endofprompt|> marker" in result.stderr

@@ -491,7 +491,7 @@ def test_several_endpoints_that_fit_need_api(cli: Cli, multi: App, in_tmp: Path)
     neither = write_csv(in_tmp / "neither.csv", [["prompt"], ["ab"]])
     res = run(cli, multi, neither, in_tmp / "out")
     assert res.exit_code == 2
-    assert f"{multi.url} has 5 endpoints and none fits the task file's columns; choose one with --api:" in res.stderr
+    assert f"{multi.url} has 5 endpoints and none with a name fits the task file's columns; choose one with --api:" in res.stderr
     assert "/swap(a, b)" in res.stderr
 
 

@@ -8,6 +8,7 @@ numbered files), other values in `results.csv` and the journal.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -53,11 +54,11 @@ def choose_endpoint(api: ServerApi, name: str | None, fn_index: int | None = Non
     if len(fitting) == 1:
         return fitting[0]
     hint = "--api" + (" NAME or --fn-index N" if api.unnamed else "")
-    if len(fitting) > 1:
+    if len(fitting) > 1 and columns is not None:
         shown = "\n  ".join(e.signature() for e in fitting)
         raise ServerError(f"{api.url} has {len(fitting)} endpoints that fit the task file's columns; choose one with {hint}:\n  {shown}")
-    fits = " fits the task file's columns" if columns is not None and api.endpoints else ""
-    raise ServerError(f"{api.url} has {len(every)} endpoints{' and none' + fits if fits else ''}; choose one with {hint}:\n  {_listing(api)}")
+    none_fit = " and none with a name fits the task file's columns" if columns is not None and api.endpoints and not fitting else ""
+    raise ServerError(f"{api.url} has {len(every)} endpoints{none_fit}; choose one with {hint}:\n  {_listing(api)}")
 
 
 def fitting_endpoints(api: ServerApi, columns: Sequence[str] | None) -> list[Endpoint]:
@@ -78,11 +79,24 @@ def fitting_endpoints(api: ServerApi, columns: Sequence[str] | None) -> list[End
 
 
 class GenericPlan(Plan):
-    def __init__(self, endpoint: Endpoint, notice: str | None = None) -> None:
+    def __init__(self, endpoint: Endpoint, notice: str | None = None, api: ServerApi | None = None, known: Sequence[Tool] = ()) -> None:
         self.endpoint = endpoint
         self.api_name = endpoint.key
         self.columns: Sequence[Column] = [param.column() for param in endpoint.parameters]
         self.notice = notice
+        self._api = api
+        self._known = known
+
+    def explain(self, message: str, call: Call, cause: str = "app") -> str:
+        # A tool that knows this app (CosyVoice's web UI driven through `run`) may know the likely cause.
+        if cause != "app" or self._api is None:
+            return message
+        sent = call if call.endpoint is not None else dataclasses.replace(call, endpoint=self.api_name)
+        for tool in self._known:
+            hint = tool.diagnose(self._api, sent, message)
+            if hint:
+                return f"{message}. {hint}"
+        return message
 
     def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> Call:
         kwargs = {}
@@ -150,18 +164,21 @@ class GenericTool(Tool):
     slots_per_server = 2
     default_out = "gbatch-out"
 
-    def __init__(self, api_name: str | None = None, fn_index: int | None = None, columns: Sequence[str] | None = None) -> None:
+    def __init__(self, api_name: str | None = None, fn_index: int | None = None, columns: Sequence[str] | None = None, known: Sequence[Tool] = ()) -> None:
+        """:param columns: the task file's headers, which choose the endpoint when neither api_name nor fn_index does.
+        :param known: the installed tools, asked (`Tool.diagnose`) why a row of their app failed."""
         self.api_name = api_name
         self.fn_index = fn_index
-        #: the task file's headers, which choose the endpoint when neither api_name nor fn_index does
         self.task_columns = columns
+        self.known = tuple(known)
 
     def for_task(self, columns: Sequence[str]) -> GenericTool:
-        return GenericTool(self.api_name, self.fn_index, columns)
+        return GenericTool(self.api_name, self.fn_index, columns, self.known)
 
     def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
         endpoint = choose_endpoint(api, self.api_name, self.fn_index, self.task_columns)
-        return GenericPlan(endpoint, _chosen(api, endpoint) if self.api_name is None and self.fn_index is None else None)
+        notice = _chosen(api, endpoint) if self.api_name is None and self.fn_index is None else None
+        return GenericPlan(endpoint, notice, api, self.known)
 
 
 def _chosen(api: ServerApi, endpoint: Endpoint) -> str | None:
