@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gbatch._scheduler import Backend, ErrorKind, Scheduler
+from gbatch._scheduler import ErrorKind, Scheduler, ServerSlots
 from gbatch._slots import SETTLE, Learning, Slots
 
 TICK = 0.005
@@ -242,7 +242,7 @@ def run_two_servers(durations: dict[str, float], rows: int, *, failing: set[str]
     """Rows through a Scheduler over simulated servers; returns rows done per server."""
     clock = [0.0]
     servers = {url: SimServer(4, duration=d, jitter=0.02, rng=random.Random(len(url))) for url, d in durations.items()}
-    backends = [Backend(url, 32) for url in servers]
+    backends = [ServerSlots(url, 32) for url in servers]
     slots = {url: Slots(32) for url in servers}
     scheduler: Scheduler[str] = Scheduler([(str(i), i) for i in range(rows)], backends, clock=lambda: clock[0], slots=slots, rng=random.Random(1))
     starts = {}
@@ -278,7 +278,7 @@ def test_each_server_learns_its_own_slots_through_the_scheduler() -> None:
     clock = [0.0]
     servers = {"http://a/": SimServer(2, jitter=0.02), "http://b/": SimServer(6, jitter=0.02)}
     slots = {url: Slots(32) for url in servers}
-    scheduler: Scheduler[str] = Scheduler([(str(i), i) for i in range(200)], [Backend(u, 32) for u in servers], clock=lambda: clock[0], slots=slots)
+    scheduler: Scheduler[str] = Scheduler([(str(i), i) for i in range(200)], [ServerSlots(u, 32) for u in servers], clock=lambda: clock[0], slots=slots)
     starts = {}
     while not scheduler.finished and clock[0] < 60:
         for start in scheduler.starts():

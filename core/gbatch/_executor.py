@@ -29,13 +29,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Generic, TypeVar
 
 from ._scheduler import (
-    Backend,
     ErrorKind,
-    ExecutionReport,
-    Outcome,
+    ExecutorReport,
+    ItemOutcome,
     Retrying,
     RetryPolicy,
     Scheduler,
+    ServerSlots,
     Start,
     Stop,
 )
@@ -43,11 +43,11 @@ from ._slots import Learning, Slots
 
 __all__ = [
     "Attempt",
-    "Backend",
+    "ServerSlots",
     "ErrorKind",
-    "ExecutionReport",
+    "ExecutorReport",
     "Listener",
-    "Outcome",
+    "ItemOutcome",
     "RetryPolicy",
     "execute",
 ]
@@ -67,7 +67,7 @@ class Attempt:
         item_id: str,
         payload: Any,
         number: int,
-        backend: Backend,
+        backend: ServerSlots,
         slot: int,
         cancelled: threading.Event,
         timeout: float | None,
@@ -132,12 +132,12 @@ class Listener:
         """An attempt failed with a transient error or back-pressure; the item runs again in
         `delay` s. Calling thread."""
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         """The item's final outcome (success, or failure after its retries). Calling thread.
 
         Also called for attempts that succeed while the batch stops (they are kept)."""
 
-    def batch_finished(self, report: ExecutionReport[Any]) -> None:
+    def batch_finished(self, report: ExecutorReport[Any]) -> None:
         """Every item has an outcome, or is in `report.not_run`. Calling thread; not called
         when `execute` raises."""
 
@@ -145,7 +145,7 @@ class Listener:
 def execute(
     items: Sequence[tuple[str, Any]],
     work: Callable[[Attempt], T],
-    backends: Sequence[Backend],
+    backends: Sequence[ServerSlots],
     *,
     jobs: int | None = None,
     policy: RetryPolicy | None = None,
@@ -158,7 +158,7 @@ def execute(
     rng: random.Random | None = None,
     cancel_grace: float = CANCEL_GRACE,
     slots: Mapping[str, Slots] | None = None,
-) -> ExecutionReport[T]:
+) -> ExecutorReport[T]:
     """Run `work` once per item (retrying as the policy says) and return every outcome.
 
     :param items: (id, payload) pairs, run in this order as slots free up.
@@ -174,7 +174,7 @@ def execute(
         `Attempt.cancelled` and end; any still running then are given up (not run).
     :param slots: per backend URL, a `gbatch._slots.Slots` that learns how many rows the
         server runs from the queue events the work reports; a backend without one runs
-        exactly `Backend.slots` rows at once.
+        exactly `ServerSlots.slots` rows at once.
 
     Ctrl-C (KeyboardInterrupt) in the calling thread stops new work, sets
     `Attempt.cancelled` for the running items, waits for them (a second Ctrl-C stops
@@ -238,7 +238,7 @@ class _Run(Generic[T]):
         # A listener error while running attempts were wound down after a Ctrl-C or halt.
         self.late_error: Exception | None = None
 
-    def execute(self) -> ExecutionReport[T]:
+    def execute(self) -> ExecutorReport[T]:
         try:
             self.listener.batch_started(self.scheduler.total)
             self._loop()
