@@ -12,7 +12,7 @@ start is often heard a moment before the end that made room for it. A sample tak
 while another row of ours waits in the queue is the server's grant (our share of
 it, on a shared server); one above the learned number while none of ours waits is a
 lower bound of it (with `queue_ahead=0`, it replaces older samples below it).
-`learned` is the median of the last `WINDOW` samples: it rises a few rows after the
+`learned` is the lower median of the last `WINDOW` samples: it rises a few rows after the
 server runs more and falls a few rows after it runs fewer. Rows in flight stay
 within `learned + queue_ahead` and never above `cap` (`URL=N` or `-j`).
 
@@ -274,7 +274,7 @@ class Slots:
         self._samples.append(min(self.cap, max(1, running)))
         self._ends_since_full = 0
         ordered = sorted(self._samples)
-        self.learned = ordered[len(ordered) // 2]
+        self.learned = ordered[(len(ordered) - 1) // 2]  # the lower median: an early start counts one too many
         self.peak = max(self.peak, self.learned)
 
     def _adapt_ahead(self, now: float) -> None:
