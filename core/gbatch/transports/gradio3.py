@@ -462,13 +462,14 @@ class _Gradio3Job(Job):
 
     # -- Job -------------------------------------------------------------------------
 
-    def result(self, timeout: float) -> CallResult:
-        """The result; raises `TimeoutError` after `timeout`, or sooner when an update arrived
-        (so the caller hears "queued" and "started" without a polling delay)."""
+    def wait(self, timeout: float) -> bool:
         if not self._done.is_set():
             self._wake.wait(timeout)
-            self._wake.clear()  # before the caller drains: a later update sets it again
-        if not self._done.is_set():
+        self._wake.clear()  # before the caller drains: a later update sets it again
+        return True
+
+    def result(self, timeout: float) -> CallResult:
+        if not self._done.wait(timeout):
             raise TimeoutError(f"{self.endpoint.key} is still running")
         if self._error is not None:
             raise self._error

@@ -321,14 +321,15 @@ class ClientJob(Job):
             self._job.future.add_done_callback(lambda _: self._wake.set())
         return [original, waking]
 
-    def _wait(self, timeout: float) -> None:
+    def wait(self, timeout: float) -> bool:
         """Until the job ends or the server says something, at most `timeout` seconds."""
         if not self._queues:
-            return
+            return False
         if not self._job.done():
             self._wake.wait(timeout)
         # Cleared before the caller drains: an update after this sets it again, none is missed.
         self._wake.clear()
+        return True
 
     def _outputs(self, value: Any) -> tuple[Any, ...]:
         returns = len(self._endpoint.returns)
@@ -336,10 +337,8 @@ class ClientJob(Job):
         return tuple(self._convert(v) for v in values)
 
     def result(self, timeout: float) -> CallResult:
-        """The result; raises `TimeoutError` after `timeout`, or sooner when an update arrived."""
-        self._wait(timeout)
         try:
-            value = self._job.result(timeout=0 if self._queues else timeout)
+            value = self._job.result(timeout=timeout)
         except TIMEOUT_ERRORS:
             # The Job protocol promises the builtin, which concurrent.futures' is not before 3.11.
             raise TimeoutError(f"{self._endpoint.key} is still running") from None
