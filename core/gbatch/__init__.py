@@ -44,7 +44,7 @@ from ._plugins import PluginInfo, Registry, load_registry
 from ._runner import run_batch
 from ._servers import Server, parse_server
 from ._tasks import TaskFile, TaskRow, read_tasks
-from ._tool import Call, Option, Outputs, Plan, RowProblem, Tool, generated_value
+from ._tool import Call, Option, Outputs, Plan, RowProblem, ServerState, Tool, generated_value
 from .hookspecs import hookimpl
 from .transports import AutoTransport
 from .transports.base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated
@@ -95,6 +95,7 @@ __all__ = [
     "ServerApi",
     "ServerError",
     "ServerFile",
+    "ServerState",
     "Session",
     "StreamedFile",
     "TaskFile",
