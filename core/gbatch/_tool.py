@@ -169,6 +169,10 @@ class Plan(ABC):
     columns: Sequence[Column]
     #: shown to the user once the plan is made (e.g. "this server is a stand-in")
     notice: str | None = None
+    #: the column that holds the text to speak, for speech tools (a book's pieces go there)
+    text_column: str | None = None
+    #: the columns that make up a voice (a voices file gives them per voice name)
+    voice_columns: tuple[str, ...] = ()
 
     def setup(self, server: Server) -> None:  # noqa: B027 - optional
         """Prepare one server before its first row (load a model, say); raise `gbatch.ServerError`
