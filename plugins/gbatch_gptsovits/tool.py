@@ -23,7 +23,22 @@ from pathlib import Path
 from typing import Any
 
 import gbatch
-from gbatch import Call, Column, Endpoint, File, Option, Outputs, Plan, RowFailed, RowProblem, ServerApi, ServerError, ServerFile, ServerState, Tool
+from gbatch import (
+    Call,
+    Column,
+    Endpoint,
+    File,
+    Option,
+    Outputs,
+    Plan,
+    RowFailed,
+    RowProblem,
+    ServerApi,
+    ServerError,
+    ServerFile,
+    ServerState,
+    Tool,
+)
 
 SPEAK = "/get_tts_wav"
 CHANGE_GPT = "/change_gpt_weights"
