@@ -22,9 +22,10 @@ __all__ = ["StateGate"]
 class StateGate:
     """One server's state as far as this batch knows (None: unknown), and the rows using it."""
 
-    def __init__(self) -> None:
+    def __init__(self, current: str | None = None) -> None:
         self._changed = threading.Condition()
-        self.current: str | None = None
+        #: the state the server is in, as far as this batch knows (None: unknown)
+        self.current = current
         self.users = 0
         #: switches made, with the seconds each took
         self.switches: list[float] = []
@@ -66,6 +67,12 @@ class StateGate:
             with self._changed:
                 self.users -= 1
                 self._changed.notify_all()
+
+    def assume(self, key: str | None) -> None:
+        """The server was just set up into `key` (None: nothing known), with no row running there."""
+        with self._changed:
+            if not self.users:
+                self.current = key
 
     def forget(self) -> None:
         """The server lost its session (restarted): its state is unknown until applied again."""

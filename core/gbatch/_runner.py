@@ -389,14 +389,18 @@ def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt
     return call(server.session, Request(endpoint, step.kwargs, session), attempt, progress=progress)
 
 
-def _ensure_setup(server: Server, plan: Plan) -> None:
-    # A server that lost its session (restarted) has lost what setup did (a loaded model).
+def _ensure_setup(server: Server, plan: Plan) -> bool:
+    """Run setup again if the server lost its session (restarted: what setup loaded is gone); True if it ran."""
+    ran = False
     if not server.needs_setup:
-        return
+        return ran
     with server.setup_lock:
-        if server.needs_setup:
+        if server.needs_setup:  # not if another row's thread did it meanwhile
+            server.state = None
             plan.setup(server)
             server.needs_setup = False
+            ran = True
+    return ran
 
 
 def _overrides_setup(plan: Plan) -> bool:
@@ -410,7 +414,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
     failed_logs: dict[str, list[tuple[str, str]]] = {}
     failed_cause: dict[str, str] = {}
 
-    gates = {url: StateGate() for url in batch.servers}
+    gates = {url: StateGate(server.state) for url, server in batch.servers.items()}
 
     def work(attempt: Attempt) -> dict[str, Any]:
         # Worker thread: the row's request(s), then the plan saves what came back.
@@ -426,7 +430,8 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
         # One server session per attempt: the steps of a row share gr.State, rows do not.
         session = f"{item.row.id}#{attempt.number}"
         try:
-            _ensure_setup(server, plan)
+            if _ensure_setup(server, plan):
+                gates[server.url].assume(server.state)
             with _in_state(batch, server, plan, gates[server.url], row_call.state, item, attempt):
                 for step in row_call.before:
                     logs.extend(_send(server, plan, step, session, attempt).logs)
