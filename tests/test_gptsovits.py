@@ -55,13 +55,19 @@ class Standin:
     def restart(self) -> None:
         port = self.server.port
         self.server.kill()
-        self.server = oldgradio.start(DEMO, 4, *self.args, log_dir=self.folder, port=port)
+        self.server = oldgradio.start(DEMO, 4, *self.args, log_dir=self.folder, port=port, env=own_temp(self.folder))
+
+
+def own_temp(folder: Path) -> dict[str, str]:
+    # Two gradio servers on one machine share /tmp/gradio unless told otherwise, and gradio 4
+    # rewrites a cached upload in place: two servers given the same clip at once can read it half-written.
+    return {"GRADIO_TEMP_DIR": str(folder / "gradio-tmp")}
 
 
 def start(folder: Path, *extra: str) -> Standin:
     record = folder / "calls.jsonl"
     args = ("--weights", str(WEIGHTS), "--record", str(record), *extra)
-    return Standin(oldgradio.start(DEMO, 4, *args, log_dir=folder), record, folder, args)
+    return Standin(oldgradio.start(DEMO, 4, *args, log_dir=folder, env=own_temp(folder)), record, folder, args)
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ class Standin:
 
 def start(folder: Path) -> Standin:
     record = folder / "calls.jsonl"
-    server = oldgradio.start(DEMO, 3, "--root", str(RVC), "--record", str(record), "--delay", "0.2", "--load-delay", "0.2", log_dir=folder)
+    server = oldgradio.start(DEMO, 3, "--root", str(RVC), "--record", str(record), "--delay", "0.2", "--load-delay", "0.2", log_dir=folder, env={"GRADIO_TEMP_DIR": str(folder / "gradio-tmp")})
     return Standin(server, record)
 
 
