@@ -5,9 +5,9 @@ The UI keeps one voice loaded in the server's globals (`/infer_change_voice`, th
 gbatch groups rows by voice per server and switches a server only between groups.
 
 `/infer_convert` takes the input audio as a *path on the server* (a Textbox). gbatch
-uploads each local file through the app's upload route (`POST /upload`, which the
-page's own file inputs use) and sends the path the server gave it; a cell written
-`server:PATH` is sent as that path untouched, for audio already on the server. The
+uploads each local file (`input`) through the app's upload route (`POST /upload`, which
+the page's own file inputs use) and sends the path the server gave it; `server_input`
+is sent untouched, for audio already on the server. The
 answer is the page's: its info text (kept as the row's `info` value) and the audio
 (saved as `<name>.wav`). Inputs are bound by position and component (gradio 3 names
 them input_0, input_1, ...).
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import gbatch
@@ -40,7 +39,7 @@ from gbatch import (
 
 CONVERT = "/infer_convert"
 CHANGE_VOICE = "/infer_change_voice"
-SERVER_PREFIX = "server:"
+SERVER_PREFIX = "server:"  # an index given as a path on the server
 #: upstream's vc_single fails like this when no voice is loaded (the server restarted, or someone unloaded it)
 NO_VOICE = "'NoneType' object has no attribute 'pipeline'"
 
@@ -62,7 +61,8 @@ CONVERT_INPUTS = (
 CHANGE_INPUTS = (("voice", "dropdown"), ("protect", "slider"), ("protect_batch", "slider"))
 
 COLUMNS = (
-    Column("input", required=True, help="The audio to convert: a local file (uploaded to the server), or server:PATH for a file already on the server.", aliases=("audio", "song")),
+    Column("input", kind="file", help="The audio to convert, a local file (uploaded to the server, whose converter reads a path on the server).", aliases=("audio", "song")),
+    Column("server_input", help="Instead of input: the path of audio already on the server, sent as it is.", aliases=("server_path",)),
     Column("voice", required=True, help="The voice (a .pth the server lists under 推理音色; the name without .pth works)."),
     Column("transpose", kind="int", default=0, help="Pitch shift in semitones (12 = an octave up).", aliases=("f0_up_key", "pitch")),
     Column("f0_method", help="Pitch extraction: pm, harvest, crepe or rmvpe (as the server lists them)."),
@@ -82,7 +82,7 @@ class RvcTool(Tool):
 
 `gbatch rvc --each input=songs/*.wav --voice alto -s URL` converts a folder; a task
 file can give each row its own voice. Local files are uploaded to the server (its
-converter reads a path on the server); server:PATH sends a server path as is. gbatch
+converter reads a path on the server); server_input sends a server path as is. gbatch
 loads a voice only when the rows on a server need it. The voice is global on the
 server: another batch or a person in the browser switching it will interfere.
 Outputs are <name>.wav; the server's info text goes to results.csv."""
@@ -155,15 +155,18 @@ class RvcPlan(Plan):
             if values.get(name) is not None:
                 kwargs[p[name].name] = values[name]
         server_paths: dict[str, File] = {}
-        source = str(values["input"]).strip()
-        if source.startswith(SERVER_PREFIX):
-            kwargs[p["input"].name] = source[len(SERVER_PREFIX) :]
+        local, remote = values.get("input"), str(values.get("server_input") or "").strip()
+        if isinstance(local, File) and remote:
+            raise RowProblem("give input (a local file) or server_input (a path on the server), not both", "server_input")
+        if isinstance(local, File):
+            if local.is_url:
+                raise RowProblem(f"RVC reads a path on the server: download {local} first, or give server_input", "input")
+            server_paths[p["input"].name] = local
+            kwargs[p["input"].name] = ""  # the path the upload gets, at send time
+        elif remote:
+            kwargs[p["input"].name] = remote
         else:
-            local = Path(source).expanduser()
-            if not local.is_file():
-                raise RowProblem(f"no such file: {source} (write server:PATH for a file on the server)", "input")
-            server_paths[p["input"].name] = File(str(local.resolve()))
-            kwargs[p["input"].name] = ""
+            raise RowProblem("give input (a local audio file) or server_input (a path on the server)", "input")
         c = self.change
         state = ServerState(
             key=voice,
