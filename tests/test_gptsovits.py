@@ -239,3 +239,11 @@ def test_labels_in_either_language_and_upstreams_codes(pair: tuple[Standin, Stan
     assert (got["one"]["text_language"], got["one"]["prompt_language"], got["one"]["how_to_cut"]) == ("英文", "中文", "不切")
     assert (got["one"]["speed"], got["one"]["top_k"]) == (1.2, 5)
     assert (got["two"]["text_language"], got["two"]["how_to_cut"], got["two"]["prompt_text"]) == ("日文", "按标点符号切", "")
+
+
+def test_the_examples_dialogue(pair: tuple[Standin, Standin], tmp_path: Path) -> None:
+    """examples/gptsovits/README.md's command: the dialogue over both servers."""
+    result = gptsovits(WEIGHTS / "lines.csv", "-s", pair[0].url, "-s", pair[1].url, "-o", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["succeeded"] == 9
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.wav")) == [f"{i:02d}.wav" for i in range(1, 10)]

@@ -136,3 +136,12 @@ def test_bad_rows_are_refused_before_anything_is_sent(pair: tuple[Standin, Stand
     assert "'tenor' is not a voice the server lists; it has: alto.pth, bass.pth" in result.output
     assert "yin" in result.output
     assert len(first.calls("infer_convert")) + len(first.calls("infer_change_voice")) == before
+
+
+def test_the_examples_songs(pair: tuple[Standin, Standin], tmp_path: Path) -> None:
+    """examples/rvc/README.md's second command: each song with its own voice and shift."""
+    result = rvc(RVC / "songs.csv", "-s", f"{pair[0].url}=2", "-o", tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["succeeded"] == 4
+    done = {e["input"]: e["loaded"] for e in pair[0].calls("infer_convert_done")}
+    assert done["verse.wav"] == "bass.pth" and done["chorus.wav"] == "alto.pth"
