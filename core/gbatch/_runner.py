@@ -150,6 +150,7 @@ def run_batch(
     )
     for note in task.notes:
         say(f"note: {note}")
+    tool = tool.for_task(task.columns)
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
     if transport is None and options.cluster:
