@@ -113,7 +113,7 @@ def _values(param: Param) -> tuple[str, ...]:
 
 
 class RvcPlan(Plan):
-    voice_columns = ("voice", "index", "transpose", "f0_method")
+    voice_columns = ("voice", "index")
 
     def __init__(self, api: ServerApi) -> None:
         convert, change = bind(api.endpoint(CONVERT), CONVERT_INPUTS), bind(api.endpoint(CHANGE_VOICE), CHANGE_INPUTS)
