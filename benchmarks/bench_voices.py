@@ -37,7 +37,7 @@ os.environ.update({"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETR
 
 import gbatch  # noqa: E402
 import gbatch_gptsovits.tool  # noqa: E402
-from gbatch._scheduler import Backend, Scheduler  # noqa: E402
+from gbatch._scheduler import Scheduler, ServerSlots  # noqa: E402
 from gbatch._states import StateRouter  # noqa: E402
 from gbatch.testing import start_script  # noqa: E402
 
@@ -116,7 +116,7 @@ def simulated(rows: int, voices: int, servers: int, slots: int, load: float, spe
     rng = random.Random(rows * 31 + voices)
     states: list[str | None] = [f"v{rng.randrange(voices)}" for _ in range(rows)]
     now = [0.0]
-    backends = [Backend(f"http://s{i}.test/", slots) for i in range(servers)]
+    backends = [ServerSlots(f"http://s{i}.test/", slots) for i in range(servers)]
     with policy(name):
         scheduler: Scheduler[int] = Scheduler([(str(i), i) for i in range(rows)], backends, clock=lambda: now[0], wall=lambda: now[0], states=states)
     router = scheduler.router

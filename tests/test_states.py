@@ -9,7 +9,7 @@ from collections import Counter, deque
 import pytest
 
 from gbatch._errors import UsageError
-from gbatch._scheduler import Backend, ErrorKind, Retrying, RetryPolicy, Scheduler, Start
+from gbatch._scheduler import ErrorKind, Retrying, RetryPolicy, Scheduler, ServerSlots, Start
 from gbatch._states import REBALANCE_AT, Pin, StateRouter, parse_pin
 
 A = "http://a.test/"
@@ -107,7 +107,7 @@ def test_bad_pins_are_refused(text: str) -> None:
 
 def simulate(
     states: list[str | None],
-    backends: list[Backend],
+    backends: list[ServerSlots],
     *,
     pins: dict[str, set[str]] | None = None,
     fail_once: set[int] = frozenset(),  # type: ignore[assignment]
@@ -169,7 +169,7 @@ def switches(log: list[tuple[str, str | None, set[str | None]]]) -> Counter[str]
 @pytest.mark.parametrize("seed", range(5))
 def test_three_voices_on_two_servers_never_mix_and_switch_little(seed: int) -> None:
     states = voices(3, 60, seed)
-    scheduler, log = simulate(states, [Backend(A, 2), Backend(B, 2)], seed=seed)
+    scheduler, log = simulate(states, [ServerSlots(A, 2), ServerSlots(B, 2)], seed=seed)
     report = scheduler.report()
     assert sorted(o.value for o in report.outcomes if o.value is not None) == list(range(60))
     for _url, state, running in log:
@@ -184,13 +184,13 @@ def test_row_order_would_switch_far_more() -> None:
     # The naive alternative: rows in file order, each server switching whenever the next row needs it.
     states = voices(3, 60)
     naive = sum(1 for before, after in zip([None, *states], states, strict=False) if before != after)
-    scheduler, log = simulate(states, [Backend(A, 2), Backend(B, 2)])
+    scheduler, log = simulate(states, [ServerSlots(A, 2), ServerSlots(B, 2)])
     assert sum(switches(log).values()) * 4 < naive
 
 
 def test_retried_rows_keep_to_their_state() -> None:
     states = voices(3, 40, 3)
-    scheduler, log = simulate(states, [Backend(A, 2), Backend(B, 2)], fail_once={1, 5, 9, 20, 33})
+    scheduler, log = simulate(states, [ServerSlots(A, 2), ServerSlots(B, 2)], fail_once={1, 5, 9, 20, 33})
     assert len(scheduler.report().outcomes) == 40
     for _url, state, running in log:
         assert running <= {state, None}
@@ -198,18 +198,18 @@ def test_retried_rows_keep_to_their_state() -> None:
 
 def test_pinned_voices_run_only_where_pinned() -> None:
     states = voices(3, 40, 4)
-    _, log = simulate(states, [Backend(A, 2), Backend(B, 2)], pins={"voice0": {A}})
+    _, log = simulate(states, [ServerSlots(A, 2), ServerSlots(B, 2)], pins={"voice0": {A}})
     assert {url for url, state, _ in log if state == "voice0"} == {A}
 
 
 def test_rows_without_a_state_keep_the_old_path() -> None:
-    scheduler: Scheduler[int] = Scheduler([("a", 1), ("b", 2)], [Backend(A, 1)], states=[None, None])
+    scheduler: Scheduler[int] = Scheduler([("a", 1), ("b", 2)], [ServerSlots(A, 1)], states=[None, None])
     assert scheduler.router is None
 
 
 def test_one_server_runs_each_voice_as_one_group() -> None:
     states = voices(4, 50, 11)
-    _, log = simulate(states, [Backend(A, 3)])
+    _, log = simulate(states, [ServerSlots(A, 3)])
     assert switches(log)[A] == 4
     groups = [state for state, _ in _runs(log)]
     assert len(groups) == 4

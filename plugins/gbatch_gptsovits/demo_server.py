@@ -55,9 +55,9 @@ import soundfile  # noqa: E402
 gr: Any = None
 GRADIO4_PYTHON_ENV = "GBATCH_GRADIO4_PYTHON"
 REEXEC_ENV = "GBATCH_GPTSOVITS_REEXEC"
-# upstream's title, marked: a client must be able to tell it is talking to the stand-in
-TITLE = "GPT-SoVITS WebUI (gbatch stand-in)"
-NOTICE = "gbatch GPT-SoVITS stand-in — NOT GPT-SoVITS: tones instead of speech, for demos and tests"
+# the title says plainly that this is the stand-in (the tool's gbatch.StandIn title), so a client can tell
+TITLE = "gbatch GPT-SoVITS stand-in — NOT GPT-SoVITS: tones instead of speech for demos and tests"
+NOTICE = TITLE
 SAMPLE_RATE = 32000
 
 GPT_ROOTS = ["GPT_weights", "GPT_weights_v2", "GPT_weights_v3", "GPT_weights_v4", "GPT_weights_v2Pro", "GPT_weights_v2ProPlus"]

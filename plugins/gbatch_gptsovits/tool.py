@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ from gbatch import (
     RowFailed,
     RowProblem,
     ServerApi,
-    ServerError,
     ServerFile,
     ServerState,
     Tool,
@@ -44,6 +44,7 @@ SPEAK = "/get_tts_wav"
 CHANGE_GPT = "/change_gpt_weights"
 CHANGE_SOVITS = "/change_sovits_weights"
 REFRESH = "/change_choices"
+STAND_IN = gbatch.StandIn("GPT-SoVITS", "tones instead of speech")
 #: upstream's reference-clip rule (`wav16k.shape[0] > 160000 or < 48000` at 16 kHz)
 MIN_REF_SECONDS, MAX_REF_SECONDS = 3.0, 10.0
 
@@ -141,10 +142,8 @@ class GptSovitsPlan(Plan):
     def __init__(self, api: ServerApi, refresh: bool = False) -> None:
         speak, gpt, sovits = api.endpoint(SPEAK), api.endpoint(CHANGE_GPT), api.endpoint(CHANGE_SOVITS)
         if speak is None or gpt is None or sovits is None:
-            found = ", ".join(e.key for e in api.every_endpoint()) or "none"
-            raise ServerError(
-                f"{api.url} does not look like GPT-SoVITS's inference_webui.py: it needs {SPEAK}, {CHANGE_GPT} and {CHANGE_SOVITS}; its endpoints: {found}"
-            )
+            found = "\n".join(f"  {e.signature()}" for e in api.every_endpoint())
+            raise gbatch.not_the_app(api, "GPT-SoVITS's inference_webui.py", f"{SPEAK}, {CHANGE_GPT} and {CHANGE_SOVITS}.", found)
         self.api_name = SPEAK
         self.speak = speak
         self.refresh = refresh and api.endpoint(REFRESH) is not None
@@ -154,9 +153,9 @@ class GptSovitsPlan(Plan):
         self.gpt_names = _choices(gpt, "gpt_path")
         self.sovits_names = _choices(sovits, "sovits_path")
         self.params = {p.name for p in speak.parameters}
-        self.notice = None
-        if "stand-in" in api.title.lower():
-            self.notice = f"note: {api.url} is the gbatch GPT-SoVITS stand-in (tones instead of speech), not GPT-SoVITS."
+        # a UI without an input (older releases lack pause_second) leaves that column unbound
+        self.columns = gbatch.bind_columns([c if c.param is None or speak.param(c.param) else replace(c, param=None) for c in COLUMNS], speak)
+        self.notice = STAND_IN.notice(api)
 
     # -- per server -----------------------------------------------------------------------
 
@@ -165,7 +164,7 @@ class GptSovitsPlan(Plan):
             return
         sovits_update, gpt_update = (tuple(server.call(REFRESH, {}).outputs) + (None, None))[:2]
         for update, attribute in ((gpt_update, "gpt_names"), (sovits_update, "sovits_names")):
-            if isinstance(update, gbatch.Updated) and update.props.get("choices") is not None:
+            if isinstance(update, gbatch.ComponentUpdate) and update.props.get("choices") is not None:
                 listed = tuple(str(c[1]) if isinstance(c, (list, tuple)) else str(c) for c in update.props["choices"])
                 setattr(self, attribute, tuple(n for n in getattr(self, attribute) if n in listed) or listed)
 
@@ -240,7 +239,7 @@ class GptSovitsPlan(Plan):
             return None  # the page's default
         return _pick(given, self.cuts, CUTS, "how_to_cut", "cut method")
 
-    def collect(self, result: gbatch.Result, out: Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: Outputs) -> None:
         audio = result.value
         if not isinstance(audio, ServerFile):
             raise RowFailed("the server answered without audio")

@@ -53,9 +53,9 @@ import soundfile  # noqa: E402
 gr: Any = None
 GRADIO3_PYTHON_ENV = "GBATCH_GRADIO3_PYTHON"
 REEXEC_ENV = "GBATCH_RVC_REEXEC"
-# upstream's title, marked: a client must be able to tell it is talking to the stand-in
-TITLE = "RVC WebUI (gbatch stand-in)"
-NOTICE = "gbatch RVC stand-in — NOT RVC: pitch-shifted audio with a tone, for demos and tests"
+# the title says plainly that this is the stand-in (the tool's gbatch.StandIn title), so a client can tell
+TITLE = "gbatch RVC stand-in — NOT RVC: pitch-shifted audio with a tone for demos and tests"
+NOTICE = TITLE
 
 EN_US = {
     "推理音色": "Inferencing voice:",

@@ -31,12 +31,12 @@ from gbatch import (
     RowFailed,
     RowProblem,
     ServerApi,
-    ServerError,
     ServerFile,
     ServerState,
     Tool,
 )
 
+STAND_IN = gbatch.StandIn("RVC", "pitch-shifted audio with a tone")
 CONVERT = "/infer_convert"
 CHANGE_VOICE = "/infer_change_voice"
 SERVER_PREFIX = "server:"  # an index given as a path on the server
@@ -118,27 +118,28 @@ class RvcPlan(Plan):
     def __init__(self, api: ServerApi) -> None:
         convert, change = bind(api.endpoint(CONVERT), CONVERT_INPUTS), bind(api.endpoint(CHANGE_VOICE), CHANGE_INPUTS)
         if convert is None or change is None:
-            found = ", ".join(e.key for e in api.every_endpoint()) or "none"
-            raise ServerError(
-                f"{api.url} does not look like RVC's infer-web.py: it needs {CONVERT} (12 inputs, the 2nd a textbox) and {CHANGE_VOICE} (3 inputs); its endpoints: {found}"
-            )
+            found = "\n".join(f"  {e.signature()}" for e in api.every_endpoint())
+            expected = f"{CONVERT} with 12 inputs ({', '.join(c for _, c in CONVERT_INPUTS)}) and {CHANGE_VOICE} with 3 ({', '.join(c for _, c in CHANGE_INPUTS)})."
+            raise gbatch.not_the_app(api, "RVC's infer-web.py", expected, found)
         self.api_name = CONVERT
         self.params, self.change = convert, change
         self.voices = _values(change["voice"])
         self.indexes = _values(convert["index"])
         self.f0_methods = _values(convert["f0_method"])
         self.columns = [self._bound(c) for c in COLUMNS]
-        self.notice = f"note: {api.url} is the gbatch RVC stand-in (a tone over pitch-shifted audio), not RVC." if "stand-in" in api.title.lower() else None
+        self.notice = STAND_IN.notice(api)
 
     def _bound(self, column: Column) -> Column:
-        from dataclasses import replace
-
+        """A slider column with the page's range, initial value and label; f0_method with the page's choices."""
         if column.name in SLIDERS:
-            param = self.params[column.name]
-            return replace(column, minimum=param.minimum, maximum=param.maximum, default=param.default, aliases=(*column.aliases, param.label))
+            return gbatch.bind_column(column, self.params[column.name], choices=False, taken=self._names_besides(column))
         if column.name == "f0_method" and self.f0_methods:
-            return replace(column, choices=self.f0_methods, default=self.params["f0_method"].default)
+            return gbatch.bind_column(column, self.params["f0_method"], taken=self._names_besides(column))
         return column
+
+    @staticmethod
+    def _names_besides(column: Column) -> list[str]:
+        return [n for c in COLUMNS if c is not column for n in (c.name, *c.aliases)]
 
     def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> Call:
         p = self.params
@@ -196,7 +197,7 @@ class RvcPlan(Plan):
         # what changing the voice puts in the dropdown: upstream's get_index_path_from_model
         return "", next((i for i in self.indexes if voice.split(".")[0] in i), "")
 
-    def collect(self, result: gbatch.Result, out: Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: Outputs) -> None:
         info, audio = (tuple(result.outputs) + (None, None))[:2]
         text = str(info or "")
         if not text.startswith("Success"):
