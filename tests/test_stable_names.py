@@ -8,8 +8,8 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
