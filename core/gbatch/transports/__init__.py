@@ -8,6 +8,7 @@ httpx and websockets) for gradio 3. Tests pass their own (`fake.FakeTransport`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 
 from .._errors import ConnectionLost, ServerError
 from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated, browser_values
+from .http import ServerHttp
 
 __all__ = [
     "AutoTransport",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 
-def read_config(url: str, connection: Connection) -> tuple[dict[str, Any], httpx.Cookies]:
+def read_config(url: str, connection: Connection) -> tuple[dict[str, Any], dict[str, str]]:
     """The server's `/config` (logging in first when it asks for it) and the login cookies.
 
     Raises `ConnectionLost` when the server cannot be reached, `ServerError` when it
@@ -43,7 +45,8 @@ def read_config(url: str, connection: Connection) -> tuple[dict[str, Any], httpx
         headers["x-hf-authorization"] = f"Bearer {connection.token}"
     base = url.rstrip("/") + "/"
     try:
-        with httpx.Client(headers=headers, timeout=min(connection.http_timeout, 30.0), follow_redirects=True) as http:
+        http = ServerHttp(base, headers, min(connection.http_timeout, 30.0))  # secrets to this origin only
+        with contextlib.closing(http):
             response = http.get(base + "config")
             if response.status_code in (401, 403) and connection.auth:
                 user, password = connection.auth
@@ -64,6 +67,8 @@ def read_config(url: str, connection: Connection) -> tuple[dict[str, Any], httpx
             if not isinstance(config, dict) or "components" not in config:
                 raise ServerError(f"{url}: /config does not describe a Gradio app")
             return config, http.cookies
+    except httpx.TooManyRedirects as exc:
+        raise ServerError(f"{url}: {exc}") from None
     except httpx.ConnectError as exc:
         raise ConnectionLost(f"cannot connect: {exc}") from None
     except httpx.TransportError as exc:

@@ -53,7 +53,7 @@ from .._api import FILE_COMPONENTS, Endpoint, Param, ServerApi, choice_labels, n
 from .._columns import File
 from .._errors import AppError, CallCancelled, CallError, ConnectionLost, QueueFull, ServerError
 from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated
-from .http import download
+from .http import ServerHttp, download
 
 __all__ = ["Gradio3Session", "Gradio3Transport"]
 
@@ -90,9 +90,8 @@ class Gradio3Session(Session):
         self.url = url if url.endswith("/") else url + "/"
         self.connection = connection
         self.slots = slots
-        self._client = httpx.Client(headers=self._headers(), timeout=connection.http_timeout)
         # Input URLs and gallery items may live on other hosts: they get no login, token or headers.
-        self._plain_client = httpx.Client(timeout=connection.http_timeout, follow_redirects=True)
+        self._client = ServerHttp(self.url, self._headers(), connection.http_timeout)
         self._lock = threading.Lock()
         self._login_lock = threading.Lock()
         self._hashes: OrderedDict[str, str] = OrderedDict()
@@ -197,7 +196,7 @@ class Gradio3Session(Session):
         """Forget session hashes and the login; the next submit logs in again."""
         with self._lock:
             self._hashes.clear()
-            self._client.cookies.clear()
+            self._client.clear_cookies()
             self._logged_in = False
 
     def close(self) -> None:
@@ -205,9 +204,8 @@ class Gradio3Session(Session):
             jobs = list(self._jobs)
         for job in jobs:
             job.abandon()
-        for client in (self._client, self._plain_client):
-            with contextlib.suppress(Exception):  # closing must never raise
-                client.close()
+        with contextlib.suppress(Exception):  # closing must never raise
+            self._client.close()
 
     # -- sessions and values -----------------------------------------------------------
 
@@ -322,7 +320,7 @@ class Gradio3Session(Session):
 
     def _read_url(self, url: str) -> tuple[str, bytes, str]:
         try:
-            data = download(self._client_for(url), url, None)
+            data = download(self._client, url, None)
         except httpx.HTTPError as error:
             raise CallError(f"downloading {url} failed: {_describe(error)}") from error
         except CallError as error:
@@ -332,13 +330,9 @@ class Gradio3Session(Session):
 
     # -- downloads -------------------------------------------------------------------
 
-    def _client_for(self, url: str) -> httpx.Client:
-        # Only this server gets the login cookie, the token and the extra headers.
-        return self._client if url.startswith(self.url) else self._plain_client
-
     def _download(self, url: str) -> bytes:
         try:
-            return download(self._client_for(url), url, self.connection.max_download)
+            return download(self._client, url, self.connection.max_download)
         except httpx.HTTPError as error:
             raise ConnectionLost(f"downloading {url} failed: {_describe(error)}") from error
 
@@ -586,7 +580,7 @@ class _Gradio3Job(Job):
     def _connect(self) -> ClientConnection:
         session = self.session
         headers = session._headers()
-        cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in session._client.cookies.jar)
+        cookies = session._client.cookie_header()
         if cookies:
             headers["Cookie"] = cookies
         return ws_connect(

@@ -30,7 +30,7 @@ from .._api import Endpoint, Param, ServerApi, choice_labels, number_or_none
 from .._columns import File
 from .._errors import AppError, CallCancelled, CallError, ConnectionLost, QueueFull, ServerError
 from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated
-from .http import download
+from .http import ServerHttp, download
 
 __all__ = ["GradioClientTransport", "make_client", "quiet_telemetry"]
 
@@ -125,7 +125,7 @@ class ClientSession(Session):
         self._factory = factory
         self._clients: dict[int, Any] = {}
         self._lock = threading.Lock()
-        self._http: httpx.Client | None = None
+        self._http: ServerHttp | None = None
 
     # -- clients ------------------------------------------------------------------
 
@@ -165,16 +165,17 @@ class ClientSession(Session):
         if http is not None:
             http.close()
 
-    def _http_client(self) -> httpx.Client:
-        """An HTTP client carrying the login cookies and headers of a live Client, for downloads."""
+    def _http_client(self) -> ServerHttp:
+        """An HTTP client with the login cookies and headers of a live Client, for downloads
+        (they go to this server's origin only)."""
         client = self.client(0)
         with self._lock:
             if self._http is None:
-                self._http = httpx.Client(
-                    headers=dict(getattr(client, "headers", {}) or {}),
+                self._http = ServerHttp(
+                    self.url,
+                    dict(getattr(client, "headers", {}) or {}),
+                    httpx.Timeout(self.connection.http_timeout, read=min(READ_STALL, self.connection.http_timeout)),
                     cookies=dict(getattr(client, "cookies", {}) or {}),
-                    timeout=httpx.Timeout(self.connection.http_timeout, read=min(READ_STALL, self.connection.http_timeout)),
-                    follow_redirects=True,
                 )
             return self._http
 
