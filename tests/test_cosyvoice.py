@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -66,6 +67,8 @@ class Recorder:
         self.truncated: set[str] = set()
         #: submissions the gradio queue turned away ("Queue is full")
         self.queue_full = 0
+        #: while set, every call waits (up to 60 s) until it is cleared: a row held in flight
+        self.hold = threading.Event()
 
     def add(self, got: dict[str, Any]) -> None:
         with self._lock:
@@ -86,6 +89,7 @@ class Recorder:
             self.broken = set()
             self.truncated = set()
             self.queue_full = 0
+            self.hold.clear()
 
 
 class Server(NamedTuple):
@@ -104,6 +108,9 @@ def record(demo: gr.Blocks, rec: Recorder) -> gr.Blocks:
     def generate_audio(*args: Any, **kwargs: Any) -> Iterator[Any]:
         got = dict(signature.bind(*args, **kwargs).arguments)
         rec.add(got)
+        deadline = time.monotonic() + 60
+        while rec.hold.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
         if got["tts_text"].removeprefix(SYS) in rec.broken:
             raise RuntimeError("broken on purpose")
         if got["tts_text"].removeprefix(SYS) in rec.truncated:
@@ -974,6 +981,33 @@ def test_redo_runs_exactly_the_listed_rows_with_new_seeds_and_keeps_the_old_take
     replaced = cosy(cli, v3, tasks, out, *with_voice("--redo", out / "redo.txt", "--no-keep"))
     assert replaced.exit_code == 0, replaced.output
     assert not (out / "a.take3.wav").exists()
+
+
+def test_an_interrupted_redo_resumed_without_redo_makes_a_new_take(cli: Cli, v3: Server, tmp_path: Path) -> None:
+    tasks = write_csv(tmp_path / "t.csv", [["id", "text"], ["a", "First line."]])
+    out = tmp_path / "out"
+    assert cosy(cli, v3, tasks, out, *with_voice()).exit_code == 0
+    old = latest(out)["a"]["generated"]["seed"]
+    (tmp_path / "redo.txt").write_text("a\n", encoding="utf-8")
+    v3.rec.reset()
+    v3.rec.hold.set()
+    command = [sys.executable, "-m", "gbatch", "cosyvoice", str(tasks), "--server", v3.url, "--out", str(out)]
+    command += [str(arg) for arg in with_voice("--redo", tmp_path / "redo.txt")]
+    redo = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not v3.rec.calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    redo.send_signal(signal.SIGINT)
+    _, stderr = redo.communicate(timeout=60)
+    v3.rec.hold.clear()
+    assert redo.returncode == 130, stderr
+    assert latest(out)["a"]["status"] == "pending" and (out / "a.take1.wav").exists()
+
+    resumed = cosy(cli, v3, tasks, out, *with_voice())
+    assert resumed.exit_code == 0, resumed.output
+    record = latest(out)["a"]
+    assert record["takes"][0]["generated"]["seed"] == old
+    assert record["generated"]["seed"] != old  # the redo's new take, not the old one made again
 
 
 def test_redo_with_an_unknown_id_sends_nothing(cli: Cli, v3: Server, tmp_path: Path) -> None:

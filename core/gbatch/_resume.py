@@ -255,7 +255,8 @@ def keep_takes(redone: Sequence[PreparedRow], history: dict[str, dict[str, Any]]
             os.replace(out_dir / output, out_dir / target)
             kept.append(target)
         takes.append({"take": number, "outputs": kept, "generated": record.get("generated") or {}, "ended": record.get("ended")})
-        # "pending" until the new take finishes: a run stopped before then makes it again
-        updated = {**record, "outputs": [], "takes": takes, "status": "pending"}
+        # "pending" until the new take finishes: a run stopped before then makes it again, and
+        # without the old take's seed (kept with the take), or it would make the old take again
+        updated = {**record, "outputs": [], "takes": takes, "status": "pending", "generated": {}}
         journal.append(updated)
         history[item.row.id] = updated
