@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ._api import Endpoint, Param, ServerApi
 from ._errors import CallError, NoServerError, ServerError
@@ -70,9 +71,10 @@ def print_api(api: ServerApi, only: str | None, console: Console, fn_index: int 
     endpoints = [choose_endpoint(api, only, fn_index)] if (only or fn_index is not None) else every
     named, unnamed = len(api.endpoints), len(api.unnamed)
     counts = f"{named} endpoint(s)" + (f", {unnamed} without a name (call them with --fn-index N)" if unnamed else "")
-    console.print(f"{api.url} (gradio {api.version or '?'}): {counts}", highlight=False, soft_wrap=True)
+    # Names, labels, defaults and choices are the server's words: text, never rich markup.
+    console.print(f"{api.url} (gradio {api.version or '?'}): {counts}", highlight=False, markup=False, soft_wrap=True)
     for endpoint in endpoints:
-        table = Table(title=_title(endpoint), title_justify="left")
+        table = Table(title=Text(_title(endpoint)), title_justify="left")
         # At 80 columns a long default (a negative prompt) would wrap into a 30-line cell: one line
         # each, cut with "…", unless --wide.
         for header, widest in (("parameter", 20), ("label", 14), ("component", 10), ("type", 6), ("default", 12), ("choices / limits", 14), ("required", 8)):
@@ -82,10 +84,11 @@ def print_api(api: ServerApi, only: str | None, console: Console, fn_index: int 
                 table.add_column(header, no_wrap=True, overflow="ellipsis", max_width=widest)
         for p in endpoint.parameters:
             default = json.dumps(p.default, ensure_ascii=False) if p.has_default else ""
-            table.add_row(p.name, p.label, p.component, p.describe_type(), default, _limits(p), "yes" if p.required else "no")
+            cells = (p.name, p.label, p.component, p.describe_type(), default, _limits(p), "yes" if p.required else "no")
+            table.add_row(*(Text(cell) for cell in cells))
         console.print(table)
         outs = ", ".join(f"{r.label or r.name} ({r.component})" for r in endpoint.returns) or "none"
-        console.print(f"  returns: {outs}", highlight=False)
+        console.print(f"  returns: {outs}", highlight=False, markup=False)
 
 
 def _example(param: Param) -> Any:

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from ._batch import plain_values
 from ._columns import Column
+from ._console import console
 from ._errors import ExitCode, GbatchError, UsageError
 from ._plugins import Registry, call_register_commands, load_registry
 from ._scaffold import BUILTIN_COMMANDS
@@ -50,7 +51,7 @@ DRY_RUN_LISTED = 50
 
 
 def _stderr() -> Console:
-    return Console(stderr=True)
+    return console(stderr=True)
 
 
 def _boundary(func: Callable[..., int | None]) -> Callable[..., None]:
@@ -272,29 +273,29 @@ def _json_document(result: Any) -> dict[str, Any]:
     return document
 
 
-def _show_dry_run(result: Any) -> None:
-    out = Console()
+def _show_dry_run(result: Any, out: Console | None = None) -> None:
+    out = out or console()
     planned = result.planned
     out.print(f"Dry run: {len(planned)} row(s) would be sent, {result.skipped} already done; nothing was sent.")
     for line in result.servers:
-        out.print(f"server {line}", highlight=False)
+        out.print(f"server {line}", highlight=False, markup=False)
     for item in planned[:3]:
-        out.print(f"\n[bold]row {item.row.line}[/] id={item.row.id} -> {result.out_dir / item.name}.*")
+        out.print(Text.assemble("\n", (f"row {item.row.line}", "bold"), f" id={item.row.id} -> {result.out_dir / item.name}.*"), highlight=False)
         for step in item.call.before:
-            out.print(f"  first, {step.endpoint}:", highlight=False)
+            out.print(f"  first, {step.endpoint}:", highlight=False, markup=False)
             for key, value in step.kwargs.items():
-                out.print(f"    {key} = {_shown(value)}", highlight=False)
+                out.print(f"    {key} = {_shown(value)}", highlight=False, markup=False)
         if item.call.before:
-            out.print(f"  then, {item.call.endpoint or 'the endpoint'}:", highlight=False)
+            out.print(f"  then, {item.call.endpoint or 'the endpoint'}:", highlight=False, markup=False)
         for key, value in item.call.kwargs.items():
-            out.print(f"  {key} = {_shown(value)}", highlight=False)
+            out.print(f"  {key} = {_shown(value)}", highlight=False, markup=False)
         if item.call.generated:
-            out.print(f"  (generated: {item.call.generated})", highlight=False)
+            out.print(f"  (generated: {item.call.generated})", highlight=False, markup=False)
     listed = planned[3 : 3 + DRY_RUN_LISTED]
     if listed:
         table = Table("row", "id", "output")
         for item in listed:
-            table.add_row(str(item.row.line), item.row.id, f"{item.name}.*")
+            table.add_row(str(item.row.line), Text(item.row.id), Text(f"{item.name}.*"))
         out.print(table)
     if len(planned) > 3 + DRY_RUN_LISTED:
         out.print(f"… and {len(planned) - 3 - DRY_RUN_LISTED} more rows, all valid.")
@@ -346,9 +347,9 @@ def _show_summary(result: Any, console: Console) -> None:
     minutes = result.seconds / 60
     rate = f", {ran / minutes:.1f} rows/min" if ran and minutes > 0 else ""
     console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}")
-    console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False, soft_wrap=True)
+    console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False, markup=False, soft_wrap=True)
     if result.review:
-        console.print(f"review:  {result.review}\n  mark bad takes there (x), then: {_redo_command(result.out_dir / 'redo.txt')}", highlight=False, soft_wrap=True)
+        console.print(f"review:  {result.review}\n  mark bad takes there (x), then: {_redo_command(result.out_dir / 'redo.txt')}", highlight=False, markup=False, soft_wrap=True)
     if result.interrupted:
         console.print("[yellow]Interrupted:[/] finished rows are kept; run the same command again to finish the rest.")
     elif result.halted:
@@ -407,7 +408,7 @@ def _inspect_command() -> Callable[..., None]:
         if kw["template"]:
             sys.stdout.write(template_csv(api, kw.get("api"), kw.get("fn_index")))
         else:
-            print_api(api, kw.get("api"), Console(), kw.get("fn_index"), wide=kw["wide"])
+            print_api(api, kw.get("api"), console(), kw.get("fn_index"), wide=kw["wide"])
         return 0
 
     return _command("inspect", "Show a Gradio app's endpoints and every parameter (name, label, type, default, choices, limits).", params, body)
@@ -436,7 +437,7 @@ def _new_plugin_command() -> Callable[..., None]:
     def body(kw: dict[str, Any]) -> int:
         from ._scaffold import new_plugin_main
 
-        return new_plugin_main(kw["name"], kw["dir"], Console())
+        return new_plugin_main(kw["name"], kw["dir"], console())
 
     return _command("new-plugin", NEW_PLUGIN_HELP, params, body)
 
@@ -449,9 +450,9 @@ def _plugins_command(registry: Registry) -> Callable[..., None]:
         table = Table("plugin", "version", "tools", "status")
         for info in registry.plugins:
             version = f"{info.distribution or '?'} {info.version or ''}".strip()
-            status = f"[red]failed: {info.error}[/]" if info.error else "[green]ok[/]"
-            table.add_row(info.name, version, ", ".join(info.tools) or "-", status)
-        Console().print(table)
+            status = Text(f"failed: {info.error}", style="red") if info.error else Text("ok", style="green")
+            table.add_row(Text(info.name), Text(version), Text(", ".join(info.tools) or "-"), status)
+        console().print(table)
         return 0
 
     params = [_param("json_out", Annotated[bool, typer.Option("--json", help="Print the list as JSON.")], False)]
@@ -479,9 +480,9 @@ def _servers_command() -> Callable[..., None]:
         else:
             table = Table("worker", "server", "gradio", "slots", "status")
             for row in rows:
-                status = f"[red]{row['error']}[/]" if row["error"] else "[green]ok[/]"
-                table.add_row(row["worker"], row["server"], row["version"] or "-", row["slots"] or "-", status)
-            Console().print(table)
+                status = Text(str(row["error"]), style="red") if row["error"] else Text("ok", style="green")
+                table.add_row(Text(str(row["worker"])), Text(str(row["server"])), Text(str(row["version"] or "-")), str(row["slots"] or "-"), status)
+            console().print(table)
         return 3 if rows and all(r["error"] for r in rows) else 0
 
     help_text = "List, for every worker of a Dask cluster, the server it reaches, its Gradio version and its slots."
@@ -576,7 +577,7 @@ def main(argv: list[str] | None = None) -> None:
     broken = [p for p in registry.plugins if p.error]
     if broken and (argv or sys.argv[1:])[:1] != ["plugins"]:
         for info in broken:
-            _stderr().print(f"[yellow]warning:[/] plugin {info.name!r} failed to load ({info.error}); see `gbatch plugins`", highlight=False)
+            _stderr().print(Text.assemble(("warning:", "yellow"), f" plugin {info.name!r} failed to load ({info.error}); see `gbatch plugins`"), highlight=False)
     try:
         app(args=argv, prog_name="gbatch")
     except SystemExit as done:
