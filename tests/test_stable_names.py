@@ -83,8 +83,8 @@ def test_retry_failed_after_an_interruption_does_not_call_unrun_rows_done(tmp_pa
     assert results(out)["b"]["status"] == "not run"
 
 
-def test_two_runs_on_one_folder_are_refused(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def hold_folder(out: Path) -> subprocess.Popen[str]:
+    """Another process that holds the folder's lock (as a running batch does) for up to 30 s."""
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
@@ -96,8 +96,14 @@ def test_two_runs_on_one_folder_are_refused(tmp_path: Path) -> None:
         """)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_two_runs_on_one_folder_are_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    holder = hold_folder(out)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(gbatch.UsageError, match=r"is in use by another gbatch run \(pid \d+\)"):
             run(tasks(tmp_path / "t.csv", [["text"], ["a"]]), out)
     finally:
@@ -105,6 +111,23 @@ def test_two_runs_on_one_folder_are_refused(tmp_path: Path) -> None:
         holder.wait()
     assert run(tasks(tmp_path / "t.csv", [["text"], ["a"]]), out).succeeded == 1  # free again once it is gone
     assert json.loads((out / "gbatch-journal.jsonl").read_text().splitlines()[-1])["status"] == "ok"
+
+
+def test_rename_moves_nothing_while_another_run_holds_the_folder(files_url: str, tmp_path: Path) -> None:
+    (tmp_path / "doc.txt").write_text("hello", encoding="utf-8")
+    task = tasks(tmp_path / "t.csv", [["id", "text file"], ["a", "doc.txt"]])
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gbatch", "run", files_url, str(task), "--api", "/shout", "--out", str(out)]
+    assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 0
+    holder = hold_folder(out)
+    try:
+        renamed = subprocess.run([*command, "--name", "line_{id}", "--rename"], capture_output=True, text=True, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert renamed.returncode == 2 and "is in use by another gbatch run" in renamed.stderr, renamed.stderr
+    assert sorted(p.name for p in out.glob("*.txt")) == ["a.txt"]  # nothing moved
+    assert results(out)["a"]["outputs"] == "a.txt"
 
 
 # No file one row can write is another row's, against a real server (ids chosen to collide)

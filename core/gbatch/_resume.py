@@ -204,6 +204,8 @@ class OutLock:
 
     An advisory `flock` on `OUT/.gbatch-lock`, released when the process ends however it
     ends (a crash cannot leave a stale lock). On systems without fcntl it does nothing.
+    `take()` may be called again (it holds the lock once); `release()` or the `with` block's
+    end lets it go.
     """
 
     def __init__(self, out_dir: Path) -> None:
@@ -211,6 +213,12 @@ class OutLock:
         self._handle: Any = None
 
     def __enter__(self) -> OutLock:
+        return self.take()
+
+    def take(self) -> OutLock:
+        """Hold the folder (creating it), or raise `UsageError` naming the run that holds it."""
+        if self._handle is not None:
+            return self
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks here
@@ -232,6 +240,9 @@ class OutLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None

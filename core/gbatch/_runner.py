@@ -61,6 +61,7 @@ class _Batch:
     listener: Listener | None
     say: Callable[[str], None]
     redo: list[str]
+    lock: OutLock
 
     @property
     def plan(self) -> Plan:
@@ -147,6 +148,7 @@ def run_batch(
         say(f"note: {note}")
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
+    lock = OutLock(out_dir)
     if transport is None and options.cluster:
         try:
             from ._cluster import cluster_transport  # distributed is imported only when a cluster is named
@@ -163,6 +165,10 @@ def run_batch(
         notices = {g.plan.notice for g in groups.values() if g.plan.notice}
         for notice in sorted(notices):
             say(notice)
+        if out_dir.exists() and not options.dry_run:
+            # Before reading the journal: renames (--rename), kept takes and rows all happen
+            # under the lock. A folder not made yet is locked, and made, once the rows validate.
+            lock.take()
         history = journal.read()
         redo = read_redo(options.redo, [r.id for r in task.rows]) if options.redo else []
         # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
@@ -176,10 +182,11 @@ def run_batch(
             # Not an error (they can name or group outputs), but a typo here would silently send a default.
             say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
         secrets = options.connection.secrets()
-        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo)
+        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo, lock)
         return _run(batch, prepared, started)
     finally:
         journal.close()
+        lock.release()
         connected.close()
 
 
@@ -324,12 +331,12 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
     for line in result.servers:
         batch.say(f"server {line}")
     # Taken once nothing is left to check: a folder that fails validation is not even created.
-    with OutLock(out_dir):
-        clean_partials(out_dir)
-        if batch.redo and options.keep_takes:
-            keep_takes(to_run, history, journal, out_dir)
-        report = _execute(batch, to_run, backends)
-        return _report(batch, prepared, to_run, waiting, report, result, started)
+    batch.lock.take()
+    clean_partials(out_dir)
+    if batch.redo and options.keep_takes:
+        keep_takes(to_run, history, journal, out_dir)
+    report = _execute(batch, to_run, backends)
+    return _report(batch, prepared, to_run, waiting, report, result, started)
 
 
 def _report(
