@@ -460,7 +460,13 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
         def row_finished(self, outcome: Outcome[Any]) -> None:
             item = by_id[outcome.id]
             body = outcome.value or {}
-            logs = body.get("logs") or [[level, text] for level, text in failed_logs.get(item.row.id, [])]
+            # A row's record tells of the attempt that decided it: a retry that succeeded
+            # carries its own logs and warnings (maybe none), not those of the attempt that failed.
+            if outcome.ok:
+                logs, warnings = body.get("logs") or [], body.get("warnings") or []
+            else:
+                logs = body.get("logs") or [[level, text] for level, text in failed_logs.get(item.row.id, [])]
+                warnings = body.get("warnings") or [text for level, text in logs if level.lower() == "warning"]
             server_url = outcome.backend_url or ""
             group = batch.groups.get(batch.group_of.get(server_url, ""), next(iter(batch.groups.values())))
             row_call = item.calls.get(group.key, item.call)
@@ -482,7 +488,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
                 "values": body.get("values", {}),
                 "error": error,
                 "cause": None if outcome.ok else failed_cause.get(item.row.id, "output"),
-                "warnings": body.get("warnings") or [text for level, text in logs if level.lower() == "warning"],
+                "warnings": warnings,
                 "logs": logs,
                 "generated": item.call.generated,
                 "inputs": plain_values(item.values),
