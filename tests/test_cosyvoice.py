@@ -13,6 +13,7 @@ import functools
 import inspect
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -33,7 +34,7 @@ import gbatch
 from gbatch_cosyvoice import audio, demo_server
 from gbatch_cosyvoice.demo_server import build_demo, split_segments, synthesize
 
-from .conftest import EXAMPLES, CliResult, ServeFn, free_port
+from .conftest import EXAMPLES, CliResult, ServeFn, free_port, run_cli
 
 pytestmark = [
     pytest.mark.skipif(
@@ -1020,12 +1021,44 @@ def test_redo_with_an_unknown_id_sends_nothing(cli: Cli, v3: Server, tmp_path: P
     assert v3.rec.calls == []
 
 
-def test_the_summary_prints_the_redo_command_without_secrets(v3: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gbatch.cli import _redo_command
+def _hints(stderr: str) -> list[str]:
+    """The commands the summary suggests (indented lines after a "…:" line)."""
+    return [line.strip() for line in stderr.splitlines() if line.startswith("  ") and " cosyvoice " in line]
 
-    argv = ["gbatch", "cosyvoice", "t.csv", "-s", "http://u:pw-secret@h:1", "--auth", "u:pw-secret", "--token=tok-secret", "--redo", "old.txt", "--join", "chapter"]
-    monkeypatch.setattr(sys, "argv", argv)
-    command = _redo_command(tmp_path / "redo.txt")
-    assert "secret" not in command
-    assert command.startswith("gbatch cosyvoice t.csv -s 'http://***@h:1' --join chapter --redo ")
-    assert command.endswith("(and your login, token or headers again)")
+
+def test_the_summary_prints_one_redo_command_that_works_when_pasted(v3: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built from the batch's options (not argv: here that is pytest's), without a login, token,
+    header or URL password, and with the program as the shell finds it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # gbatch is not on PATH, as after the README's setup
+    monkeypatch.setattr(sys, "argv", ["pytest", "-x", "tests/"])
+    write_csv(tmp_path / "t.csv", [["id", "text"], ["a", "One."], ["b", "Two."]])
+    secrets = ("--token", "tok-secret", "--header", "X-Key: hdr-secret")
+    first = run_cli("cosyvoice", "t.csv", "--server", v3.url, "--out", "out", *with_voice("--speed", "1.0", *secrets))
+    assert first.exit_code == 0, first.output
+    hints = _hints(first.stderr)
+    assert len(hints) == 1 and "secret" not in first.stderr and "-x" not in hints[0].split(), first.stderr
+    program = os.path.relpath(Path(sys.executable).parent / "gbatch", tmp_path)
+    program = program if not program.startswith("..") else str(Path(sys.executable).parent / "gbatch")
+    command = f"{program} cosyvoice t.csv --server {v3.url} --out out --prompt-audio {VOICE} --prompt-text {shlex.quote(VOICE_TEXT)} --speed 1.0 --redo {tmp_path / 'out' / 'redo.txt'}"
+    assert hints[0] == command + "   (and your login, token or headers again)"
+
+    (tmp_path / "out" / "redo.txt").write_text("b\n", encoding="utf-8")
+    pasted = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert pasted.returncode == 0, pasted.stderr
+    assert (tmp_path / "out" / "b.take1.wav").exists() and not (tmp_path / "out" / "a.take1.wav").exists()
+    assert _hints(pasted.stderr) == [command]  # the same hint again (and no secrets to give again)
+
+
+def test_after_retry_failed_the_redo_hint_has_no_retry_failed(v3: Server, tmp_path: Path) -> None:
+    tasks = write_csv(tmp_path / "t.csv", [["id", "text"], ["a", "One."], ["b", "Two."]])
+    v3.rec.broken = {"Two."}
+    first = cosy(run_cli, v3, tasks, tmp_path / "out", *with_voice("--retries", "0"))
+    assert first.exit_code == 1
+    hints = _hints(first.stderr)
+    assert [h.endswith(" --retry-failed") for h in hints] == [True, False] and hints[1].endswith("redo.txt")
+    v3.rec.broken = set()
+    retried = cosy(run_cli, v3, tasks, tmp_path / "out", *with_voice("--retries", "0", "--retry-failed"))
+    assert retried.exit_code == 0, retried.output
+    (hint,) = _hints(retried.stderr)
+    assert "--retry-failed" not in hint and hint.endswith(f"--redo {tmp_path / 'out' / 'redo.txt'}")

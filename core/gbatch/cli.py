@@ -27,9 +27,9 @@ from ._batch import plain_values
 from ._columns import Column
 from ._console import console
 from ._errors import ExitCode, GbatchError, UsageError
+from ._hints import command_again, invoked
 from ._plugins import Registry, call_register_commands, load_registry
 from ._scaffold import BUILTIN_COMMANDS
-from ._servers import redact_url
 from ._tool import Option, Tool
 
 __all__ = ["build_app", "main"]
@@ -69,7 +69,8 @@ def _boundary(func: Callable[..., int | None]) -> Callable[..., None]:
                 typer.echo(json.dumps(error_document(exc), ensure_ascii=False))
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
-            _stderr().print("[yellow]Interrupted.[/] Nothing half-written was kept; run the same command again to continue.")
+            # soft_wrap: the terminal wraps the sentence, rich does not cut it at 80 columns in a pipe
+            _stderr().print("[yellow]Interrupted.[/] Nothing half-written was kept; run the same command again to continue.", soft_wrap=True)
             if as_json:
                 typer.echo(json.dumps({"error": {"kind": "interrupted", "message": "interrupted"}, "exit_code": int(ExitCode.INTERRUPTED)}))
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
@@ -166,7 +167,8 @@ def _option_param(option: Option) -> inspect.Parameter:
 
 def _command(name: str, help_text: str, params: Sequence[inspect.Parameter], body: Callable[[dict[str, Any]], int | None]) -> Callable[..., None]:
     def command(**kwargs: Any) -> int | None:
-        return body(kwargs)
+        with invoked(name, params, kwargs):  # what the summary's hints repeat
+            return body(kwargs)
 
     command.__signature__ = inspect.Signature(list(params))  # type: ignore[attr-defined]
     command.__name__ = name.replace("-", "_")
@@ -309,32 +311,6 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
-_SECRET_OPTIONS = ("--auth", "--token", "--header")
-
-
-def _redo_command(redo: Path) -> str:
-    """This command line again with `--redo FILE`, minus any secret (--auth, --token,
-    --header and their values: give them again, or through GBATCH_AUTH / HF_TOKEN)."""
-    args: list[str] = []
-    skip = dropped = False
-    for arg in sys.argv[1:]:
-        if skip:
-            skip = False
-            continue
-        name = arg.split("=", 1)[0]
-        if name in _SECRET_OPTIONS:
-            skip, dropped = "=" not in arg, True
-            continue
-        if name == "--redo":
-            skip = "=" not in arg
-            continue
-        hidden = redact_url(arg)
-        dropped = dropped or hidden != arg  # a password in a server URL
-        args.append(hidden)
-    command = shlex.join(["gbatch", *args, "--redo", str(redo)])
-    return command + ("   (and your login, token or headers again)" if dropped else "")
-
-
 def _show_summary(result: Any, console: Console) -> None:
     ran = result.succeeded - result.skipped if result.succeeded >= result.skipped else result.succeeded
     parts = [f"{result.succeeded}/{result.total} rows ok"]
@@ -346,16 +322,33 @@ def _show_summary(result: Any, console: Console) -> None:
         parts.append(f"[yellow]{result.not_run} not run[/]")
     minutes = result.seconds / 60
     rate = f", {ran / minutes:.1f} rows/min" if ran and minutes > 0 else ""
-    console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}")
+    console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}", soft_wrap=True)
     console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False, markup=False, soft_wrap=True)
-    if result.review:
-        console.print(f"review:  {result.review}\n  mark bad takes there (x), then: {_redo_command(result.out_dir / 'redo.txt')}", highlight=False, markup=False, soft_wrap=True)
+    if result.review and not result.interrupted:
+        console.print(f"review:  {result.review}", highlight=False, markup=False, soft_wrap=True)
+    for line in _next_steps(result):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _next_steps(result: Any) -> list[str]:
+    """What to do next, for this outcome only, each with the command that does it."""
     if result.interrupted:
-        console.print("[yellow]Interrupted:[/] finished rows are kept; run the same command again to finish the rest.")
-    elif result.halted:
-        console.print("[yellow]Halted[/] after --halt-on-failures failures.")
+        return ["Interrupted: finished rows are kept; run the same command again to finish the rest:", _hint([])]
+    steps = []
+    if result.halted:
+        steps += ["Halted after --halt-on-failures failures; to try the failed rows again:", _hint(["--retry-failed"])]
     elif result.failed:
-        console.print("Re-run with --retry-failed to try the failed rows again.")
+        steps += ["To try the failed rows again:", _hint(["--retry-failed"])]
+    if result.review:
+        from ._review import REDO_NAME
+
+        steps += ["To make new takes of some rows: mark them in the review page (x), then:", _hint(["--redo", str(result.out_dir / REDO_NAME)])]
+    return steps
+
+
+def _hint(extra: list[str]) -> str:
+    command = command_again(extra)
+    return "  " + (command if command is not None else f"the same command {shlex.join(extra)}".rstrip())
 
 
 def _tool_command(tool: Tool) -> Callable[..., None]:
