@@ -94,7 +94,7 @@ def command_again(extra: Sequence[str] = ()) -> str | None:
 
 
 def _is_default(value: Any, default: Any) -> bool:
-    empty = (None, [], ())
+    empty: tuple[Any, ...] = (None, [], ())
     return bool(value == default) or (value in empty and default in empty)
 
 
