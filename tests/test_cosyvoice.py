@@ -975,10 +975,20 @@ def test_redo_runs_exactly_the_listed_rows_with_new_seeds_and_keeps_the_old_take
     current_a, _ = sf.read(str(out / "a.wav"), dtype="int16")
     assert np.array_equal(joined[: len(current_a)], current_a)
 
+    # the file was applied: moved aside, so the same command again makes no other take
+    assert not (out / "redo.txt").exists() and (out / "redo.applied.txt").read_text(encoding="utf-8") == "a\n\nc\n"
+    v3.rec.reset()
+    same = cosy(cli, v3, tasks, out, *with_voice("--join", "chapter", "--redo", out / "redo.txt"))
+    assert same.exit_code == 0, same.output
+    assert "was applied by an earlier run" in same.stderr and v3.rec.calls == []
+    assert not (out / "a.take2.wav").exists()
+
+    (out / "redo.txt").write_text("a\n", encoding="utf-8")  # marked again in the review page
     again = cosy(cli, v3, tasks, out, *with_voice("--redo", out / "redo.txt"))
     assert again.exit_code == 0, again.output
     assert (out / "a.take2.wav").exists() and len(latest(out)["a"]["takes"]) == 2
 
+    (out / "redo.txt").write_text("a\n", encoding="utf-8")
     replaced = cosy(cli, v3, tasks, out, *with_voice("--redo", out / "redo.txt", "--no-keep"))
     assert replaced.exit_code == 0, replaced.output
     assert not (out / "a.take3.wav").exists()

@@ -16,7 +16,7 @@ from ._journal import JOURNAL_NAME, RESULTS_NAME, Journal
 from ._review import PAGE_NAME, REDO_NAME
 from ._tasks import TaskFile
 
-__all__ = ["OutLock", "assign_names", "keep_takes", "read_redo", "refuse_foreign_files", "rename_outputs", "select_rows"]
+__all__ = ["OutLock", "applied_copy", "assign_names", "read_redo", "refuse_foreign_files", "rename_outputs", "select_rows", "set_redo_aside", "start_redo"]
 
 
 def read_redo(path: Path, known: Sequence[str]) -> list[str]:
@@ -248,26 +248,43 @@ class OutLock:
             self._handle = None
 
 
-def keep_takes(redone: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path) -> None:
-    """Before a `--redo`, move each redone row's current outputs aside as `<name>.take<N>.<ext>`
-    (each an atomic rename) and record the take in the journal, so nothing is lost."""
+def start_redo(redone: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path, keep: bool = True) -> None:
+    """Before a `--redo`, mark each redone row "pending" in the journal until its new take
+    finishes, so a run stopped before then makes it again, with a new seed: the record keeps
+    no generated values (the old take's seed would make the old take again).
+
+    With `keep`, the row's current outputs are first moved aside as `<name>.take<N>.<ext>`
+    (each an atomic rename) and recorded as a take, so nothing is lost."""
     for item in redone:
         record = history.get(item.row.id) or {}
-        outputs = [o for o in record.get("outputs") or [] if (out_dir / o).exists()]
-        if record.get("status") != "ok" or not outputs:
+        if record.get("status") != "ok":
             continue
+        outputs = [o for o in record.get("outputs") or [] if (out_dir / o).exists()]
         takes = list(record.get("takes") or [])
-        number = len(takes) + 1
-        kept = []
-        for output in outputs:
-            name = str(record.get("name") or item.name)
-            rest = output[len(name) :] if output.startswith(name) else "." + output.rsplit(".", 1)[-1]
-            target = f"{name}.take{number}{rest}"
-            os.replace(out_dir / output, out_dir / target)
-            kept.append(target)
-        takes.append({"take": number, "outputs": kept, "generated": record.get("generated") or {}, "ended": record.get("ended")})
-        # "pending" until the new take finishes: a run stopped before then makes it again, and
-        # without the old take's seed (kept with the take), or it would make the old take again
-        updated = {**record, "outputs": [], "takes": takes, "status": "pending", "generated": {}}
+        if keep and outputs:
+            number = len(takes) + 1
+            kept = []
+            for output in outputs:
+                name = str(record.get("name") or item.name)
+                rest = output[len(name) :] if output.startswith(name) else "." + output.rsplit(".", 1)[-1]
+                target = f"{name}.take{number}{rest}"
+                os.replace(out_dir / output, out_dir / target)
+                kept.append(target)
+            takes.append({"take": number, "outputs": kept, "generated": record.get("generated") or {}, "ended": record.get("ended")})
+            outputs = []
+        updated = {**record, "outputs": outputs, "takes": takes, "status": "pending", "generated": {}}
         journal.append(updated)
         history[item.row.id] = updated
+
+
+def applied_copy(redo: Path) -> Path:
+    """Where a `--redo` file goes once a run has applied it: `redo.txt` -> `redo.applied.txt`."""
+    return redo.with_name(f"{redo.stem}.applied{redo.suffix}")
+
+
+def set_redo_aside(redo: Path) -> Path:
+    """Move an applied `--redo` file aside, so the same command run again does not make
+    another take of its rows (the review page writes a new one for the next marks)."""
+    target = applied_copy(redo)
+    os.replace(redo, target)
+    return target

@@ -24,7 +24,17 @@ from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, O
 from ._journal import Journal, write_results
 from ._outputs import atomic_write, clean_partials, sanitize
 from ._prepare import column_map, prepare_batch
-from ._resume import OutLock, assign_names, keep_takes, read_redo, refuse_foreign_files, rename_outputs, select_rows
+from ._resume import (
+    OutLock,
+    applied_copy,
+    assign_names,
+    read_redo,
+    refuse_foreign_files,
+    rename_outputs,
+    select_rows,
+    set_redo_aside,
+    start_redo,
+)
 from ._review import write_review
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
 from ._tasks import TaskFile, read_tasks
@@ -170,7 +180,7 @@ def run_batch(
             # under the lock. A folder not made yet is locked, and made, once the rows validate.
             lock.take()
         history = journal.read()
-        redo = read_redo(options.redo, [r.id for r in task.rows]) if options.redo else []
+        redo = _redo_rows(options.redo, [r.id for r in task.rows], say)
         # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
         previous = {k: v for k, v in history.items() if k not in set(redo)}
         prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, previous, task_problems)
@@ -188,6 +198,16 @@ def run_batch(
         journal.close()
         lock.release()
         connected.close()
+
+
+def _redo_rows(path: Path | None, known: Sequence[str], say: Callable[[str], None]) -> list[str]:
+    """The rows `--redo` names; none when an earlier run applied that file (and moved it aside)."""
+    if path is None:
+        return []
+    if not path.exists() and applied_copy(path).exists():
+        say(f"note: {path} was applied by an earlier run (now {applied_copy(path).name}); no row is redone. Mark takes in the review page again to redo them")
+        return []
+    return read_redo(path, known)
 
 
 def _names(prepared: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path, options: BatchOptions, say: Callable[[str], None]) -> None:
@@ -333,8 +353,11 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
     # Taken once nothing is left to check: a folder that fails validation is not even created.
     batch.lock.take()
     clean_partials(out_dir)
-    if batch.redo and options.keep_takes:
-        keep_takes(to_run, history, journal, out_dir)
+    if batch.redo:
+        start_redo(to_run, history, journal, out_dir, keep=options.keep_takes)
+        if options.redo is not None:
+            moved = set_redo_aside(options.redo)
+            batch.say(f"note: {options.redo} moved to {moved.name}: the same command run again redoes nothing more")
     report = _execute(batch, to_run, backends)
     return _report(batch, prepared, to_run, waiting, report, result, started)
 
