@@ -1072,3 +1072,9 @@ def test_after_retry_failed_the_redo_hint_has_no_retry_failed(v3: Server, tmp_pa
     assert retried.exit_code == 0, retried.output
     (hint,) = _hints(retried.stderr)
     assert "--retry-failed" not in hint and hint.endswith(f"--redo {tmp_path / 'out' / 'redo.txt'}")
+
+
+def test_help_shows_the_default_server() -> None:
+    shown = run_cli("cosyvoice", "--help")
+    assert shown.exit_code == 0
+    assert "(repeatable). [default: http://127.0.0.1:8000]" in " ".join(shown.stdout.split())

@@ -74,6 +74,11 @@ def print_api(api: ServerApi, only: str | None, console: Console, fn_index: int 
     # Names, labels, defaults and choices are the server's words: text, never rich markup.
     console.print(f"{api.url} (gradio {api.version or '?'}): {counts}", highlight=False, markup=False, soft_wrap=True)
     for endpoint in endpoints:
+        if not endpoint.parameters:
+            # No table without rows: say so under the title.
+            console.print(f"{_title(endpoint)}\n  takes no inputs", highlight=False, markup=False, soft_wrap=True)
+            console.print(f"  returns: {_returns(endpoint)}", highlight=False, markup=False)
+            continue
         table = Table(title=Text(_title(endpoint)), title_justify="left")
         # At 80 columns a long default (a negative prompt) would wrap into a 30-line cell: one line
         # each, cut with "…", unless --wide.
@@ -87,8 +92,14 @@ def print_api(api: ServerApi, only: str | None, console: Console, fn_index: int 
             cells = (p.name, p.label, p.component, p.describe_type(), default, _limits(p), "yes" if p.required else "no")
             table.add_row(*(Text(cell) for cell in cells))
         console.print(table)
-        outs = ", ".join(f"{r.label or r.name} ({r.component})" for r in endpoint.returns) or "none"
-        console.print(f"  returns: {outs}", highlight=False, markup=False)
+        console.print(f"  returns: {_returns(endpoint)}", highlight=False, markup=False)
+
+
+def _returns(endpoint: Endpoint) -> str:
+    return ", ".join(f"{r.label or r.name} ({r.component})" for r in endpoint.returns) or "none"
+
+
+_PLACEHOLDER_SUFFIX = {"audio": ".wav", "image": ".png", "imageeditor": ".png", "gallery": ".png", "video": ".mp4", "model3d": ".obj"}
 
 
 def _example(param: Param) -> Any:
@@ -97,7 +108,9 @@ def _example(param: Param) -> Any:
     elif param.choices:
         value = param.choices[0]
     elif param.is_file:
-        return "path/to/a;path/to/b" if param.multiple else "path/to/file"
+        # One placeholder per parameter: two audio inputs must not look like the same file.
+        stem, suffix = f"path/to/{param.name}", _PLACEHOLDER_SUFFIX.get(param.component.lower(), "")
+        return f"{stem}_1{suffix};{stem}_2{suffix}" if param.multiple else f"{stem}{suffix}"
     elif param.kind in ("int", "float"):
         value = param.minimum if param.minimum is not None else 0
         if param.kind == "int":

@@ -110,9 +110,10 @@ def _download_param() -> inspect.Parameter:
     return _param("max_download_mb", Annotated[float, typer.Option("--max-download-mb", metavar="MB", help="Refuse to download an output file larger than this.", show_default=True)], 2000.0)
 
 
-def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect.Parameter]:
+def _batch_params(tool_default_out: str, tool_default_name: str, tool_default_server: str | None = None) -> list[inspect.Parameter]:
+    server_default = f" [default: {tool_default_server}]" if tool_default_server else ""
     return [
-        _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help="A Gradio server, with N rows at once there (repeatable).")], None),
+        _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help=f"A Gradio server, with N rows at once there (repeatable).{server_default}")], None),
         _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Rows in flight at most, over all servers [default: the servers' slots].")], None),
         _param("out", Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help=f"Output folder [default: {tool_default_out}].")], None),
         _param("name", Annotated[str | None, typer.Option("--name", metavar="TEMPLATE", help=f"Output name over the row's columns, e.g. '{{chapter}}_{{id}}' [default: {tool_default_name}].")], None),
@@ -354,7 +355,7 @@ def _hint(extra: list[str]) -> str:
 def _tool_command(tool: Tool) -> Callable[..., None]:
     params = [
         inspect.Parameter("tasks", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Path | None, typer.Argument(help="Task file: .csv .tsv .jsonl .txt .xlsx (optional with --each)")], default=None),
-        *_batch_params(tool.default_out, tool.default_name),
+        *_batch_params(tool.default_out, tool.default_name, tool.default_server),
         *[_column_param(c) for c in tool.columns if c.option],
         *[_option_param(o) for o in tool.options],
     ]
