@@ -299,26 +299,29 @@ def _setup(server: Server, plan: Plan) -> None:
     server.needs_setup = False
 
 
-def _slots(server: Server, plan: Plan, tool: Tool) -> Backend:
-    """How many rows go to a server at once: `URL=N` (or -j with one server) when given;
-    otherwise the server's concurrency (or the tool's), plus as many waiting in its queue,
-    so a slot never idles while the next row travels."""
+def _slots(server: Server, plan: Plan, tool: Tool) -> tuple[Backend, str]:
+    """How many rows go to a server at once, and how that reads: `URL=N` (or -j with one
+    server) when given; otherwise the server's concurrency (or the tool's `slots_per_server`),
+    plus as many waiting in its queue, so a slot never idles while the next row travels."""
     backend = server.backend
+    head = f"{server.label} (gradio {server.api.version or '?'}): "
     if backend.slots:
-        return backend
+        return backend, head + f"{backend.slots} row{'s' if backend.slots != 1 else ''} at once"
     endpoint = server.api.endpoint(plan.api_name)
     concurrency = (server.session.concurrency(endpoint) if endpoint is not None else None) or tool.slots_per_server
     waiting = concurrency if endpoint is not None and endpoint.queued else 0
-    return Backend(backend.url, concurrency + waiting, backend.label)
+    said = head + f"{concurrency + waiting} rows at once ({concurrency} running + {waiting} waiting in its queue)" if waiting else head + f"{concurrency} row{'s' if concurrency != 1 else ''} at once"
+    return Backend(backend.url, concurrency + waiting, backend.label), said
 
 
 def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchResult:
     options, history, out_dir, journal = batch.options, batch.history, batch.out_dir, batch.journal
-    backends = []
+    backends, described = [], []
     for server in batch.servers.values():
-        server.backend = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool)
+        server.backend, said = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool)
         server.session.slots = server.backend.slots
         backends.append(server.backend)
+        described.append(said)
     to_run = select_rows(prepared, history, options, out_dir, batch.redo)
     if not options.overwrite and out_dir.exists():
         refuse_foreign_files(to_run, journal, history, out_dir, batch.task)
@@ -341,7 +344,7 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         rows=[],
         dry_run=options.dry_run,
         planned=to_run,
-        servers=[_describe_slots(s) for s in batch.servers.values()],
+        servers=described,
     )
     if options.dry_run:
         result.succeeded = len(done_before)
@@ -396,11 +399,6 @@ def _report(
         )
     result.seconds = time.monotonic() - started
     return result
-
-
-def _describe_slots(server: Server) -> str:
-    slots = server.backend.slots
-    return f"{server.label} (gradio {server.api.version or '?'}): {slots} row{'s' if slots != 1 else ''} at once"
 
 
 def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> Result:
