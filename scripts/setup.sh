@@ -2,9 +2,10 @@
 # Set up from scratch, safe to run again:
 #   scripts/setup.sh          what the demo and everyday use need: ffmpeg and espeak-ng (the
 #                             CosyVoice stand-in), and .venv with gbatch and its demo extra
-#   scripts/setup.sh --tests  also the tests' tools (pytest, ruff, mypy, ...), chromium and a
-#                             CJK font (the review page's browser tests), and venvs with
-#                             gradio 3.41.2 and 4.44.1 for the older test servers
+#   scripts/setup.sh --tests  also the tests' tools (pytest, ruff, mypy, mkdocs, ...), chromium
+#                             and a CJK font (the review page's browser tests), a venv per other
+#                             Python in GBATCH_PYTHONS, and venvs with gradio 3.41.2 and 4.44.1
+#                             for the older test servers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TESTS=0
@@ -32,6 +33,10 @@ if [ -n "$need" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
 fi
 
+# The demo needs gbatch and its demo extra; the tests also the dev group (--group needs
+# pip >= 25.1; it brings gradio for the test servers, pytest, ruff, mypy, mkdocs).
+extras=(-e ".[demo,xlsx]")
+if [ "$TESTS" = "1" ]; then extras+=(--group dev); fi
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv"
@@ -39,15 +44,27 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "== installing gbatch and its dependencies into .venv"
 .venv/bin/python -m pip install -q --upgrade "pip>=25.1" 2>&1 | grep -v "is ignored" || true
-if [ "$TESTS" = "1" ]; then
-    # --group needs pip >= 25.1; the dev group brings gradio (test servers), pytest, ruff, mypy.
-    .venv/bin/python -m pip install -q -e ".[demo,xlsx]" --group dev 2>&1 | grep -v "is ignored" || true
-else
-    .venv/bin/python -m pip install -q -e ".[demo,xlsx]" 2>&1 | grep -v "is ignored" || true
-fi
+.venv/bin/python -m pip install -q "${extras[@]}" 2>&1 | grep -v "is ignored" || true
 .venv/bin/gbatch --help >/dev/null
 
 if [ "$TESTS" = "1" ]; then
+    # The suite runs on every declared Python (scripts/test.sh): a venv per other version named
+    # in GBATCH_PYTHONS (test.sh names every one pyproject.toml declares), e.g. .venv-py310.
+    primary="$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    for version in ${GBATCH_PYTHONS:-}; do
+        [ "$version" = "$primary" ] && continue
+        venv=".venv-py${version/./}"
+        if [ ! -x "$venv/bin/python" ]; then
+            exe="$(scripts/pythons.sh find "$version")"
+            echo "== creating $venv (Python $version)"
+            "$exe" -m venv "$venv"
+        fi
+        echo "== installing gbatch and its dependencies into $venv"
+        "$venv/bin/python" -m pip install -q --upgrade "pip>=25.1" 2>&1 | grep -v "is ignored" || true
+        "$venv/bin/python" -m pip install -q "${extras[@]}" 2>&1 | grep -v "is ignored" || true
+        "$venv/bin/gbatch" --help >/dev/null
+    done
+
     # Servers of older Gradio versions for the tests, each in a venv of its own: they cannot
     # share one with gradio 6. The freezes are complete, so --no-deps (pip's resolver rejects
     # these sets although they run; tests/envs/README.md says why).

@@ -156,6 +156,7 @@ def run_batch(
     )
     for note in task.notes:
         say(f"note: {note}")
+    tool = tool.for_task(task.columns)
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
     lock = OutLock(out_dir)
