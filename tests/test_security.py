@@ -483,6 +483,9 @@ def test_server_http_gives_secrets_and_cookies_to_its_own_origin_only(elsewhere:
         # the same host on another port is another origin
         assert HEADER in front.seen[0] and TOKEN in front.seen[0]
         assert HEADER not in elsewhere.seen[0] and TOKEN not in elsewhere.seen[0] and "cookie" not in elsewhere.seen[0].lower()
+        front.RequestHandlerClass.do_GET = _redirect_to(front.url + "again")  # type: ignore[attr-defined]
+        with pytest.raises(gbatch_errors.CallError, match="more than 10 redirects"):
+            download(http, front.url + "loop", None)
     finally:
         http.close()
         front.shutdown()

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from .._errors import ConnectionLost, ServerError
+from .._errors import CallError, ConnectionLost, ServerError
 from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated, browser_values
 from .http import ServerHttp
 
@@ -67,8 +67,8 @@ def read_config(url: str, connection: Connection) -> tuple[dict[str, Any], dict[
             if not isinstance(config, dict) or "components" not in config:
                 raise ServerError(f"{url}: /config does not describe a Gradio app")
             return config, http.cookies
-    except httpx.TooManyRedirects as exc:
-        raise ServerError(f"{url}: {exc}") from None
+    except CallError as exc:  # a redirect loop
+        raise ServerError(f"{url}: {exc.message}") from None
     except httpx.ConnectError as exc:
         raise ConnectionLost(f"cannot connect: {exc}") from None
     except httpx.TransportError as exc:

@@ -84,7 +84,8 @@ class ServerHttp:
 
     @contextmanager
     def stream(self, method: str, url: str, **kwargs: Any) -> Iterator[httpx.Response]:
-        """Send a request, follow its redirects hop by hop, and yield the last answer unread."""
+        """Send a request, follow its redirects hop by hop, and yield the last answer unread.
+        Raises httpx.TransportError on network trouble, `CallError` after too many redirects."""
         response = self._send(method, url, kwargs)
         try:
             yield response
@@ -106,7 +107,7 @@ class ServerHttp:
             if following.method != method:  # 303, or 301/302 after a POST: the body is dropped
                 method, kwargs = following.method, {k: v for k, v in kwargs.items() if k == "timeout"}
             url = str(following.url)
-        raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects from {url}")
+        raise CallError(f"more than {MAX_REDIRECTS} redirects, the last to {url}")
 
     def _add_secrets(self, request: httpx.Request) -> None:
         for name, value in self._headers.items():
