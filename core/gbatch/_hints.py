@@ -110,10 +110,10 @@ def _words(param: inspect.Parameter, value: Any) -> Iterator[str]:
     decls = [d for decl in [*given, *(info.param_decls or ())] for d in decl.split("/")]
     longest = max((d for d in decls if d.startswith("--")), key=len, default=f"--{param.name.replace('_', '-')}")
     if isinstance(value, bool):
-        negative = next((d for d in decls if d.startswith("--no-")), None)
         positive = next((d for d in decls if d.startswith("--") and not d.startswith("--no-")), longest)
-        if value or negative:
-            yield positive if value else str(negative)
+        # typer gives a bool option without a "/" its own "--no-…"
+        negative = next((d for d in decls if d.startswith("--no-")), "--no-" + positive[2:])
+        yield positive if value else negative
         return
     for item in values:
         if item is not None:
