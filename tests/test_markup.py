@@ -24,7 +24,7 @@ import typer
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gbatch import ErrorKind, ExecutionReport, Outcome, Problem, ValidationError
+from gbatch import TaskFileProblem, ValidationError
 from gbatch._batch import PreparedRow
 from gbatch._console import console
 from gbatch._inspect import print_api
@@ -33,6 +33,7 @@ from gbatch._review_cli import review_main
 from gbatch._tasks import TaskRow
 from gbatch._tool import Call
 from gbatch.cli import _boundary, _show_dry_run, _show_summary
+from gbatch.executor import ErrorKind, ExecutorReport, ItemOutcome
 from gbatch.transports.fake import FakeServer
 
 from .apps import echo_app
@@ -76,8 +77,8 @@ def test_progress_views_print_ids_and_errors_as_written(row_id: str, error: str)
         listener.row_started(row_id, "http://h/", 1)
         listener.row_retrying(row_id, 1, error, 0.5, ErrorKind.TRANSIENT)
         listener.row_status("", {"code": "worker", "worker": row_id, "healthy": False, "error": error})
-        listener.row_finished(Outcome(row_id, False, error=error, attempts=2))
-        listener.batch_finished(ExecutionReport([]))
+        listener.row_finished(ItemOutcome(row_id, False, error=error, attempts=2))
+        listener.batch_finished(ExecutorReport([]))
         output = buffer.getvalue()
         assert shows(output, f"{row_id}: {error}") or shows(output, f"FAILED {row_id}: {error}"), output
         assert shows(output, f"worker {row_id} is unhealthy"), output
@@ -116,7 +117,7 @@ def test_the_dry_run_prints_ids_and_values_as_written(row_id: str, value: str) -
 @given(row_id=markup_like, cell=markup_like)
 @example(row_id="[speaker_1]", cell="[/intro]")
 def test_the_validation_listing_prints_cells_as_written(row_id: str, cell: str) -> None:
-    problem = Problem("t.csv", 2, "voice", f"{cell!r} is not one of: 'alto'", id=row_id)
+    problem = TaskFileProblem("t.csv", 2, "voice", f"{cell!r} is not one of: 'alto'", id=row_id)
 
     @_boundary
     def failing() -> int:

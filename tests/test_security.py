@@ -442,7 +442,7 @@ def test_a_redirect_to_another_origin_gets_no_token_header_or_cookie(serve: Serv
 
 
 def test_a_config_redirected_to_another_origin_gets_no_secrets(elsewhere: _Recorder, tmp_path: Path) -> None:
-    from gbatch.transports import Connection, read_config
+    from gbatch.transports import ConnectOptions, read_config
 
     front = _Recorder()
     front.RequestHandlerClass.do_GET = _redirect_to(elsewhere.url + "config")  # type: ignore[attr-defined]
@@ -450,7 +450,7 @@ def test_a_config_redirected_to_another_origin_gets_no_secrets(elsewhere: _Recor
     thread.start()
     try:
         with pytest.raises(gbatch_errors.ServerError):  # what answers there is no gradio app
-            read_config(front.url, Connection(token=TOKEN, headers={"X-Api-Key": HEADER}))
+            read_config(front.url, ConnectOptions(token=TOKEN, headers={"X-Api-Key": HEADER}))
     finally:
         front.shutdown()
         front.server_close()

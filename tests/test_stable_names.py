@@ -139,7 +139,7 @@ class _TwoFilesPlan(gbatch.Plan):
     def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> gbatch.Call:
         return gbatch.Call({"doc": values["doc"]})
 
-    def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
         for number, file in enumerate(result.outputs, 1):
             out.write(out.fetch(file), ".txt", None if number == 1 else str(number))
 
