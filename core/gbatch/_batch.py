@@ -64,6 +64,8 @@ class BatchOptions:
     delimiter: str | None = None
     #: a Dask scheduler address (`tcp://host:8786`): rows run on its workers (needs `gbatch[dask]`)
     cluster: str | None = None
+    #: `VOICE@URL`: rows needing that server state (a voice) run only on that server (repeatable)
+    pins: Sequence[str] = ()
 
 
 @dataclass
@@ -106,6 +108,8 @@ class BatchResult:
     slots: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the review page written after the batch, if any
     review: Path | None = None
+    #: server label -> how many times its voice (server state) was switched, for tools that need one
+    switches: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -132,6 +136,7 @@ class BatchResult:
             "exit_code": int(self.exit_code),
             "servers": self.servers,
             "slots": self.slots,
+            **({"switches": dict(self.switches)} if self.switches else {}),
         }
 
 

@@ -24,7 +24,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Generic, TypeVar
 
@@ -157,6 +157,8 @@ def execute(
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
     cancel_grace: float = CANCEL_GRACE,
+    states: Sequence[str | None] | None = None,
+    pins: Mapping[str, Collection[str]] | None = None,
     slots: Mapping[str, Slots] | None = None,
 ) -> ExecutorReport[T]:
     """Run `work` once per item (retrying as the policy says) and return every outcome.
@@ -172,6 +174,10 @@ def execute(
         cancel the running items; those end in `not_run`, and the report is `halted`.
     :param cancel_grace: once the batch stops, seconds running attempts get to see
         `Attempt.cancelled` and end; any still running then are given up (not run).
+    :param states: per item, the server state it needs (a loaded voice) or None; a
+        server then runs rows of one state at a time (see `_states.StateRouter`). The
+        work itself must bring the server into the row's state.
+    :param pins: state -> the backend URLs its rows may run on.
     :param slots: per backend URL, a `gbatch._slots.Slots` that learns how many rows the
         server runs from the queue events the work reports; a backend without one runs
         exactly `ServerSlots.slots` rows at once.
@@ -191,6 +197,8 @@ def execute(
         halt_on_failures=halt_on_failures,
         clock=clock,
         rng=rng,
+        states=states,
+        pins=pins,
         slots=slots,
     )
     run = _Run(
