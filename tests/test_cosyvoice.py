@@ -1074,7 +1074,8 @@ def test_the_summary_prints_one_redo_command_that_works_when_pasted(v3: Server, 
     assert first.exit_code == 0, first.output
     hints = _hints(first.stderr)
     assert len(hints) == 1 and "secret" not in first.stderr and "-x" not in hints[0].split(), first.stderr
-    assert "4 rows at once (2 running + 2 waiting in its queue)" in first.stderr  # slots_per_server 2, and 2 queued
+    assert "slots learned while running from its queue" in first.stderr  # said before the rows go
+    assert f"server {v3.url}: learned 2 slots from its queue" in first.stderr  # the stand-in runs 2 at once
     program = os.path.relpath(Path(sys.executable).parent / "gbatch", tmp_path)
     program = program if not program.startswith("..") else str(Path(sys.executable).parent / "gbatch")
     command = f"{program} cosyvoice t.csv --server {v3.url} --out out --prompt-audio {VOICE} --prompt-text {shlex.quote(VOICE_TEXT)} --speed 1.0 --redo {tmp_path / 'out' / 'redo.txt'}"
