@@ -57,7 +57,7 @@ def most_at_once(lines: list[dict[str, float]]) -> int:
 @pytest.mark.parametrize("major", [3, 4, 6])
 def test_learned_slots_equal_the_servers_concurrency(major: int, limit: int, tmp_path: Path) -> None:
     record = tmp_path / "received.jsonl"
-    rows = 12 + 8 * limit
+    rows = 12 + 12 * limit
     tasks = tmp_path / "tasks.csv"
     tasks.write_text("text\n" + "".join(f"row {i}\n" for i in range(rows)), encoding="utf-8")
     for url in started(major, limit, record, tmp_path):
