@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import gbatch
+import gbatch.audio
 from gbatch import Call, Column, File, Option, Outputs, Plan, RowFailed, RowProblem, ServerApi, ServerError, Tool
 
 MODES = ("zero_shot", "cross_lingual", "instruct", "sft")
@@ -46,7 +47,6 @@ MAX_SEED = 2**32 - 1
 MIN_PROMPT_RATE = 16000
 MAX_PROMPT_SECONDS = 30.0
 FORMATS = ("wav", "flac", "mp3", "ogg")
-NORMALIZE_DB = -20.0
 HIDDEN_ERROR = "the app raised an error (the server hides the details"
 
 COLUMNS = (
@@ -82,7 +82,14 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
         Option("bitrate", int, 128, "kb/s for mp3 (constant) and ogg (Vorbis quality aiming at it; it tops out near 100 kb/s for mono speech)."),
         Option("join", str, None, "After the batch, join each group of rows with the same value in this column (e.g. chapter) into one file, with an .srt beside it."),
         Option("gap", float, 0.5, "Seconds of silence between joined rows."),
-        Option("normalize", bool, False, f"Bring every row to the same loudness ({NORMALIZE_DB:g} dBFS RMS), since the server normalises each chunk on its own.", flag=True),
+        Option(
+            "normalize",
+            bool,
+            False,
+            f"Bring every row, and every --join group, to {gbatch.audio.DEFAULT_LUFS:g} LUFS (ITU-R BS.1770; true peak at most "
+            f"{gbatch.audio.DEFAULT_PEAK_DB:g} dBFS), since the server normalises each chunk on its own.",
+            flag=True,
+        ),
         Option(
             "model_version",
             int,
@@ -256,11 +263,9 @@ class CosyVoicePlan(Plan):
     def _check_prompt(self, audio: File) -> None:
         if audio.is_url:
             return  # checked by the server; we do not download prompts to look at them
-        from .audio import probe
-
         if audio.source not in self._probed:
             try:
-                self._probed[audio.source] = probe(audio.source)
+                self._probed[audio.source] = gbatch.audio.probe(audio.source)
             except ValueError as exc:
                 self._probed[audio.source] = exc
         info = self._probed[audio.source]
@@ -315,7 +320,7 @@ class CosyVoicePlan(Plan):
         if audio.is_silent(samples):
             raise RowFailed("the server returned only silence (a rejected request?)" + (f"; it warned: {warnings[0]}" if warnings else ""))
         if self.normalize:
-            samples = audio.normalize(samples, NORMALIZE_DB)
+            samples = gbatch.audio.normalize_loudness(samples, rate)
         # The server's WAV is kept byte for byte unless it has to change.
         data = streamed.data if self.fmt == "wav" and not self.normalize else audio.encode_audio(samples, rate, self.fmt, self.kbps)
         out.write(data, "." + self.fmt)
@@ -340,12 +345,11 @@ class CosyVoicePlan(Plan):
     def finish(self, rows: Sequence[Mapping[str, Any]], out_dir: Path, say: Any) -> None:
         if not self.join:
             return
-        from .joining import join_groups
-
         # The --join column by its column name, whichever header (or default) fed it.
         wanted = gbatch.normalize_key(self.join)
         column = next((c.name for c in self.columns if wanted in c.match_keys()), self.join)
-        join_groups(rows, out_dir, column, self.gap, self.fmt, say, self.kbps)
+        normalize = gbatch.audio.DEFAULT_LUFS if self.normalize else None
+        gbatch.audio.join_groups(rows, out_dir, column, self.gap, self.fmt, say, self.kbps, normalize=normalize, text_column="text")
 
 
 def _strip_system(text: str) -> str:

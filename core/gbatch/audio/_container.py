@@ -1,0 +1,131 @@
+"""One finished file for a whole book: chapters in order with a chapter mark each,
+title, author and cover. `.m4b` (AAC in MP4, what audiobook players expect) or `.mp3`
+with ID3v2 chapter frames (CHAP + CTOC).
+
+AAC is encoded with PyAV, whose wheel carries its own FFmpeg: nothing to install on the
+machine. mutagen adds the cover to the m4b and writes the mp3's chapter frames.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ._files import Samples, encode_audio
+
+__all__ = ["BookAudio", "BookChapter", "write_book"]
+
+FORMATS = (".m4b", ".mp3")
+
+
+@dataclass(frozen=True)
+class BookChapter:
+    """A chapter's title and where it starts and ends in the book's audio, in seconds."""
+
+    title: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class BookAudio:
+    """The audio of a whole book (mono or frames x channels) with its chapters and tags."""
+
+    samples: Samples
+    rate: int
+    chapters: Sequence[BookChapter]
+    title: str | None = None
+    author: str | None = None
+    cover: bytes | None = None  # JPEG or PNG
+
+
+def write_book(book: BookAudio, path: Path, kbps: int = 64) -> Path:
+    """Write `path` (.m4b or .mp3) atomically: a temporary file beside it, renamed when whole."""
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{path.name}: an audiobook is .m4b or .mp3")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        if suffix == ".m4b":
+            _write_m4b(book, Path(temp), kbps)
+        else:
+            _write_mp3(book, Path(temp), kbps)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    return path
+
+
+def _write_m4b(book: BookAudio, path: Path, kbps: int) -> None:
+    import av
+
+    data = np.clip(np.asarray(book.samples, dtype=np.float32), -1.0, 1.0)
+    planar = data.reshape(len(data), -1).T.copy()  # channels x frames, as AVFrame planes
+    layout = "mono" if planar.shape[0] == 1 else "stereo"
+    with av.open(str(path), "w", format="ipod") as container:
+        stream = container.add_stream("aac", rate=book.rate, layout=layout)
+        stream.bit_rate = kbps * 1000 * planar.shape[0]
+        if book.title:
+            container.metadata["title"] = book.title
+            container.metadata["album"] = book.title
+        if book.author:
+            container.metadata["artist"] = book.author
+        container.metadata["genre"] = "Audiobook"
+        base = Fraction(1, 1000)
+        container.set_chapters(
+            [
+                {"id": n, "start": round(c.start * 1000), "end": round(c.end * 1000), "time_base": base, "metadata": {"title": c.title}}
+                for n, c in enumerate(book.chapters, 1)
+            ]
+        )
+        step = 1024 * 16
+        for offset in range(0, planar.shape[1], step):
+            frame = av.AudioFrame.from_ndarray(planar[:, offset : offset + step], format="fltp", layout=layout)
+            frame.sample_rate = book.rate
+            frame.pts = offset
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    if book.cover:
+        from mutagen.mp4 import MP4, MP4Cover
+
+        tagged = MP4(str(path))
+        kind = MP4Cover.FORMAT_PNG if book.cover[:4] == b"\x89PNG" else MP4Cover.FORMAT_JPEG
+        tagged["covr"] = [MP4Cover(book.cover, imageformat=kind)]
+        tagged.save()
+
+
+def _write_mp3(book: BookAudio, path: Path, kbps: int) -> None:
+    from mutagen.id3 import APIC, CHAP, CTOC, ID3, TIT2, TPE1, CTOCFlags
+
+    path.write_bytes(encode_audio(book.samples, book.rate, "mp3", kbps))
+    tags = ID3()
+    if book.title:
+        tags.add(TIT2(encoding=3, text=book.title))
+    if book.author:
+        tags.add(TPE1(encoding=3, text=book.author))
+    ids = [f"ch{n}" for n in range(1, len(book.chapters) + 1)]
+    tags.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED, child_element_ids=ids, sub_frames=[TIT2(encoding=3, text="Chapters")]))
+    for element, chapter in zip(ids, book.chapters, strict=True):
+        tags.add(
+            CHAP(
+                element_id=element,
+                start_time=round(chapter.start * 1000),
+                end_time=round(chapter.end * 1000),
+                sub_frames=[TIT2(encoding=3, text=chapter.title)],
+            )
+        )
+    if book.cover:
+        mime = "image/png" if book.cover[:4] == b"\x89PNG" else "image/jpeg"
+        tags.add(APIC(encoding=3, mime=mime, type=3, desc="Cover", data=book.cover))
+    tags.save(str(path))
