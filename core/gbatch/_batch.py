@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._book import BookOptions
 from ._columns import File
 from ._errors import ExitCode
 from ._executor import RetryPolicy
@@ -60,6 +61,8 @@ class BatchOptions:
     delimiter: str | None = None
     #: a Dask scheduler address (`tcp://host:8786`): rows run on its workers (needs `gbatch[dask]`)
     cluster: str | None = None
+    #: a book's settings (voices, lexicon, piece length, audiobook); a .md or .epub task file is a book without them
+    book: BookOptions | None = None
 
 
 @dataclass

@@ -12,6 +12,7 @@ from typing import Any
 
 from ._api import ServerApi
 from ._batch import BatchOptions, PreparedRow
+from ._book import Lexicon
 from ._columns import Column, normalize_key
 from ._errors import Problem, UsageError, ValidationError
 from ._journal import input_hash
@@ -79,8 +80,13 @@ def prepare_batch(
     tool: Tool,
     previous: Mapping[str, Mapping[str, Any]],
     task_problems: Sequence[Problem] = (),
+    lexicon: Lexicon | None = None,
+    text_column: str | None = None,
 ) -> list[PreparedRow]:
     """Convert and check every row for every plan (one per kind of server in the batch).
+
+    With a `lexicon`, the `text_column` of each row is rewritten before the plan sees it; the
+    text as written is kept beside it (`<text_column>_as_written`) for the journal.
 
     Raises `ValidationError` listing every problem, `UsageError` for a bad `--name`.
     """
@@ -110,6 +116,8 @@ def prepare_batch(
     names: list[str] = []
     for row in task.rows:
         values, row_problems = _convert_row(row, first.columns, mapping, defaults, task.path.parent, file, absent)
+        if lexicon is not None and text_column is not None:
+            values = _pronounced(values, lexicon, text_column)
         calls: dict[str, Call] = {}
         if not row_problems:
             for key, plan, api in plans:
@@ -131,6 +139,14 @@ def prepare_batch(
     for item, name in zip(prepared, names, strict=True):
         item.name = name  # made unique, and stable across runs, by `_resume.assign_names`
     return prepared
+
+
+def _pronounced(values: dict[str, Any], lexicon: Lexicon, text_column: str) -> dict[str, Any]:
+    written = values.get(text_column)
+    if not isinstance(written, str):
+        return values
+    said = lexicon.apply(written)
+    return values if said == written else {**values, text_column: said, f"{text_column}_as_written": written}
 
 
 def _sent(call: Call) -> Mapping[str, Any]:

@@ -21,7 +21,7 @@ from ._errors import UsageError
 __all__ = ["BUILTIN_COMMANDS", "NEW_PLUGIN_HELP", "check_name", "new_plugin", "new_plugin_main"]
 
 #: gbatch's own commands (and `help`, which reads as one): a tool of the same name would be shadowed
-BUILTIN_COMMANDS = frozenset({"run", "inspect", "plugins", "review", "new-plugin", "servers", "help"})
+BUILTIN_COMMANDS = frozenset({"run", "inspect", "plugins", "review", "new-plugin", "servers", "split", "help"})
 
 NEW_PLUGIN_HELP = """Write gbatch-NAME/: a plugin package for `gbatch NAME`, ready to edit.
 

@@ -150,6 +150,11 @@ class CosyVoicePlan(Plan):
         assert endpoint is not None
         params = {p.name: p for p in endpoint.parameters}
         self.api_name = "/generate_audio"
+        self.text_column = "text"
+        self.voice_columns = ("mode", "prompt_audio", "prompt_text", "instruct", "speaker", "speed")
+        # CosyVoice's own text frontend cuts at 80 units (characters for Chinese, BPE tokens for
+        # English: split_paragraph(token_max_n=80)); 80 characters is as long or shorter for both.
+        self.max_chars = 80
         self.fmt, self.join, self.gap, self.normalize = fmt, join, gap, normalize
         self.kbps = 128
         server_modes = set(params["mode_checkbox_group"].choices or ())

@@ -7,7 +7,7 @@ review page work on a book as on any task file.
 
 from ._lexicon import Lexicon, read_lexicon
 from ._reading import BOOK_SUFFIXES, DEFAULT_CHAPTER_PATTERN, Book, Chapter, Paragraph, read_book
-from ._rows import DEFAULT_MAX_CHARS, BookOptions, Pauses, book_rows, is_book, piece_id, voice_rows
+from ._rows import DEFAULT_MAX_CHARS, BookOptions, Pauses, book_rows, is_book, piece_id, split_book, voice_rows
 from ._splitting import cut_sentence, protected_spans, sentences, split_text
 from ._voices import DEFAULT_VOICE, Voice, Voices, read_voices, voice_segments
 
@@ -33,6 +33,8 @@ __all__ = [
     "read_lexicon",
     "read_voices",
     "sentences",
+    "split_book",
     "split_text",
     "voice_rows",
+    "voice_segments",
 ]

@@ -20,7 +20,7 @@ from ._reading import Book, read_book
 from ._splitting import split_text
 from ._voices import DEFAULT_VOICE, Voices, voice_segments
 
-__all__ = ["BookOptions", "Pauses", "book_rows", "is_book", "piece_id", "voice_rows"]
+__all__ = ["BookOptions", "Pauses", "book_rows", "is_book", "piece_id", "split_book", "voice_rows"]
 
 #: CosyVoice's own text frontend cuts Chinese at 80 characters (token_max_n=80, counted in characters for Chinese)
 DEFAULT_MAX_CHARS = 80
@@ -128,7 +128,8 @@ def book_rows(
 
 
 def _task_file(path: Path, pieces: list[_Piece], text_column: str, voices: Voices | None) -> TaskFile:
-    columns = ["id", "chapter", *(["voice"] if voices else []), text_column, "pause", *(voices.columns if voices else [])]
+    named = voices is not None or any(p.voice for p in pieces)
+    columns = ["id", "chapter", *(["voice"] if named else []), text_column, "pause", *(voices.columns if voices else [])]
     seen: dict[str, int] = {}
     rows = []
     for piece in pieces:
@@ -141,6 +142,8 @@ def _task_file(path: Path, pieces: list[_Piece], text_column: str, voices: Voice
             assert voice is not None  # unknown voices were reported above
             values["voice"] = voice.name
             values.update(voice.values)
+        elif piece.voice:
+            values["voice"] = piece.voice
         rows.append(TaskRow(row_id, piece.line, {"id": row_id, **values}))
     return TaskFile(path, "book", "utf-8", columns, rows)
 
@@ -176,3 +179,29 @@ def voice_rows(task: TaskFile, voices: Voices, text_column: str, is_empty: Calla
         raise ValidationError(problems)
     extra = [c for c in ([header or "voice"] + voices.columns) if c.strip().casefold() not in {h.strip().casefold() for h in task.columns}]
     return TaskFile(task.path, task.format, task.encoding, [*task.columns, *extra], rows, task.delimiter, task.notes)
+
+
+def split_book(path: Path, options: BookOptions | None, text_column: str = "text", output: Path | None = None) -> int:
+    """`gbatch split`: the book's rows (id, chapter, voice, text, pause) as CSV, to `output`
+    (written whole, then renamed) or to standard output. Returns the number of pieces."""
+    import csv
+    import io
+    import sys
+
+    from .._outputs import atomic_write
+    from ._voices import read_voices
+
+    options = options or BookOptions(book=True)
+    voices = read_voices(options.voices, lambda header: False, lambda source: None) if options.voices else None
+    task, _ = book_rows(path, options, text_column, options.max_chars or DEFAULT_MAX_CHARS, voices)
+    columns = [c for c in task.columns if c in ("id", "chapter", "voice", text_column, "pause")]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in task.rows:
+        writer.writerow([row.values.get(c, "") for c in columns])
+    if output is None:
+        sys.stdout.write(buffer.getvalue())
+    else:
+        atomic_write(output, buffer.getvalue().encode("utf-8"))
+    return len(task.rows)

@@ -96,9 +96,7 @@ def read_voices(path: Path, is_file: Callable[[str], bool], check_audio: Callabl
 def voice_segments(text: str, voices: Voices | None, current: str | None) -> tuple[list[tuple[str | None, str]], list[str]]:
     """A paragraph as (voice name, text) stretches, tags and the voice prefix taken out;
     and the names its tags give that voices.csv lacks. `current` is the voice before any tag."""
-    if voices is None:
-        return [(current, _TAG.sub("", text))], []
-    prefix = voices.prefix()
+    prefix = voices.prefix() if voices is not None else None
     found = prefix.match(text) if prefix else None
     if found:
         current = found.group(1)
@@ -109,7 +107,7 @@ def voice_segments(text: str, voices: Voices | None, current: str | None) -> tup
     for tag in _TAG.finditer(text):
         segments.append((current, text[position : tag.start()]))
         current = tag.group(1)
-        if voices.get(current) is None:
+        if voices is not None and voices.get(current) is None:
             unknown.append(current)
         position = tag.end()
     segments.append((current, text[position:]))

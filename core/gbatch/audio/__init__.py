@@ -49,4 +49,5 @@ __all__ = [
     "srt",
     "true_peak_db",
     "write_audio",
+    "write_book",
 ]
