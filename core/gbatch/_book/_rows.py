@@ -119,9 +119,6 @@ def book_rows(
                     if n == len(parts) - 1 and s_index == len(segments) - 1:
                         end = "chapter" if p_index == len(chapter.paragraphs) - 1 else "paragraph"
                     pieces.append(_Piece(chapter.title, voice, part.strip(), paragraph.line, getattr(pauses, end)))
-    if voices is not None and any(p.voice is None for p in pieces) and voices.get(DEFAULT_VOICE) is None:
-        first = next(p for p in pieces if p.voice is None)
-        problems.append(Problem(str(voices.path), None, "voice", f"no {DEFAULT_VOICE!r} voice, and pieces name none (the first on line {first.line} of {path.name})"))
     if problems:
         raise ValidationError(problems)
     return _task_file(path, pieces, text_column, voices), book

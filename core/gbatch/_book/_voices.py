@@ -3,7 +3,8 @@ text names its voice.
 
 A piece's voice comes from, in order: a `voice` column (task files); an inline tag
 `[voice=NAME]`, which holds until the next tag or the end of the paragraph; a paragraph that
-starts with a known voice's name and a colon (`Alice:` / `旁白：`); else the `default` voice.
+starts with a known voice's name and a colon (`Alice:` / `旁白：`); else the `default` voice
+(the voice named `default`, or without one, the first row of voices.csv).
 Tags and prefixes are taken out of the text: they are not read aloud.
 """
 
@@ -39,7 +40,10 @@ class Voices:
     voices: dict[str, Voice]  # by name, folded
 
     def get(self, name: str) -> Voice | None:
-        return self.voices.get(name.strip().casefold())
+        found = self.voices.get(name.strip().casefold())
+        if found is None and name == DEFAULT_VOICE and self.voices:
+            return next(iter(self.voices.values()))  # no row is called default: the first one is
+        return found
 
     @property
     def names(self) -> list[str]:
