@@ -25,13 +25,17 @@ __all__ = ["CLAUSE_ENDS", "cut_sentence", "protected_spans", "sentences", "split
 CLAUSE_ENDS = "，、；：,;:—–"
 _CLOSERS = "”’」』）)]】》〉\"'"
 _EXTRA_ENDS = re.compile(r"(?:；|…{2,}|……)(?=[^" + re.escape(_CLOSERS) + r"…\s])")
-_PROTECTED = re.compile(
+_MARKUP_PATTERN = (
     r"<\|[^|<>]{1,40}\|>"  # <|endofprompt|>
     r"|<(\w+)[^<>]{0,80}>.*?</\1>"  # <strong>…</strong>: tag, content and its end tag
     r"|<[^<>\s][^<>]{0,80}>"  # a lone tag
     r"|\w?(?:\[[^\[\]\s]{1,24}\])+"  # [breath], 好[h][ǎo]: brackets and the character they mark
-    r"|[+\-]?\d+(?:[.,:/]\d+)*%?"  # 3.14, 1,000, 12:30, 50%
-    r"|[A-Za-z\u00c0-\u024f]+(?:['’\-][A-Za-z\u00c0-\u024f]+)*",  # a Latin-script word
+)
+_MARKUP = re.compile(_MARKUP_PATTERN, re.DOTALL)
+_PROTECTED = re.compile(
+    _MARKUP_PATTERN
+    + r"|[+\-]?\d+(?:[.,:/]\d+)*%?"  # 3.14, 1,000, 12:30, 50%
+    + r"|[A-Za-z\u00c0-\u024f]+(?:['’\-][A-Za-z\u00c0-\u024f]+)*",  # a Latin-script word
     re.DOTALL,
 )
 
@@ -44,8 +48,12 @@ def protected_spans(text: str) -> list[tuple[int, int]]:
 class _Inside:
     """Whether a cut at a position would fall strictly inside a protected span."""
 
-    def __init__(self, text: str) -> None:
-        spans = protected_spans(text)
+    def __init__(self, text: str, markup_only: bool = False) -> None:
+        if markup_only:
+            # A sentence end is never inside a word or a number; markup is all it can split.
+            spans = [m.span() for m in _MARKUP.finditer(text)] if ("<" in text or "[" in text) else []
+        else:
+            spans = protected_spans(text)
         self._starts = [s for s, _ in spans]
         self._ends = [e for _, e in spans]
 
@@ -65,7 +73,7 @@ def sentences(text: str) -> list[str]:
         position += len(segment)
         ends.add(position)
     ends.update(match.end() for match in _EXTRA_ENDS.finditer(text))
-    inside = _Inside(text)
+    inside = _Inside(text, markup_only=True)
     cuts: list[int] = []
     for end in sorted(ends):
         if _abbreviation_before(text, end):
