@@ -23,6 +23,7 @@ from gbatch._book import (
     BookOptions,
     book_rows,
     cut_sentence,
+    piece_id,
     protected_spans,
     read_book,
     read_lexicon,
@@ -329,3 +330,27 @@ def _srt(path: Path) -> list[tuple[float, float, str]]:
     from gbatch._review import parse_srt
 
     return parse_srt(path.read_text(encoding="utf-8"))
+
+
+def test_gbatch_split_writes_the_rows_a_tool_reads(tmp_path: Path) -> None:
+    from gbatch._tasks import read_tasks
+    from gbatch.testing import run_cli
+
+    out = tmp_path / "lines.csv"
+    result = run_cli("split", BOOK / "lighthouse.md", "--voices", BOOK / "voices.csv", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "17 pieces" in result.stderr
+    table = read_tasks(out)
+    assert table.columns == ["id", "chapter", "voice", "text", "pause"]
+    book, _ = book_rows(BOOK / "lighthouse.md", BookOptions(), "text", 80, load_voices(BOOK / "voices.csv"))
+    assert [r.id for r in table.rows] == [r.id for r in book.rows]
+    assert [r.values["voice"] for r in table.rows].count("Alice") == 4
+    assert table.rows[0].values["pause"] == "0.4" and table.rows[5].values["pause"] == "2.0"
+
+    txt = tmp_path / "book.txt"
+    txt.write_text("第一章 开始\n\n你好。\n\n第2章\n\nHello.\n", encoding="utf-8")
+    result = run_cli("split", txt, "--max-chars", "3")
+    assert result.exit_code == 2 and "--max-chars must be 5 or more" in result.stderr
+    result = run_cli("split", txt)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [f"{piece_id('你好。')},第一章 开始,你好。,2.0", f"{piece_id('Hello.')},第2章,Hello.,2.0"]

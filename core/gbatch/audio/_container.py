@@ -71,7 +71,8 @@ def _write_m4b(book: BookAudio, path: Path, kbps: int) -> None:
     data = np.clip(np.asarray(book.samples, dtype=np.float32), -1.0, 1.0)
     planar = data.reshape(len(data), -1).T.copy()  # channels x frames, as AVFrame planes
     layout = "mono" if planar.shape[0] == 1 else "stereo"
-    with av.open(str(path), "w", format="ipod") as container:
+    # the M4B brand tells players it is an audiobook (bookmarks, chapters), not music
+    with av.open(str(path), "w", format="ipod", options={"brand": "M4B "}) as container:
         stream = container.add_stream("aac", rate=book.rate, layout=layout)
         stream.bit_rate = kbps * 1000 * planar.shape[0]
         if book.title:
