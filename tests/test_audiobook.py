@@ -190,6 +190,7 @@ def test_a_changed_lexicon_redoes_exactly_the_affected_pieces(cli: Cli, cosy: Se
     [
         ("unknown voice", "lighthouse.md:9:voice: voice 'Bob' is not in voices.csv (it has: 旁白, Alice)"),
         ("voice not audio", "voices.csv:3:prompt_audio: not an audio file: "),
+        ("misspelt voice column", "voices.csv:1:promt_text: 'promt_text' is not a column of this tool; a voice sets: mode, prompt_audio, prompt_text, instruct, speaker, speed"),
         ("epub not a zip", "broken.epub: not an EPUB: an EPUB is a zip archive, and this file is not one"),
         ("empty chapter", "lighthouse.md:21:chapter: chapter '第三章 黎明 Dawn' has no text"),
     ],
@@ -202,6 +203,9 @@ def test_bad_input_is_one_clear_problem_and_nothing_is_sent(cli: Cli, cosy: Serv
         book.write_text(text.replace("Alice: Why", "[voice=Bob]Why"), encoding="utf-8")
     elif case == "voice not audio":
         (tmp_path / "voices" / "alice.wav").write_text("this is not audio", encoding="utf-8")
+    elif case == "misspelt voice column":
+        voices = folder / "voices.csv"
+        voices.write_text(voices.read_text(encoding="utf-8").replace("prompt_text", "promt_text"), encoding="utf-8")
     elif case == "epub not a zip":
         book = folder / "broken.epub"
         book.write_text("<html>not a zip</html>", encoding="utf-8")

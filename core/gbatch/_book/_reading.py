@@ -90,7 +90,9 @@ def _read_text(path: Path, text: str, chapter_pattern: str | None) -> Book:
     start = 0
 
     def flush() -> None:
-        if lines and chapters is not None:
+        # A paragraph ends at a blank line or a chapter line; text before the first chapter
+        # line is a chapter named after the file.
+        if lines:
             if not chapters:
                 chapters.append(Chapter(path.stem, start))
             chapters[-1].paragraphs.append(Paragraph(_joined_lines(lines), start))
@@ -108,7 +110,7 @@ def _read_text(path: Path, text: str, chapter_pattern: str | None) -> Book:
                 start = number
             lines.append(line)
     flush()
-    return Book(path, chapters, title=None)
+    return Book(path, chapters)
 
 
 def _joined_lines(lines: list[str]) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .._columns import Column, normalize_key
-from .._errors import UsageError
+from .._errors import Problem, UsageError, ValidationError
 from .._outputs import sanitize
 from .._tasks import TaskFile
 from .._tool import Plan
@@ -114,7 +114,7 @@ def start_book(tasks: Path | None, task: TaskFile | None, options: BookOptions |
             else f"the text column {text_column!r} is not a parameter of this endpoint (it has: {', '.join(c.name for c in first.columns)})"
         )
     text_column = columns[normalize_key(text_column)].name
-    voices = _voices(options.voices, first.columns) if options.voices else None
+    voices = _voices(options.voices, first) if options.voices else None
     book = None
     if reading:
         assert tasks is not None
@@ -123,14 +123,16 @@ def start_book(tasks: Path | None, task: TaskFile | None, options: BookOptions |
     elif voices is not None and task is not None:
         task = voice_rows(task, voices, text_column, columns[normalize_key(text_column)].is_empty)
     for plan in plans:
+        plan.text_column = text_column  # `gbatch run --text-param` names it for a plan that could not
         plan.columns = _with_book_columns(plan.columns, voices is not None)
     lexicon = read_lexicon(options.lexicon) if options.lexicon else None
     return task, BookRun(options, text_column, lexicon, book)
 
 
-def _voices(path: Path, columns: Sequence[Column]) -> Voices:
+def _voices(path: Path, plan: Plan) -> Voices:
     from ..audio import probe
 
+    columns = plan.columns
     files = {key for c in columns if c.kind in ("file", "files") for key in c.match_keys()}
 
     def check(source: Path) -> str | None:
@@ -140,7 +142,14 @@ def _voices(path: Path, columns: Sequence[Column]) -> Voices:
             return f"not an audio file: {exc}"
         return None
 
-    return read_voices(path, lambda header: normalize_key(header) in files, check)
+    voices = read_voices(path, lambda header: normalize_key(header) in files, check)
+    known = {key for c in columns for key in c.match_keys()}
+    strangers = [h for h in voices.columns if normalize_key(h) not in known]
+    if strangers:
+        # A misspelt voice column would silently not be sent: say which columns a voice can set.
+        offered = ", ".join(plan.voice_columns or [c.name for c in columns if c.name != plan.text_column])
+        raise ValidationError([Problem(str(path), 1, h, f"{h!r} is not a column of this tool; a voice sets: {offered}") for h in strangers])
+    return voices
 
 
 def _with_book_columns(columns: Sequence[Column], voices: bool) -> list[Column]:
