@@ -2,22 +2,23 @@
 title, author and cover. `.m4b` (AAC in MP4, what audiobook players expect) or `.mp3`
 with ID3v2 chapter frames (CHAP + CTOC).
 
-AAC is encoded with PyAV, whose wheel carries its own FFmpeg: nothing to install on the
-machine. mutagen adds the cover to the m4b and writes the mp3's chapter frames.
+The audio is written block by block (a chapter at a time), never held whole: a
+ten-hour book would be gigabytes of samples. AAC is encoded with PyAV, whose wheel
+carries its own FFmpeg: nothing to install on the machine. mutagen adds the cover to
+the m4b and writes the mp3's tags and chapter frames.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-
-from ._files import Samples, encode_audio
+import numpy.typing as npt
 
 __all__ = ["BookAudio", "BookChapter", "write_book"]
 
@@ -35,10 +36,13 @@ class BookChapter:
 
 @dataclass(frozen=True)
 class BookAudio:
-    """The audio of a whole book (mono or frames x channels) with its chapters and tags."""
+    """A whole book: its audio as blocks of samples in order (mono, or frames x channels),
+    its chapters and tags. The chapters are known before the audio is written (from the
+    chapters' lengths), since the file's header counts them."""
 
-    samples: Samples
+    blocks: Iterable[npt.NDArray[np.floating]]
     rate: int
+    channels: int
     chapters: Sequence[BookChapter]
     title: str | None = None
     author: str | None = None
@@ -65,16 +69,19 @@ def write_book(book: BookAudio, path: Path, kbps: int = 64) -> Path:
     return path
 
 
+def _planes(block: npt.NDArray[np.floating], channels: int) -> npt.NDArray[np.float32]:
+    data = np.clip(np.asarray(block, dtype=np.float32), -1.0, 1.0)
+    return np.ascontiguousarray(data.reshape(len(data), channels).T)  # channels x frames, as AVFrame planes
+
+
 def _write_m4b(book: BookAudio, path: Path, kbps: int) -> None:
     import av
 
-    data = np.clip(np.asarray(book.samples, dtype=np.float32), -1.0, 1.0)
-    planar = data.reshape(len(data), -1).T.copy()  # channels x frames, as AVFrame planes
-    layout = "mono" if planar.shape[0] == 1 else "stereo"
+    layout = "mono" if book.channels == 1 else "stereo"
     # the M4B brand tells players it is an audiobook (bookmarks, chapters), not music
     with av.open(str(path), "w", format="ipod", options={"brand": "M4B "}) as container:
         stream = container.add_stream("aac", rate=book.rate, layout=layout)
-        stream.bit_rate = kbps * 1000 * planar.shape[0]
+        stream.bit_rate = kbps * 1000 * book.channels
         if book.title:
             container.metadata["title"] = book.title
             container.metadata["album"] = book.title
@@ -88,13 +95,17 @@ def _write_m4b(book: BookAudio, path: Path, kbps: int) -> None:
                 for n, c in enumerate(book.chapters, 1)
             ]
         )
+        pts = 0
         step = 1024 * 16
-        for offset in range(0, planar.shape[1], step):
-            frame = av.AudioFrame.from_ndarray(planar[:, offset : offset + step], format="fltp", layout=layout)
-            frame.sample_rate = book.rate
-            frame.pts = offset
-            for packet in stream.encode(frame):
-                container.mux(packet)
+        for block in book.blocks:
+            planes = _planes(block, book.channels)
+            for offset in range(0, planes.shape[1], step):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planes[:, offset : offset + step]), format="fltp", layout=layout)
+                frame.sample_rate = book.rate
+                frame.pts = pts
+                pts += frame.samples
+                for packet in stream.encode(frame):
+                    container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
     if book.cover:
@@ -107,9 +118,16 @@ def _write_m4b(book: BookAudio, path: Path, kbps: int) -> None:
 
 
 def _write_mp3(book: BookAudio, path: Path, kbps: int) -> None:
+    import soundfile as sf
     from mutagen.id3 import APIC, CHAP, CTOC, ID3, TIT2, TPE1, CTOCFlags
 
-    path.write_bytes(encode_audio(book.samples, book.rate, "mp3", kbps))
+    from ._files import _compression
+
+    compression = _compression("mp3", book.rate, kbps)
+    level, mode = compression if compression is not None else (None, None)
+    with sf.SoundFile(str(path), "w", book.rate, book.channels, "MPEG_LAYER_III", format="MP3", compression_level=level, bitrate_mode=mode) as out:
+        for block in book.blocks:
+            out.write(np.clip(np.asarray(block, dtype=np.float32), -1.0, 1.0))
     tags = ID3()
     if book.title:
         tags.add(TIT2(encoding=3, text=book.title))

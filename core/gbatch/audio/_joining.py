@@ -3,10 +3,12 @@ book into one chaptered file. Used after a batch by every text-to-speech tool.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .._columns import normalize_key
 from .._errors import UsageError
@@ -154,23 +156,35 @@ def join_book(
 ) -> tuple[Path, Path]:
     """The joined chapters (title, audio file, cues) in order as one chaptered `.m4b`/`.mp3`,
     and one `.srt` beside it for the whole book. Each chapter is brought to `normalize` LUFS
-    on its own (so chapters sound alike) unless None. Returns (audiobook, subtitles)."""
+    on its own (so chapters sound alike) unless None. Chapters are read one at a time: the
+    book is never in memory whole. Returns (audiobook, subtitles)."""
     import soundfile as sf
 
-    parts: list[tuple[Samples, int]] = []
+    if not chapters:
+        raise UsageError("no chapter was joined: nothing to put into the audiobook")
+    lengths: list[int] = []
+    rate = channels = 0
     for title, audio, _ in chapters:
         try:
-            data, rate = sf.read(str(audio), dtype="float32", always_2d=False)
+            found = sf.info(str(audio))
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise UsageError(f"chapter {title!r}: cannot read {audio} ({exc})") from None
-        parts.append((normalize_loudness(data, int(rate), normalize) if normalize is not None else data, int(rate)))
-    if not parts:
-        raise UsageError("no chapter was joined: nothing to put into the audiobook")
-    samples, rate, spans = join(parts, chapter_gap)
-    marks = [BookChapter(title, start, end) for (title, _, _), (start, end) in zip(chapters, spans, strict=True)]
-    book = write_book(BookAudio(samples, rate, marks, info.title, info.author, info.cover), target)
-    cues = [(start + offset, end + offset, text) for (_, _, chapter_cues), (offset, _) in zip(chapters, spans, strict=True) for start, end, text in chapter_cues]
+        if rate and (found.samplerate, found.channels) != (rate, channels):
+            raise UsageError(f"chapter {title!r}: {found.samplerate} Hz, {found.channels} channel(s), unlike the chapters before it")
+        rate, channels = int(found.samplerate), int(found.channels)
+        lengths.append(int(found.frames))
+    gap = round(chapter_gap * rate)
+    starts = [sum(lengths[:n]) + n * gap for n in range(len(lengths))]
+    marks = [BookChapter(title, start / rate, (start + length) / rate) for (title, _, _), start, length in zip(chapters, starts, lengths, strict=True)]
+
+    def blocks() -> Iterator[Samples]:
+        for n, (_, audio, _) in enumerate(chapters):
+            if n:
+                yield np.zeros((gap, channels) if channels > 1 else gap, dtype=np.float32)
+            data, _ = sf.read(str(audio), dtype="float32", always_2d=False)
+            yield normalize_loudness(data, rate, normalize) if normalize is not None else data
+
+    book = write_book(BookAudio(blocks(), rate, channels, marks, info.title, info.author, info.cover), target)
+    cues = [(start + mark.start, end + mark.start, text) for (_, _, chapter_cues), mark in zip(chapters, marks, strict=True) for start, end, text in chapter_cues]
     subtitles = atomic_write(target.with_suffix(".srt"), srt(cues).encode("utf-8"))
     return book, subtitles
-
-
