@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "core"), str(ROOT / "plugins")]  # runs from a plain checkout too
 
 import gbatch  # noqa: E402
-from gbatch._book import BookOptions, book_rows  # noqa: E402
+from gbatch import BookOptions  # noqa: E402
+from gbatch._book import book_rows  # noqa: E402
 
 PARAGRAPHS = [
     "灯塔孤零零地立在海角的尽头，已经一百多年了。老人每天傍晚爬上一百二十七级台阶，点亮那盏灯。",

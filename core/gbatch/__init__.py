@@ -18,6 +18,7 @@ import only the names below.
 
 from ._api import Endpoint, Param, ServerApi
 from ._batch import BatchOptions, BatchResult
+from ._book import BookOptions, Pauses, split_book
 from ._columns import Column, File, normalize_key
 from ._errors import (
     AppError,
@@ -59,6 +60,7 @@ __all__ = [
     "Backend",
     "BatchOptions",
     "BatchResult",
+    "BookOptions",
     "Call",
     "CallCancelled",
     "CallError",
@@ -80,6 +82,7 @@ __all__ = [
     "Outcome",
     "Outputs",
     "Param",
+    "Pauses",
     "Plan",
     "PluginError",
     "PluginInfo",
@@ -120,5 +123,6 @@ __all__ = [
     "run_batch",
     "sanitize",
     "save_file",
+    "split_book",
     "suffix_of",
 ]
