@@ -304,3 +304,19 @@ def test_gbatch_run_reads_a_book_into_any_tts_app(cli: Cli, serve: ServeFn, tmp_
     result = cli("run", url, folder / "lighthouse.md", "--api", "/basic_tts", "--out", tmp_path / "out2")
     assert result.exit_code == 2, result.output
     assert "--text-param" in result.stderr and rec.calls == []
+
+
+def test_the_audiobook_follows_an_edit_without_join(cli: Cli, cosy: Server, tmp_path: Path) -> None:
+    # --audiobook alone joins the chapters itself; after an edit it must not reuse a stale join.
+    folder = book_copy(tmp_path)
+    book, target = folder / "lighthouse.md", tmp_path / "book.m4b"
+    args = ("--voices", folder / "voices.csv", "--audiobook", target, "--server", cosy.url, "--out", tmp_path / "out")
+    assert cli("cosyvoice", book, *args).exit_code == 0
+    book.write_text(book.read_text(encoding="utf-8").replace("老人点点头。", "老人慢慢地点了点头。"), encoding="utf-8")
+    cosy.rec.reset()
+    result = cli("cosyvoice", book, *args)
+    assert result.exit_code == 0, result.output
+    assert sent(cosy) == ["老人慢慢地点了点头。"]
+    assert "老人慢慢地点了点头。" in srt_texts(tmp_path / "book.srt")
+    assert "老人点点头。" not in srt_texts(tmp_path / "out" / "joined" / f"{CHAPTERS[2]}.srt")
+    assert [title for _, title in chapters_of(target)] == CHAPTERS

@@ -3,8 +3,9 @@ finished chapters and audiobook after it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ class BookRun:
     text_column: str
     lexicon: Lexicon | None
     book: Book | None
+    #: when the batch started: a joined chapter older than this is from an earlier run (stale)
+    started: float = field(default_factory=time.time)
 
     def finish(self, rows: Sequence[Mapping[str, Any]], out_dir: Path, say: Callable[[str], None]) -> None:
         """After the plan's own `finish`: join chapters (`gbatch run --join`), write the audiobook."""
@@ -53,14 +56,14 @@ class BookRun:
             return
         titles = list(dict.fromkeys(str(_chapter(r)) for r in rows))
         folder = out_dir / JOINED_DIR
-        missing = [t for t in titles if _joined_audio(folder, t) is None]
+        missing = [t for t in titles if _joined_audio(folder, t, self.started) is None]
         if missing:
-            # The tool did not join by chapter (no --join chapter): join what the book needs.
+            # The tool did not join by chapter in this run (no --join chapter): join what the book needs.
             wanted = [r for r in rows if str(_chapter(r)) in missing]
             join_groups(wanted, out_dir, "chapter", self.options.gap, "wav", say, text_column=self.text_column)
         chapters = []
         for title in titles:
-            audio = _joined_audio(folder, title)
+            audio = _joined_audio(folder, title, self.started)
             if audio is None:
                 raise UsageError(f"chapter {title!r} could not be joined: no audiobook written")
             chapters.append((title, audio, _cues(audio.with_suffix(".srt"))))
@@ -86,9 +89,11 @@ def _chapter(row: Mapping[str, Any]) -> Any:
     return cells[key]
 
 
-def _joined_audio(folder: Path, title: str) -> Path | None:
+def _joined_audio(folder: Path, title: str, since: float) -> Path | None:
+    """The chapter's joined audio written by this run (the newest, whatever its format)."""
     name = sanitize(title)
-    return next((folder / f"{name}{suffix}" for suffix in _AUDIO if (folder / f"{name}{suffix}").is_file()), None)
+    fresh = [path for path in (folder / f"{name}{suffix}" for suffix in _AUDIO) if path.is_file() and path.stat().st_mtime >= since]
+    return max(fresh, key=lambda path: path.stat().st_mtime, default=None)
 
 
 def _cues(path: Path) -> list[tuple[float, float, str]]:
