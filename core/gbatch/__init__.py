@@ -18,7 +18,7 @@ import only the names below.
 
 from ._api import Endpoint, Param, ServerApi
 from ._batch import BatchOptions, BatchResult
-from ._book import BookOptions, Pauses, split_book
+from ._book import BookOptions, Pauses, split_book  # split_book: a lazy name of gbatch._book
 from ._columns import Column, File, normalize_key
 from ._errors import (
     AppError,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._book import BookOptions
+from ._book._options import BookOptions
 from ._columns import File
 from ._errors import ExitCode
 from ._executor import RetryPolicy

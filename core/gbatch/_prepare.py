@@ -8,11 +8,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._api import ServerApi
 from ._batch import BatchOptions, PreparedRow
-from ._book import Lexicon
 from ._columns import Column, normalize_key
 from ._errors import Problem, UsageError, ValidationError
 from ._journal import input_hash
@@ -20,6 +19,9 @@ from ._outputs import NameTemplate
 from ._tasks import TaskFile, TaskRow
 from ._tool import Call, Plan, RowProblem, Tool
 from .transports.base import browser_values
+
+if TYPE_CHECKING:
+    from ._book import Lexicon
 
 __all__ = ["column_map", "prepare_batch"]
 

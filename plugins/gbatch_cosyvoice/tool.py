@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import gbatch
-import gbatch.audio
 from gbatch import Call, Column, File, Option, Outputs, Plan, RowFailed, RowProblem, ServerApi, ServerError, Tool
 
 MODES = ("zero_shot", "cross_lingual", "instruct", "sft")
@@ -86,8 +85,8 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
             "normalize",
             bool,
             False,
-            f"Bring every row, and every --join group, to {gbatch.audio.DEFAULT_LUFS:g} LUFS (ITU-R BS.1770; true peak at most "
-            f"{gbatch.audio.DEFAULT_PEAK_DB:g} dBFS), since the server normalises each chunk on its own.",
+            "Bring every row, and every --join group, to -18 LUFS (ITU-R BS.1770; true peak at most -3 dBFS), "
+            "since the server normalises each chunk on its own.",
             flag=True,
         ),
         Option(
@@ -268,9 +267,11 @@ class CosyVoicePlan(Plan):
     def _check_prompt(self, audio: File) -> None:
         if audio.is_url:
             return  # checked by the server; we do not download prompts to look at them
+        from gbatch.audio import probe
+
         if audio.source not in self._probed:
             try:
-                self._probed[audio.source] = gbatch.audio.probe(audio.source)
+                self._probed[audio.source] = probe(audio.source)
             except ValueError as exc:
                 self._probed[audio.source] = exc
         info = self._probed[audio.source]
@@ -299,7 +300,7 @@ class CosyVoicePlan(Plan):
     # -- results ------------------------------------------------------------
 
     def collect(self, result: gbatch.Result, out: Outputs) -> None:
-        from . import audio
+        from gbatch import audio
 
         stream = result.value
         if not isinstance(stream, gbatch.ServerFile):
@@ -325,7 +326,7 @@ class CosyVoicePlan(Plan):
         if audio.is_silent(samples):
             raise RowFailed("the server returned only silence (a rejected request?)" + (f"; it warned: {warnings[0]}" if warnings else ""))
         if self.normalize:
-            samples = gbatch.audio.normalize_loudness(samples, rate)
+            samples = audio.normalize_loudness(samples, rate)
         # The server's WAV is kept byte for byte unless it has to change.
         data = streamed.data if self.fmt == "wav" and not self.normalize else audio.encode_audio(samples, rate, self.fmt, self.kbps)
         out.write(data, "." + self.fmt)
@@ -353,8 +354,10 @@ class CosyVoicePlan(Plan):
         # The --join column by its column name, whichever header (or default) fed it.
         wanted = gbatch.normalize_key(self.join)
         column = next((c.name for c in self.columns if wanted in c.match_keys()), self.join)
-        normalize = gbatch.audio.DEFAULT_LUFS if self.normalize else None
-        gbatch.audio.join_groups(rows, out_dir, column, self.gap, self.fmt, say, self.kbps, normalize=normalize, text_column="text")
+        from gbatch.audio import DEFAULT_LUFS, join_groups
+
+        normalize = DEFAULT_LUFS if self.normalize else None
+        join_groups(rows, out_dir, column, self.gap, self.fmt, say, self.kbps, normalize=normalize, text_column="text")
 
 
 def _strip_system(text: str) -> str:

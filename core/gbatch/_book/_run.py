@@ -15,8 +15,9 @@ from .._outputs import sanitize
 from .._tasks import TaskFile
 from .._tool import Plan
 from ._lexicon import Lexicon, read_lexicon
+from ._options import DEFAULT_MAX_CHARS, BookOptions, is_book
 from ._reading import Book
-from ._rows import DEFAULT_MAX_CHARS, BookOptions, book_rows, is_book, voice_rows
+from ._rows import book_rows, voice_rows
 from ._voices import Voices, read_voices
 
 __all__ = ["BookRun", "start_book"]
