@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -176,6 +177,14 @@ def test_markdown_and_epub_of_the_example_give_the_same_rows() -> None:
     assert [c.title for c in ebook.chapters] == ["第一章 海角 The Cape", "第二章 风暴 The Storm", "第三章 黎明 Dawn"]
     assert (book.title, ebook.title, ebook.author) == ("The Lighthouse 灯塔", "The Lighthouse 灯塔", "gbatch examples")
     assert ebook.cover is not None and ebook.cover.startswith(b"\x89PNG")
+
+
+def test_the_example_epub_is_what_make_epub_makes(tmp_path: Path) -> None:
+    made = tmp_path / "made.epub"
+    subprocess.run([sys.executable, str(BOOK / "make_epub.py"), str(made)], check=True, timeout=120)
+    fresh, _ = book_rows(made, BookOptions(), "text", 80, None)
+    shipped, _ = book_rows(BOOK / "lighthouse.epub", BookOptions(), "text", 80, None)
+    assert [r.values for r in fresh.rows] == [r.values for r in shipped.rows]
 
 
 @pytest.mark.parametrize("heading", ["第一章 开始", "第1章", "第十二回 风起", "Chapter 1", "CHAPTER IV: The End", "Chapter One"])

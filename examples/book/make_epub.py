@@ -1,13 +1,14 @@
 """Make lighthouse.epub from lighthouse.md: the same book, one XHTML document per chapter,
 titles in the table of contents, title/author metadata and a cover.
 
-    python examples/book/make_epub.py
+    python examples/book/make_epub.py [OUT.epub]
 """
 
 from __future__ import annotations
 
 import html
 import io
+import sys
 from pathlib import Path
 
 from ebooklib import epub
@@ -40,7 +41,7 @@ def cover() -> bytes:
     return buffer.getvalue()
 
 
-def main() -> None:
+def main(out: Path = HERE / "lighthouse.epub") -> None:
     title, parts = chapters((HERE / "lighthouse.md").read_text(encoding="utf-8"))
     book = epub.EpubBook()
     book.set_identifier("gbatch-example-lighthouse")
@@ -59,8 +60,8 @@ def main() -> None:
     book.add_item(epub.EpubNcx())
     book.add_item(epub.EpubNav())
     book.spine = ["nav", *documents]
-    epub.write_epub(str(HERE / "lighthouse.epub"), book)
+    epub.write_epub(str(out), book)
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "lighthouse.epub")
