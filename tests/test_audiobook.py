@@ -289,6 +289,7 @@ def test_gbatch_run_reads_a_book_into_any_tts_app(cli: Cli, serve: ServeFn, tmp_
     result = cli(
         "run", url, folder / "lighthouse.epub", "--api", "/basic_tts", "--text-param", "gen_text_input", "--voices", voices,
         "--lexicon", folder / "lexicon.tsv", "--join", "chapter", "--audiobook", tmp_path / "book.mp3", "--out", out,
+        "--title", "灯塔 (F5)", "--author", "A. Keeper",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert len(rec.calls) == 17
@@ -297,6 +298,9 @@ def test_gbatch_run_reads_a_book_into_any_tts_app(cli: Cli, serve: ServeFn, tmp_
     assert by_text["老人点点头。"]["ref_audio"] == "narrator.wav"
     assert "Why do you climb so many stairs, Doctor Lin?" in by_text
     assert [title for _, title in chapters_of(tmp_path / "book.mp3")] == CHAPTERS
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_format", "-of", "json", str(tmp_path / "book.mp3")], capture_output=True, text=True, check=True)
+    tags = json.loads(probe.stdout)["format"]["tags"]
+    assert (tags["title"], tags["artist"]) == ("灯塔 (F5)", "A. Keeper")
     assert len(srt_texts(out / "joined" / f"{CHAPTERS[1]}.srt")) == 5
 
     # without --text-param the app's text parameter is unknown: one clear message, nothing sent
