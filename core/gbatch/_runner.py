@@ -151,8 +151,12 @@ def run_batch(
         )
         for note in task.notes:
             say(f"note: {note}")
+        tool = tool.for_task(task.columns)
     elif options.each:
         raise UsageError("--each crosses the rows of a task file, not a book's pieces: split the book first (gbatch split)")
+    else:
+        # A book's pieces go to the text column (`gbatch run --text-param`): the endpoint that has it fits.
+        tool = tool.for_task([options.book.text_column] if options.book and options.book.text_column else [])
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
     if transport is None and options.cluster:
