@@ -229,6 +229,11 @@ def test_a_task_file_takes_its_voice_from_a_column_a_tag_or_a_prefix(cli: Cli, c
     voices = {t: c["prompt_text"].removeprefix(SYS) for t, c in cosy.rec.by_text().items()}
     assert voices == {"By column.": ALICE, "By tag.": ALICE, "By prefix.": ALICE, "By default.": NARRATOR}
 
+    # an audiobook needs chapters: said before anything is sent
+    cosy.rec.reset()
+    result = cli("cosyvoice", tasks, "--voices", tmp_path / "book" / "voices.csv", "--audiobook", tmp_path / "b.m4b", "--server", cosy.url, "--out", tmp_path / "out2")
+    assert result.exit_code == 2 and "has no 'chapter' column" in result.stderr and cosy.rec.calls == []
+
 
 # --- any TTS app: an F5-TTS-shaped /basic_tts ------------------------------------------------
 

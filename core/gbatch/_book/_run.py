@@ -128,6 +128,9 @@ def start_book(tasks: Path | None, task: TaskFile | None, options: BookOptions |
         task, book = book_rows(tasks, options, text_column, max_chars, voices)
     elif voices is not None and task is not None:
         task = voice_rows(task, voices, text_column, columns[normalize_key(text_column)].is_empty)
+    if options.audiobook and task is not None and not any(normalize_key(h) == "chapter" for h in task.columns):
+        # Said now, not after every row was spoken.
+        raise UsageError(f"--audiobook needs a chapter for each row: {task.path} has no 'chapter' column (a book has one)")
     for plan in plans:
         plan.text_column = text_column  # `gbatch run --text-param` names it for a plan that could not
         plan.columns = _with_book_columns(plan.columns, voices is not None)

@@ -51,12 +51,13 @@ def normalize_loudness(samples: npt.ArrayLike, rate: int, target_lufs: float = D
     """One gain that brings the integrated loudness to `target_lufs`, lowered if the true peak
     would pass `peak_db` (a plain gain, no limiter: loud-peaked speech ends up a little quieter
     rather than distorted). Audio too short or too quiet to measure is returned unchanged."""
-    data = np.asarray(samples, dtype=np.float32)
+    data: Samples = np.asarray(samples, dtype=np.float32)
     level = loudness(data, rate)
     if not math.isfinite(level):
-        return data.copy()
+        return np.array(data, dtype=np.float32)  # a copy
     gain_db = target_lufs - level
     peak = true_peak_db(data)
     if math.isfinite(peak) and peak + gain_db > peak_db:
         gain_db = peak_db - peak
-    return (data * np.float32(10 ** (gain_db / 20))).astype(np.float32)
+    out: Samples = data * np.float32(10 ** (gain_db / 20))
+    return out
