@@ -4,8 +4,10 @@ than the limit at its best clause boundary.
 Sentences come from sentencex (measured against pysbd: it keeps a closing quote with its
 sentence in Chinese and mixed text — `他说：“你好。”` stays whole, where pysbd's Chinese mode
 cuts before the `”` — knows `Dr.`, `U.S.`, `3.14` and `Wait...`, and reads a 1 MB book in
-about 0.2 s, pysbd in over a minute). It is wrapped where it falls short for Chinese:
-it does not end a sentence at `；` or `……`, and a boundary must never fall inside
+about 0.2 s, pysbd in over a minute; wtpsplit-lite was ruled out unmeasured, since its
+neural models are fetched from a model hub when first used). It is wrapped where it falls
+short for Chinese: it does not end a sentence at `；` or `……`, it takes `Dr.` glued to
+Chinese (`走了！Dr. Smith`) for a sentence end, and a boundary must never fall inside
 CosyVoice markup, a word or a number.
 
 Every function here returns slices of its input: joined, they are the input, so nothing
