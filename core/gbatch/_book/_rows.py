@@ -24,6 +24,8 @@ from ._voices import DEFAULT_VOICE, Voices, voice_segments
 __all__ = ["book_rows", "piece_id", "split_book", "voice_rows"]
 
 _SPACES = re.compile(r"\s+")
+#: a piece that ends like this ended a sentence; otherwise a long sentence was cut at a clause
+_SENTENCE_END = re.compile(r"[。！？!?.…；;”」』\"')）]\s*$")
 
 def piece_id(text: str) -> str:
     """A piece's id from its text alone (spaces folded): `s` and 10 hex digits of BLAKE2b."""
@@ -58,7 +60,7 @@ def book_rows(
             for s_index, (voice, words) in enumerate(segments):
                 parts = [p for p in split_text(words, max_chars, options.merge_under) if p.strip()]
                 for n, part in enumerate(parts):
-                    end = "clause" if not re.search(r"[。！？!?.…；;”」』\"')）]\s*$", part) else "sentence"
+                    end = "sentence" if _SENTENCE_END.search(part) else "clause"
                     if n == len(parts) - 1 and s_index == len(segments) - 1:
                         end = "chapter" if p_index == len(chapter.paragraphs) - 1 else "paragraph"
                     pieces.append(_Piece(chapter.title, voice, part.strip(), paragraph.line, getattr(pauses, end)))

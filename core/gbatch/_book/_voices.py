@@ -10,6 +10,7 @@ Tags and prefixes are taken out of the text: they are not read aloud.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ class Voices:
     def unknown(self, name: str, file: str, line: int | None, column: str | None = "voice") -> Problem:
         return Problem(file, line, column, f"voice {name!r} is not in {self.path.name} (it has: {', '.join(self.names)})")
 
+    @functools.cached_property
     def prefix(self) -> re.Pattern[str] | None:
         """A paragraph's start that names a known voice: `Alice:` / `旁白：`."""
         names = sorted((re.escape(v.name) for v in self.voices.values()), key=len, reverse=True)
@@ -100,7 +102,7 @@ def read_voices(path: Path, is_file: Callable[[str], bool], check_audio: Callabl
 def voice_segments(text: str, voices: Voices | None, current: str | None) -> tuple[list[tuple[str | None, str]], list[str]]:
     """A paragraph as (voice name, text) stretches, tags and the voice prefix taken out;
     and the names its tags give that voices.csv lacks. `current` is the voice before any tag."""
-    prefix = voices.prefix() if voices is not None else None
+    prefix = voices.prefix if voices is not None else None
     found = prefix.match(text) if prefix else None
     if found:
         current = found.group(1)
