@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -168,4 +168,4 @@ def _with_book_columns(columns: Sequence[Column], voices: bool) -> list[Column]:
         Column("pause", kind="float", option=False, help="Seconds of silence after the piece when joined."),
         *([Column("voice", option=False, help="The voice (a row of voices.csv).")] if voices else []),
     ]
-    return [*columns, *(replace(c) for c in extra if normalize_key(c.name) not in names)]
+    return [*columns, *(c for c in extra if normalize_key(c.name) not in names)]
