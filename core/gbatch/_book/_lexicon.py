@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._errors import Problem, ValidationError
+from .._errors import TaskFileProblem, ValidationError
 
 __all__ = ["Lexicon", "read_lexicon"]
 
@@ -51,20 +51,20 @@ def read_lexicon(path: Path) -> Lexicon:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError([Problem(file, None, None, f"cannot read the lexicon ({exc})")]) from None
+        raise ValidationError([TaskFileProblem(file, None, None, f"cannot read the lexicon ({exc})")]) from None
     entries: dict[str, str] = {}
     lines: dict[str, int] = {}
-    problems: list[Problem] = []
+    problems: list[TaskFileProblem] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         word, tab, replacement = line.partition("\t")
         word = word.strip()
         if not tab or not word:
-            problems.append(Problem(file, number, None, "expected WORD<TAB>REPLACEMENT"))
+            problems.append(TaskFileProblem(file, number, None, "expected WORD<TAB>REPLACEMENT"))
             continue
         if word in entries:
-            problems.append(Problem(file, number, None, f"{word!r} is already on line {lines[word]}"))
+            problems.append(TaskFileProblem(file, number, None, f"{word!r} is already on line {lines[word]}"))
             continue
         entries[word], lines[word] = replacement.strip(), number
     if problems:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._errors import Problem, ValidationError
+from .._errors import TaskFileProblem, ValidationError
 
 __all__ = ["BOOK_SUFFIXES", "DEFAULT_CHAPTER_PATTERN", "Book", "Chapter", "Paragraph", "read_book"]
 
@@ -55,15 +55,15 @@ def read_book(path: Path, chapter_pattern: str | None = None, encoding: str | No
     cannot be read, or if a chapter has no text."""
     suffix = path.suffix.lower()
     if not path.is_file():
-        raise ValidationError([Problem(str(path), None, None, "no such file")])
+        raise ValidationError([TaskFileProblem(str(path), None, None, "no such file")])
     if suffix == ".epub":
         book = _read_epub(path)
     else:
         text = _decode(path, encoding)
         book = _read_markdown(path, text) if suffix in (".md", ".markdown") else _read_text(path, text, chapter_pattern)
-    empty = [Problem(str(path) + (f"!{c.source}" if c.source else ""), c.line, "chapter", f"chapter {c.title!r} has no text") for c in book.chapters if not c.paragraphs]
+    empty = [TaskFileProblem(str(path) + (f"!{c.source}" if c.source else ""), c.line, "chapter", f"chapter {c.title!r} has no text") for c in book.chapters if not c.paragraphs]
     if not book.chapters:
-        empty.append(Problem(str(path), None, None, "the book has no text"))
+        empty.append(TaskFileProblem(str(path), None, None, "the book has no text"))
     if empty:
         raise ValidationError(empty)
     return book
@@ -74,7 +74,7 @@ def _decode(path: Path, encoding: str | None) -> str:
     try:
         return data.decode(encoding or "utf-8-sig")
     except (UnicodeDecodeError, LookupError) as exc:
-        raise ValidationError([Problem(str(path), None, None, f"cannot decode as {encoding or 'UTF-8'} ({exc}); give --encoding")]) from None
+        raise ValidationError([TaskFileProblem(str(path), None, None, f"cannot decode as {encoding or 'UTF-8'} ({exc}); give --encoding")]) from None
 
 
 # --- plain text --------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def _read_text(path: Path, text: str, chapter_pattern: str | None) -> Book:
     try:
         heading = re.compile(chapter_pattern or DEFAULT_CHAPTER_PATTERN)
     except re.error as exc:
-        raise ValidationError([Problem(str(path), None, "--chapter-pattern", f"not a regular expression: {exc}")]) from None
+        raise ValidationError([TaskFileProblem(str(path), None, "--chapter-pattern", f"not a regular expression: {exc}")]) from None
     chapters: list[Chapter] = []
     lines: list[str] = []
     start = 0
@@ -178,11 +178,11 @@ def _read_epub(path: Path) -> Book:
     from ebooklib import epub
 
     if not zipfile.is_zipfile(path):
-        raise ValidationError([Problem(str(path), None, None, "not an EPUB: an EPUB is a zip archive, and this file is not one")])
+        raise ValidationError([TaskFileProblem(str(path), None, None, "not an EPUB: an EPUB is a zip archive, and this file is not one")])
     try:
         book = epub.read_epub(str(path), options={"ignore_ncx": False})
     except Exception as exc:  # noqa: BLE001 - ebooklib raises bare exceptions (KeyError, EpubException) for broken books
-        raise ValidationError([Problem(str(path), None, None, f"not a readable EPUB ({type(exc).__name__}: {exc})")]) from None
+        raise ValidationError([TaskFileProblem(str(path), None, None, f"not a readable EPUB ({type(exc).__name__}: {exc})")]) from None
     titles = dict(_toc_titles(book.toc))
     chapters: list[Chapter] = []
     for item_id, _linear in book.spine:

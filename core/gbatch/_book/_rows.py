@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._errors import Problem, ValidationError
+from .._errors import TaskFileProblem, ValidationError
 from .._tasks import TaskFile, TaskRow
 from ._options import DEFAULT_MAX_CHARS, BookOptions
 from ._reading import Book, read_book
@@ -50,7 +50,7 @@ def book_rows(
     or a book that cannot be read."""
     book = book or read_book(path, options.chapter_pattern, options.encoding)
     pieces: list[_Piece] = []
-    problems: list[Problem] = []
+    problems: list[TaskFileProblem] = []
     pauses = options.pauses
     for chapter in book.chapters:
         file = str(path) + (f"!{chapter.source}" if chapter.source else "")
@@ -95,7 +95,7 @@ def voice_rows(task: TaskFile, voices: Voices, text_column: str, is_empty: Calla
     them empty. The voice: the row's `voice` cell, else a leading `[voice=NAME]` tag or
     `Name:` prefix of its text (taken out), else `default`."""
     header = next((h for h in task.columns if h.strip().casefold() == "voice"), None)
-    problems: list[Problem] = []
+    problems: list[TaskFileProblem] = []
     rows: list[TaskRow] = []
     for row in task.rows:
         values = dict(row.values)

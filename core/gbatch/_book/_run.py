@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .._columns import Column, normalize_key
-from .._errors import Problem, UsageError, ValidationError
+from .._errors import TaskFileProblem, UsageError, ValidationError
 from .._outputs import sanitize
 from .._tasks import TaskFile
 from .._tool import Plan
@@ -157,7 +157,7 @@ def _voices(path: Path, plan: Plan) -> Voices:
     if strangers:
         # A misspelt voice column would silently not be sent: say which columns a voice can set.
         offered = ", ".join(plan.voice_columns or [c.name for c in columns if c.name != plan.text_column])
-        raise ValidationError([Problem(str(path), 1, h, f"{h!r} is not a column of this tool; a voice sets: {offered}") for h in strangers])
+        raise ValidationError([TaskFileProblem(str(path), 1, h, f"{h!r} is not a column of this tool; a voice sets: {offered}") for h in strangers])
     return voices
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._columns import normalize_key
-from .._errors import Problem, ValidationError
+from .._errors import TaskFileProblem, ValidationError
 
 __all__ = ["DEFAULT_VOICE", "Voice", "Voices", "read_voices", "voice_segments"]
 
@@ -50,8 +50,8 @@ class Voices:
     def names(self) -> list[str]:
         return [v.name for v in self.voices.values()]
 
-    def unknown(self, name: str, file: str, line: int | None, column: str | None = "voice") -> Problem:
-        return Problem(file, line, column, f"voice {name!r} is not in {self.path.name} (it has: {', '.join(self.names)})")
+    def unknown(self, name: str, file: str, line: int | None, column: str | None = "voice") -> TaskFileProblem:
+        return TaskFileProblem(file, line, column, f"voice {name!r} is not in {self.path.name} (it has: {', '.join(self.names)})")
 
     @functools.cached_property
     def prefix(self) -> re.Pattern[str] | None:
@@ -70,17 +70,17 @@ def read_voices(path: Path, is_file: Callable[[str], bool], check_audio: Callabl
     table = read_tasks(path)
     name_header = next((h for h in table.columns if normalize_key(h) in _NAME_HEADERS), None)
     if name_header is None:
-        raise ValidationError([Problem(file, 1, None, "voices need a 'voice' (or 'name') column naming each voice")])
+        raise ValidationError([TaskFileProblem(file, 1, None, "voices need a 'voice' (or 'name') column naming each voice")])
     columns = [h for h in table.columns if h != name_header and normalize_key(h) != "id"]
-    problems: list[Problem] = []
+    problems: list[TaskFileProblem] = []
     voices: dict[str, Voice] = {}
     for row in table.rows:
         name = str(row.values.get(name_header) or "").strip()
         if not name:
-            problems.append(Problem(file, row.line, name_header, "a voice needs a name"))
+            problems.append(TaskFileProblem(file, row.line, name_header, "a voice needs a name"))
             continue
         if name.casefold() in voices:
-            problems.append(Problem(file, row.line, name_header, f"voice {name!r} is named twice (first on line {voices[name.casefold()].line})"))
+            problems.append(TaskFileProblem(file, row.line, name_header, f"voice {name!r} is named twice (first on line {voices[name.casefold()].line})"))
             continue
         values = {h: str(row.values.get(h) or "") for h in columns}
         for header in columns:
@@ -92,7 +92,7 @@ def read_voices(path: Path, is_file: Callable[[str], bool], check_audio: Callabl
             values[header] = str(source.resolve())
             why = check_audio(source) if source.is_file() else f"no such file: {source}"
             if why:
-                problems.append(Problem(file, row.line, header, why))
+                problems.append(TaskFileProblem(file, row.line, header, why))
         voices[name.casefold()] = Voice(name, row.line, values)
     if problems:
         raise ValidationError(problems)
