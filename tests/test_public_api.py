@@ -44,6 +44,7 @@ PUBLIC = {
         "ServerApi",
         "ServerError",
         "ServerFile",
+        "ServerState",
         "StandIn",
         "StreamedFile",
         "TaskFile",

@@ -5,11 +5,12 @@ rows, resuming, the executor — and is the one place that knows all of them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,14 +25,26 @@ from ._columns import normalize_key
 from ._each import cross, parse_each
 from ._errors import CallError, ConnectionLost, PluginError, RowFailed, ServerError, TaskFileProblem, UsageError
 from ._executor import Attempt, ErrorKind, ExecutorReport, ItemOutcome, Listener, RetryPolicy, ServerSlots, execute
+from ._gate import StateGate
 from ._journal import Journal, write_results
 from ._outputs import atomic_write, clean_partials, sanitize
 from ._prepare import column_map, prepare_batch
-from ._resume import OutLock, assign_names, keep_takes, read_redo, refuse_foreign_files, rename_outputs, select_rows
+from ._resume import (
+    OutLock,
+    applied_copy,
+    assign_names,
+    read_redo,
+    refuse_foreign_files,
+    rename_outputs,
+    select_rows,
+    set_redo_aside,
+    start_redo,
+)
 from ._review import write_review
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
+from ._states import parse_pin
 from ._tasks import TaskFile, read_tasks
-from ._tool import Call, Plan, Tool
+from ._tool import Call, Plan, ServerState, Tool
 from .transports import AutoTransport
 from .transports.base import CallResult, ServerFile, ServerSession, Transport, TransportRequest
 
@@ -64,6 +77,9 @@ class _Batch:
     listener: Listener | None
     say: Callable[[str], None]
     redo: list[str]
+    lock: OutLock
+    #: voice switches made per server label (rows that need a server state)
+    switches: dict[str, int] = field(default_factory=dict)
     book: BookRun | None = None
 
     @property
@@ -160,6 +176,7 @@ def run_batch(
         tool = tool.for_task([options.book.text_column] if options.book and options.book.text_column else [])
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
+    lock = OutLock(out_dir)
     if transport is None and options.cluster:
         try:
             from ._cluster import cluster_transport  # distributed is imported only when a cluster is named
@@ -179,8 +196,12 @@ def run_batch(
         notices = {g.plan.notice for g in groups.values() if g.plan.notice}
         for notice in sorted(notices):
             say(notice)
+        if out_dir.exists() and not options.dry_run:
+            # Before reading the journal: renames (--rename), kept takes and rows all happen
+            # under the lock. A folder not made yet is locked, and made, once the rows validate.
+            lock.take()
         history = journal.read()
-        redo = read_redo(options.redo, [r.id for r in task.rows]) if options.redo else []
+        redo = _redo_rows(options.redo, [r.id for r in task.rows], say)
         # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
         previous = {k: v for k, v in history.items() if k not in set(redo)}
         lexicon, text_column = (book.lexicon, book.text_column) if book else (None, None)
@@ -193,11 +214,22 @@ def run_batch(
             # Not an error (they can name or group outputs), but a typo here would silently send a default.
             say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
         secrets = options.connection.secrets()
-        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo, book)
+        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo, lock, book=book)
         return _run(batch, prepared, started)
     finally:
         journal.close()
+        lock.release()
         connected.close()
+
+
+def _redo_rows(path: Path | None, known: Sequence[str], say: Callable[[str], None]) -> list[str]:
+    """The rows `--redo` names; none when an earlier run applied that file (and moved it aside)."""
+    if path is None:
+        return []
+    if not path.exists() and applied_copy(path).exists():
+        say(f"note: {path} was applied by an earlier run (now {applied_copy(path).name}); no row is redone. Mark takes in the review page again to redo them")
+        return []
+    return read_redo(path, known)
 
 
 def _names(prepared: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path, options: BatchOptions, say: Callable[[str], None]) -> None:
@@ -279,26 +311,29 @@ def _setup(server: Server, plan: Plan) -> None:
     server.needs_setup = False
 
 
-def _slots(server: Server, plan: Plan, tool: Tool) -> ServerSlots:
-    """How many rows go to a server at once: `URL=N` (or -j with one server) when given;
-    otherwise the server's concurrency (or the tool's), plus as many waiting in its queue,
-    so a slot never idles while the next row travels."""
+def _slots(server: Server, plan: Plan, tool: Tool) -> tuple[ServerSlots, str]:
+    """How many rows go to a server at once, and how that reads: `URL=N` (or -j with one
+    server) when given; otherwise the server's concurrency (or the tool's `slots_per_server`),
+    plus as many waiting in its queue, so a slot never idles while the next row travels."""
     backend = server.backend
+    head = f"{server.label} (gradio {server.api.version or '?'}): "
     if backend.slots:
-        return backend
+        return backend, head + f"{backend.slots} row{'s' if backend.slots != 1 else ''} at once"
     endpoint = server.api.endpoint(plan.api_name)
     concurrency = (server.session.concurrency(endpoint) if endpoint is not None else None) or tool.slots_per_server
     waiting = concurrency if endpoint is not None and endpoint.queued else 0
-    return ServerSlots(backend.url, concurrency + waiting, backend.label)
+    said = head + f"{concurrency + waiting} rows at once ({concurrency} running + {waiting} waiting in its queue)" if waiting else head + f"{concurrency} row{'s' if concurrency != 1 else ''} at once"
+    return ServerSlots(backend.url, concurrency + waiting, backend.label), said
 
 
 def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchResult:
     options, history, out_dir, journal = batch.options, batch.history, batch.out_dir, batch.journal
-    backends = []
+    backends, described = [], []
     for server in batch.servers.values():
-        server.backend = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool)
+        server.backend, said = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool)
         server.session.slots = server.backend.slots
         backends.append(server.backend)
+        described.append(said)
     to_run = select_rows(prepared, history, options, out_dir, batch.redo)
     if not options.overwrite and out_dir.exists():
         refuse_foreign_files(to_run, journal, history, out_dir, batch.task)
@@ -321,7 +356,7 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         rows=[],
         dry_run=options.dry_run,
         planned=to_run,
-        servers=[_describe_slots(s) for s in batch.servers.values()],
+        servers=described,
     )
     if options.dry_run:
         result.succeeded = len(done_before)
@@ -331,12 +366,15 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
     for line in result.servers:
         batch.say(f"server {line}")
     # Taken once nothing is left to check: a folder that fails validation is not even created.
-    with OutLock(out_dir):
-        clean_partials(out_dir)
-        if batch.redo and options.keep_takes:
-            keep_takes(to_run, history, journal, out_dir)
-        report = _execute(batch, to_run, backends)
-        return _report(batch, prepared, to_run, waiting, report, result, started)
+    batch.lock.take()
+    clean_partials(out_dir)
+    if batch.redo:
+        start_redo(to_run, history, journal, out_dir, keep=options.keep_takes)
+        if options.redo is not None:
+            moved = set_redo_aside(options.redo)
+            batch.say(f"note: {options.redo} moved to {moved.name}: the same command run again redoes nothing more")
+    report = _execute(batch, to_run, backends)
+    return _report(batch, prepared, to_run, waiting, report, result, started)
 
 
 def _report(
@@ -361,6 +399,7 @@ def _report(
     result.failed = sum(1 for o in report.outcomes if not o.ok)
     result.not_run = len(not_run)
     result.interrupted, result.halted = report.interrupted, report.halted
+    result.switches = dict(batch.switches)
     table = [{**rec, "row": item.row.values} for item, rec in zip(prepared, rows, strict=True)]
     result.results = write_results(out_dir, table, batch.task.columns)
     if batch.options.review:
@@ -374,11 +413,6 @@ def _report(
     return result
 
 
-def _describe_slots(server: Server) -> str:
-    slots = server.backend.slots
-    return f"{server.label} (gradio {server.api.version or '?'}): {slots} row{'s' if slots != 1 else ''} at once"
-
-
 def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> CallResult:
     ref = step.endpoint if step.endpoint is not None else plan.api_name
     endpoint = server.api.endpoint(ref)
@@ -389,14 +423,18 @@ def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt
     return call(server.session, TransportRequest(endpoint, step.kwargs, session), attempt, progress=progress)
 
 
-def _ensure_setup(server: Server, plan: Plan) -> None:
-    # A server that lost its session (restarted) has lost what setup did (a loaded model).
+def _ensure_setup(server: Server, plan: Plan) -> bool:
+    """Run setup again if the server lost its session (restarted: what setup loaded is gone); True if it ran."""
+    ran = False
     if not server.needs_setup:
-        return
+        return ran
     with server.setup_lock:
-        if server.needs_setup:
+        if server.needs_setup:  # not if another row's thread did it meanwhile
+            server.state = None
             plan.setup(server)
             server.needs_setup = False
+            ran = True
+    return ran
 
 
 def _overrides_setup(plan: Plan) -> bool:
@@ -409,6 +447,8 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
     by_id = {item.row.id: item for item in to_run}
     failed_logs: dict[str, list[tuple[str, str]]] = {}
     failed_cause: dict[str, str] = {}
+
+    gates = {url: StateGate(server.state) for url, server in batch.servers.items()}
 
     def work(attempt: Attempt) -> dict[str, Any]:
         # Worker thread: the row's request(s), then the plan saves what came back.
@@ -424,16 +464,21 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
         # One server session per attempt: the steps of a row share gr.State, rows do not.
         session = f"{item.row.id}#{attempt.number}"
         try:
-            _ensure_setup(server, plan)
-            for step in row_call.before:
-                logs.extend(_send(server, plan, step, session, attempt).logs)
-            result = _send(server, plan, row_call, session, attempt)
+            if _ensure_setup(server, plan):
+                gates[server.url].assume(server.state)
+            with _in_state(batch, server, plan, gates[server.url], row_call.state, item, attempt):
+                for step in row_call.before:
+                    logs.extend(_send(server, plan, step, session, attempt).logs)
+                result = _send(server, plan, _with_server_paths(row_call, server), session, attempt)
             logs.extend(result.logs)
             outputs = _RowOutputs(out_dir, item.name, row_call, server.session, logs)
             plan.collect(result, outputs)
         except BaseException as exc:
-            if isinstance(exc, ConnectionLost) and _overrides_setup(plan):
-                server.needs_setup = True
+            if isinstance(exc, ConnectionLost):
+                # A restarted server forgot what setup and the last switch loaded.
+                gates[server.url].forget()
+                if _overrides_setup(plan):
+                    server.needs_setup = True
             failed_logs[item.row.id] = logs + list(getattr(exc, "logs", []) or [])
             failed_cause[item.row.id] = cause_of(exc)
             raise
@@ -459,7 +504,13 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
         def row_finished(self, outcome: ItemOutcome[Any]) -> None:
             item = by_id[outcome.id]
             body = outcome.value or {}
-            logs = body.get("logs") or [[level, text] for level, text in failed_logs.get(item.row.id, [])]
+            # A row's record tells of the attempt that decided it: a retry that succeeded
+            # carries its own logs and warnings (maybe none), not those of the attempt that failed.
+            if outcome.ok:
+                logs, warnings = body.get("logs") or [], body.get("warnings") or []
+            else:
+                logs = body.get("logs") or [[level, text] for level, text in failed_logs.get(item.row.id, [])]
+                warnings = body.get("warnings") or [text for level, text in logs if level.lower() == "warning"]
             server_url = outcome.backend_url or ""
             group = batch.groups.get(batch.group_of.get(server_url, ""), next(iter(batch.groups.values())))
             row_call = item.calls.get(group.key, item.call)
@@ -481,7 +532,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
                 "values": body.get("values", {}),
                 "error": error,
                 "cause": None if outcome.ok else failed_cause.get(item.row.id, "output"),
-                "warnings": body.get("warnings") or [text for level, text in logs if level.lower() == "warning"],
+                "warnings": warnings,
                 "logs": logs,
                 "generated": item.call.generated,
                 "inputs": plain_values(item.values),
@@ -505,11 +556,64 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
         "halt_on_failures": options.halt_on_failures,
         "listener": _Fanout([Recorder(), batch.listener or Listener()]),
     }
+    states = [item.call.state.key if item.call.state else None for item in to_run]
     if options.cluster:
+        if any(states):
+            raise UsageError("this tool's rows need a voice loaded on the server, which --cluster does not schedule yet: use --server")
         from ._cluster import execute_on_cluster
 
         return execute_on_cluster(batch, to_run, failed_logs, failed_cause, **settings)
-    return execute([(item.row.id, item) for item in to_run], work, backends, **settings)
+    report = execute(
+        [(item.row.id, item) for item in to_run], work, backends, states=states, pins=_pins(batch, to_run), **settings
+    )
+    batch.switches = {batch.servers[url].label: len(gate.switches) for url, gate in gates.items() if gate.switches}
+    return report
+
+
+def _pins(batch: _Batch, to_run: Sequence[PreparedRow]) -> dict[str, set[str]]:
+    """`--pin VOICE@URL` as state key -> server URLs; a voice or server the batch lacks is a usage error."""
+    known: dict[str, str] = {}
+    for item in to_run:
+        state = item.call.state
+        if state is not None:
+            known.setdefault(state.key, state.key)
+            known.setdefault(str(state), state.key)
+    pins: dict[str, set[str]] = {}
+    for text in batch.options.pins:
+        pin = parse_pin(text)
+        if pin.url not in batch.servers:
+            raise UsageError(f"--pin {text!r}: {redact_url(pin.url)} is not one of this batch's --server URLs")
+        key = known.get(pin.state) or next((k for name, k in known.items() if name.casefold() == pin.state.casefold()), None)
+        if key is None:
+            names = sorted({name for name, k in known.items() if name != k} or set(known))
+            raise UsageError(f"--pin {text!r}: no row to run needs {pin.state!r}; the voices: {', '.join(names) or 'none'}")
+        pins.setdefault(key, set()).add(pin.url)
+    return pins
+
+
+@contextlib.contextmanager
+def _in_state(batch: _Batch, server: Server, plan: Plan, gate: StateGate, state: ServerState | None, item: PreparedRow, attempt: Attempt) -> Iterator[None]:
+    """Run the body with `server` in the state the row needs: switched if need be (and the
+    switch journaled and reported), waiting while rows of another state still run there."""
+    if state is None:
+        yield
+        return
+    reads = type(plan).read_state is not Plan.read_state
+    with gate.holding(state.key, lambda: plan.apply_state(server, state), attempt.cancelled, (lambda: plan.read_state(server)) if reads else None) as took:
+        if took is not None:
+            batch.journal.append(
+                {"event": "switch", "server": server.label, "state": str(state), "key": state.key, "row": item.row.id, "seconds": round(took, 3), "at": _iso(time.time())}
+            )
+        attempt.report(code="state", server=server.label, state=str(state), switched=took is not None, switches=len(gate.switches))
+        yield
+
+
+def _with_server_paths(call: Call, server: Server) -> Call:
+    """The call with each `server_paths` file uploaded to this server and its path as the value."""
+    if not call.server_paths:
+        return call
+    kwargs = {**call.kwargs, **{name: server.session.upload(file) for name, file in call.server_paths.items()}}
+    return Call(kwargs, call.generated, call.endpoint, call.before, call.state, {})
 
 
 def _redacted(value: Any, secrets: Sequence[str]) -> Any:
