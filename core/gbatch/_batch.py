@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._book._options import BookOptions
 from ._columns import File
 from ._errors import ExitCode
 from ._executor import RetryPolicy
@@ -66,6 +67,8 @@ class BatchOptions:
     cluster: str | None = None
     #: `VOICE@URL`: rows needing that server state (a voice) run only on that server (repeatable)
     pins: Sequence[str] = ()
+    #: a book's settings (voices, lexicon, piece length, audiobook); a .md or .epub task file is a book without them
+    book: BookOptions | None = None
 
 
 @dataclass

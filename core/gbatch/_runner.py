@@ -18,6 +18,8 @@ from typing import Any
 from ._api import ServerApi
 from ._batch import BatchOptions, BatchResult, PreparedRow, plain_values
 from ._binding import bind_columns
+from ._book import is_book
+from ._book._run import BookRun, start_book
 from ._call import call, cause_of, classify, describe
 from ._columns import normalize_key
 from ._each import cross, parse_each
@@ -79,6 +81,7 @@ class _Batch:
     lock: OutLock
     #: voice switches made per server label (rows that need a server state)
     switches: dict[str, int] = field(default_factory=dict)
+    book: BookRun | None = None
 
     @property
     def plan(self) -> Plan:
@@ -157,13 +160,21 @@ def run_batch(
     task_problems: list[TaskFileProblem] = []  # rows with bad or duplicate ids: reported with all the others
     if not options.cluster and any(b.url.startswith("local:") for b in backends):
         raise UsageError("--server local:URL names each cluster worker's own server: it needs --cluster")
-    task = cross(
-        read_tasks(tasks, encoding=options.encoding, delimiter=options.delimiter, problems=task_problems) if tasks is not None else None,
-        [parse_each(spec) for spec in options.each],
-    )
-    for note in task.notes:
-        say(f"note: {note}")
-    tool = tool.for_task(task.columns)
+    reading_book = tasks is not None and is_book(Path(tasks), options.book)
+    task: TaskFile | None = None
+    if not reading_book:
+        task = cross(
+            read_tasks(tasks, encoding=options.encoding, delimiter=options.delimiter, problems=task_problems) if tasks is not None else None,
+            [parse_each(spec) for spec in options.each],
+        )
+        for note in task.notes:
+            say(f"note: {note}")
+        tool = tool.for_task(task.columns)
+    elif options.each:
+        raise UsageError("--each crosses the rows of a task file, not a book's pieces: split the book first (gbatch split)")
+    else:
+        # A book's pieces go to the text column (`gbatch run --text-param`): the endpoint that has it fits.
+        tool = tool.for_task([options.book.text_column] if options.book and options.book.text_column else [])
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
     lock = OutLock(out_dir)
@@ -178,6 +189,9 @@ def run_batch(
         for problem in connected.unreachable:
             say(f"warning: skipping unreachable server {problem}")
         groups, group_of = _plan(tool, connected.servers, options.tool_options)
+        book_task, book = start_book(Path(tasks) if tasks is not None else None, task, options.book, [g.plan for g in groups.values()])
+        assert book_task is not None
+        task = book_task
         for server in connected.servers:
             _setup(server, groups[group_of[server.url]].plan)
         notices = {g.plan.notice for g in groups.values() if g.plan.notice}
@@ -191,7 +205,8 @@ def run_batch(
         redo = _redo_rows(options.redo, [r.id for r in task.rows], say)
         # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
         previous = {k: v for k, v in history.items() if k not in set(redo)}
-        prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, previous, task_problems)
+        lexicon, text_column = (book.lexicon, book.text_column) if book else (None, None)
+        prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, previous, task_problems, lexicon, text_column)
         _names(prepared, history, journal, out_dir, options, say)
         first = next(iter(groups.values())).plan
         mapping, _ = column_map(task, first.columns)
@@ -200,7 +215,7 @@ def run_batch(
             # Not an error (they can name or group outputs), but a typo here would silently send a default.
             say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
         secrets = options.connection.secrets()
-        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo, lock)
+        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo, lock, book=book)
         return _run(batch, prepared, started)
     finally:
         journal.close()
@@ -397,11 +412,10 @@ def _report(
     if batch.options.review:
         result.review = write_review(out_dir, task_columns=batch.task.columns)
     if not report.interrupted:
-        batch.plan.finish(
-            [{**rec, "row": item.row.values, "inputs": plain_values(item.values)} for item, rec in zip(prepared, rows, strict=True)],
-            out_dir,
-            batch.say,
-        )
+        finished = [{**rec, "row": item.row.values, "inputs": plain_values(item.values)} for item, rec in zip(prepared, rows, strict=True)]
+        batch.plan.finish(finished, out_dir, batch.say)
+        if batch.book is not None:
+            batch.book.finish(finished, out_dir, batch.say)
     result.seconds = time.monotonic() - started
     return result
 
