@@ -8,6 +8,7 @@ a Gradio version.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +137,11 @@ class Endpoint:
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.parameters if p.name == name), None)
+
+    @functools.cached_property
+    def params_by_name(self) -> dict[str, Param]:
+        """Its parameters by name, made once: every row's values are looked up here."""
+        return {p.name: p for p in self.parameters}
 
 
 @dataclass(frozen=True)

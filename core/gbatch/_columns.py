@@ -7,6 +7,7 @@ A tool declares its columns; every cell of every row goes through
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -23,6 +24,7 @@ _TRUE = {"true", "yes", "y", "1", "on", "是"}
 _FALSE = {"false", "no", "n", "0", "off", "否"}
 
 
+@functools.lru_cache(maxsize=4096)  # called per cell while rows are prepared, for a handful of names
 def normalize_key(name: str) -> str:
     """Header matching ignores case, spaces, '-' and '_' (so "Prompt Audio" == prompt_audio)."""
     return re.sub(r"[\s_\-]+", "", name).casefold()

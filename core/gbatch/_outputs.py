@@ -23,6 +23,8 @@ __all__ = ["NameTemplate", "atomic_write", "sanitize"]
 
 MAX_NAME = 120  # leaves room for a suffix within the usual 255-byte limit, even in UTF-8 CJK
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
+_DOTS = re.compile(r"\.{2,}")
+_SPACES = re.compile(r"\s+")
 # DOS device names, as CPython's ntpath.isreserved lists them (superscript digits included).
 _PORTS = "123456789\u00b9\u00b2\u00b3"
 _RESERVED = {"con", "prn", "aux", "nul", "conin$", "conout$", *(f"com{i}" for i in _PORTS), *(f"lpt{i}" for i in _PORTS)}
@@ -32,8 +34,8 @@ def sanitize(name: str) -> str:
     """A file name from any text: no separators, no `..`, no control characters, bounded length."""
     name = unicodedata.normalize("NFC", name)
     name = _UNSAFE.sub("_", name).strip(" .")
-    name = re.sub(r"\.{2,}", ".", name)
-    name = re.sub(r"\s+", " ", name)
+    name = _DOTS.sub(".", name)
+    name = _SPACES.sub(" ", name)
     encoded = name.encode("utf-8")[:MAX_NAME]
     name = encoded.decode("utf-8", "ignore").rstrip(" .")
     # Checked last, so folding and trimming cannot turn a name back into a device name;
@@ -50,9 +52,11 @@ class NameTemplate:
     def __init__(self, template: str) -> None:
         self.template = template
         try:
-            self.fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+            # Parsed once: a batch renders the template for every row.
+            self._parts = [(literal, field) for literal, field, _, _ in string.Formatter().parse(template)]
         except ValueError as exc:
             raise ValueError(f"bad --name template {template!r}: {exc}") from None
+        self.fields = [f for _, f in self._parts if f is not None]
         for field_name in self.fields:
             if not field_name.isidentifier() and not field_name.replace("-", "_").isidentifier():
                 raise ValueError(f"bad --name template {template!r}: use plain column names, like {{id}}")
@@ -63,7 +67,7 @@ class NameTemplate:
 
     def render(self, values: Mapping[str, Any]) -> str:
         out = []
-        for literal, field_name, _, _ in string.Formatter().parse(self.template):
+        for literal, field_name in self._parts:
             out.append(literal)
             if field_name is not None:
                 value = values.get(field_name)

@@ -8,11 +8,10 @@ from __future__ import annotations
 import difflib
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._api import ServerApi
+from ._api import Endpoint, ServerApi
 from ._batch import BatchOptions, PreparedRow
 from ._columns import Column, normalize_key
 from ._errors import TaskFileProblem, UsageError, ValidationError
@@ -121,8 +120,10 @@ def prepare_batch(
 
     prepared: list[PreparedRow] = []
     names: list[str] = []
+    base = task.path.parent
+    endpoints: dict[tuple[int, str | int], Endpoint | None] = {}  # looked up once per batch, not per row
     for row in task.rows:
-        values, row_problems = _convert_row(row, first.columns, mapping, defaults, task.path.parent, file, absent)
+        values, row_problems = _convert_row(row, first.columns, mapping, defaults, base, file, absent)
         if lexicon is not None and text_column is not None:
             values = _pronounced(values, lexicon, text_column)
         calls: dict[str, Call] = {}
@@ -136,8 +137,7 @@ def prepare_batch(
                     shown = mapping.get(exc.column, exc.column) if exc.column else None
                     row_problems.append(TaskFileProblem(file, row.line, shown, str(exc), id=row.id))
                     break
-                call = replace(call, generated={**seeds, **call.generated})
-                calls[key] = _as_browser_sends(call, plan, api)
+                calls[key] = _as_browser_sends(call, plan, api, endpoints, {**seeds, **call.generated})
         problems.extend(row_problems)
         if row_problems:
             continue
@@ -267,11 +267,18 @@ def _convert_row(
     return values, problems
 
 
-def _as_browser_sends(call: Call, plan: Plan, api: ServerApi) -> Call:
+def _as_browser_sends(
+    call: Call, plan: Plan, api: ServerApi, endpoints: dict[tuple[int, str | int], Endpoint | None], generated: dict[str, Any] | None = None
+) -> Call:
     """The call with numbers as the web page sends them (42.0 as 42; precision honoured),
-    so the dry run, the input hash and the wire all see the same values."""
+    so the dry run, the input hash and the wire all see the same values; `generated`, when
+    given, replaces the call's own (the row's seeds merged in).
+
+    `endpoints` remembers each server's endpoint by reference across the batch's rows."""
     ref = call.endpoint if call.endpoint is not None else plan.api_name
-    endpoint = api.endpoint(ref)
-    kwargs = browser_values(endpoint, call.kwargs)
-    before = tuple(_as_browser_sends(step, plan, api) for step in call.before)
-    return Call(kwargs, call.generated, call.endpoint, before, call.state, dict(call.server_paths))
+    slot = (id(api), ref)
+    if slot not in endpoints:
+        endpoints[slot] = api.endpoint(ref)
+    kwargs = browser_values(endpoints[slot], call.kwargs)
+    before = tuple(_as_browser_sends(step, plan, api, endpoints) for step in call.before)
+    return Call(kwargs, call.generated if generated is None else generated, call.endpoint, before, call.state, dict(call.server_paths))

@@ -110,13 +110,15 @@ class _NameSpace:
     def free_for(self, name: str, owner: str) -> bool:
         """Whether `owner` may take `name`: no file it could write is another owner's."""
         key = name.casefold()
-        clashes = [self._owner.get(key, owner), self._stems.get(key, owner)]
-        clashes += [self._owner.get(stem, owner) for stem in _dot_stems(key)]
-        return all(other == owner for other in clashes)
+        if self._owner.get(key, owner) != owner or self._stems.get(key, owner) != owner:
+            return False
+        return all(self._owner.get(stem, owner) == owner for stem in _dot_stems(key))
 
 
 def _dot_stems(name: str) -> list[str]:
     """The proper prefixes of `name` that end before a dot: "a.b.c" -> ["a", "a.b"]."""
+    if "." not in name:
+        return []  # most names: called for every row, twice
     return [name[:i] for i, char in enumerate(name) if char == "." and i > 0]
 
 

@@ -259,11 +259,13 @@ def browser_values(endpoint: Endpoint | None, values: Mapping[str, Any]) -> dict
     makes it an integer). Apps pass these straight to torch or numpy, which refuse
     a float seed (InstantID's `torch.manual_seed`, CosyVoice's `np.random.seed`).
     """
-    params = {p.name: p for p in endpoint.parameters} if endpoint is not None else {}
+    params = endpoint.params_by_name if endpoint is not None else {}
     return {name: _number(params.get(name), value) for name, value in values.items()}
 
 
 def _number(param: Param | None, value: Any) -> Any:
+    if type(value) is str:
+        return value  # most values: skip the checks below
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         if isinstance(value, list):
             return [_number(None, v) for v in value]
