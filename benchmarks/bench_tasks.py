@@ -1,21 +1,99 @@
-"""How long `read_tasks` takes on large task files (prints figures, asserts nothing).
+"""How long `read_tasks` takes on large task files, and a dry run of the largest (prints
+figures, asserts nothing).
 
-Run: python benchmarks/bench_tasks.py [rows]
+The dry run goes against a local Gradio app (run in a subprocess) whose `/predict` takes
+the CSV's five columns: `run_batch(dry_run=True)` in process, then `gbatch run URL
+tasks.csv --dry-run -q` as a new process (start-up, connect, read, validate, print).
+
+Run: python benchmarks/bench_tasks.py [rows] [--no-server]
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))  # runs from a plain checkout too
 
 from gbatch._tasks import read_tasks  # noqa: E402
+
+# No phoning home, in this process and in the server's.
+QUIET_ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
+os.environ.update(QUIET_ENV)
+GBATCH = Path(sys.executable).with_name("gbatch")
+
+
+def serve(port: int) -> None:
+    """The app the dry run checks rows against: one input per column of the CSV."""
+    import gradio as gr
+
+    def predict(text: str, speaker: str, speed: float, prompt_audio: str, note: str) -> str:
+        return text
+
+    inputs = [gr.Textbox(label="text"), gr.Textbox(label="speaker"), gr.Number(label="speed"), gr.Textbox(label="prompt_audio"), gr.Textbox(label="note")]
+    demo = gr.Interface(predict, inputs, gr.Textbox(label="out"), api_name="predict")
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", server_port=port, quiet=True)
+
+
+@contextmanager
+def server() -> Iterator[str]:
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    url = f"http://127.0.0.1:{port}/"
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"the benchmark server exited with {proc.returncode}")
+            try:
+                if httpx.get(url + "config", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the benchmark server did not start within 60 s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def dry_runs(tasks: Path, folder: Path) -> None:
+    """`--dry-run` of the whole file, in process and through the command line."""
+    import gbatch
+
+    rows = len(read_tasks(tasks).rows)
+    with server() as url:
+        print(f"\ndry run of {rows:,} rows ({tasks.stat().st_size / 1e6:.1f} MB CSV, 5 columns) against a local app, best of 3:")
+
+        def in_process() -> None:
+            options = gbatch.BatchOptions(servers=[url], out=folder / "out-lib", dry_run=True)
+            gbatch.run_batch(gbatch.GenericTool("/predict"), tasks, options, say=lambda text: None)
+
+        print(f"  {'run_batch(dry_run=True), in process':<46} {best_of(3, in_process):6.2f} s")
+        command = [str(GBATCH), "run", url, str(tasks), "--dry-run", "-q", "--out", str(folder / "out-cli")]
+
+        def through_cli() -> None:
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise SystemExit(f"gbatch run --dry-run exited {done.returncode}: {done.stderr.strip()[-500:]}")
+
+        print(f"  {'gbatch run URL tasks.csv --dry-run -q':<46} {best_of(3, through_cli):6.2f} s   (a new process: start-up included)")
 
 
 def best_of(runs: int, action: Callable[[], object]) -> float:
@@ -28,7 +106,11 @@ def best_of(runs: int, action: Callable[[], object]) -> float:
 
 
 def main() -> None:
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    if sys.argv[1:2] == ["--serve"]:
+        serve(int(sys.argv[2]))
+        return
+    numbers = [a for a in sys.argv[1:] if not a.startswith("--")]
+    rows = int(numbers[0]) if numbers else 100_000
     text = "今天天气很好，我们去公园散步吧。The quick brown fox jumps over the lazy dog."
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -69,6 +151,8 @@ def main() -> None:
             seconds = best_of(3, functools.partial(read_tasks, path))
             size = path.stat().st_size / 1e6
             print(f"  {label:<36} {size:6.1f} MB  {seconds * 1000:7.0f} ms")
+        if "--no-server" not in sys.argv:
+            dry_runs(no_id, folder)
 
 
 if __name__ == "__main__":
