@@ -49,10 +49,14 @@ def choose_endpoint(api: ServerApi, name: str | None, fn_index: int | None = Non
 
 
 class GenericPlan(Plan):
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, text_column: str | None = None) -> None:
         self.endpoint = endpoint
         self.api_name = endpoint.key
         self.columns: Sequence[Column] = [param.column() for param in endpoint.parameters]
+        if text_column is not None and endpoint.param(text_column) is None:
+            names = ", ".join(p.name for p in endpoint.parameters)
+            raise ServerError(f"--text-param {text_column!r}: {endpoint.signature()} has no such parameter (it has: {names})")
+        self.text_column = text_column
 
     def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> Call:
         kwargs = {}
@@ -120,9 +124,11 @@ class GenericTool(Tool):
     slots_per_server = 2
     default_out = "gbatch-out"
 
-    def __init__(self, api_name: str | None = None, fn_index: int | None = None) -> None:
+    def __init__(self, api_name: str | None = None, fn_index: int | None = None, text_column: str | None = None) -> None:
         self.api_name = api_name
         self.fn_index = fn_index
+        #: the endpoint parameter that holds a row's text (`--text-param`)
+        self.text_column = text_column
 
     def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
-        return GenericPlan(choose_endpoint(api, self.api_name, self.fn_index))
+        return GenericPlan(choose_endpoint(api, self.api_name, self.fn_index), self.text_column)

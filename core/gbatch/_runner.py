@@ -9,14 +9,15 @@ import functools
 import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ._api import ServerApi
-from ._batch import BatchOptions, BatchResult, PreparedRow, plain_values
+from ._batch import HAS_TAKE, BatchOptions, BatchResult, PreparedRow, plain_values
 from ._call import call, cause_of, classify, describe
+from ._checks import take_findings
 from ._columns import normalize_key
 from ._each import cross, parse_each
 from ._errors import CallError, ConnectionLost, PluginError, Problem, RowFailed, ServerError, UsageError
@@ -27,6 +28,7 @@ from ._prepare import column_map, prepare_batch
 from ._resume import OutLock, assign_names, keep_takes, read_redo, refuse_foreign_files, rename_outputs, select_rows
 from ._review import write_review
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
+from ._takes import RETAKING, Takes, connect_checks, row_text
 from ._tasks import TaskFile, read_tasks
 from ._tool import Call, Plan, Tool, bind_columns
 from .transports import AutoTransport
@@ -61,6 +63,8 @@ class _Batch:
     listener: Listener | None
     say: Callable[[str], None]
     redo: list[str]
+    #: --check-server: takes checked by recognisers, regenerated when wrong
+    takes: Takes | None = None
 
     @property
     def plan(self) -> Plan:
@@ -154,6 +158,7 @@ def run_batch(
             raise UsageError("--cluster needs Dask: pip install 'gbatch[dask]'") from None
         transport = cluster_transport(options.cluster)
     connected = _connect(backends, options, transport or AutoTransport(), tool)
+    checks: Connected | None = None
     try:
         for problem in connected.unreachable:
             say(f"warning: skipping unreachable server {problem}")
@@ -166,7 +171,7 @@ def run_batch(
         history = journal.read()
         redo = read_redo(options.redo, [r.id for r in task.rows]) if options.redo else []
         # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
-        previous = {k: v for k, v in history.items() if k not in set(redo)}
+        previous = {k: v for k, v in history.items() if k not in set(redo) and v.get("status") != RETAKING}
         prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, previous, task_problems)
         _names(prepared, history, journal, out_dir, options, say)
         first = next(iter(groups.values())).plan
@@ -177,10 +182,35 @@ def run_batch(
             say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
         secrets = options.connection.secrets()
         batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo)
-        return _run(batch, prepared, started)
+        if options.check_servers and not options.dry_run:
+            checks = _start_checks(batch, transport or AutoTransport())
+        try:
+            return _run(batch, prepared, started)
+        finally:
+            if batch.takes is not None:
+                batch.takes.close()
     finally:
+        if checks is not None:
+            checks.close()
         journal.close()
         connected.close()
+
+
+def _start_checks(batch: _Batch, transport: Transport) -> Connected | None:
+    """Connect the recognisers; the batch's takes are checked from now on."""
+    options = batch.options
+    if options.takes < 1:
+        raise UsageError("--takes must be at least 1")
+    if not 0 <= options.max_error <= 1:
+        raise UsageError("--max-error is a fraction of the words or characters, from 0 to 1")
+    if not batch.plan.text_column:
+        raise UsageError(f"--check-server: tool {batch.tool.name!r} does not say which column holds a row's text (for gbatch run: --text-param NAME)")
+    stage, connected = connect_checks(options.check_servers, options.check_api, options.connection, transport, options.timeout, batch.say)
+    batch.takes = Takes(
+        stage, out_dir=batch.out_dir, journal=batch.journal, history=batch.history,
+        text_column=batch.plan.text_column, max_error=options.max_error, max_takes=options.takes,
+    )  # fmt: skip
+    return connected
 
 
 def _names(prepared: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path, options: BatchOptions, say: Callable[[str], None]) -> None:
@@ -297,8 +327,8 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         refuse_foreign_files(to_run, journal, history, out_dir, batch.task)
     sending = {item.row.id for item in to_run}
     # Rows this run does not send are done earlier, or (with --retry-failed) still waiting to run.
-    done_before = [p for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") == "ok"]
-    waiting = [p for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") != "ok"]
+    done_before = [p for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") in HAS_TAKE]
+    waiting = [p for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") not in HAS_TAKE]
     result = BatchResult(
         total=len(prepared),
         succeeded=0,
@@ -328,7 +358,7 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         clean_partials(out_dir)
         if batch.redo and options.keep_takes:
             keep_takes(to_run, history, journal, out_dir)
-        report = _execute(batch, to_run, backends)
+        report = _execute(batch, to_run, backends) if batch.takes is None else _execute_checked(batch, batch.takes, to_run, done_before, backends)
         return _report(batch, prepared, to_run, waiting, report, result, started)
 
 
@@ -352,7 +382,9 @@ def _report(
     result.rows = rows
     result.succeeded = sum(1 for r in rows if r.get("status") == "ok")
     result.failed = sum(1 for o in report.outcomes if not o.ok)
-    result.not_run = len(not_run)
+    result.check_failed = sum(1 for r in rows if r.get("status") == "check failed")
+    result.unchecked = sum(1 for r in rows if r.get("status") == "unchecked")
+    result.not_run = len(not_run) + sum(1 for r in rows if r.get("status") == RETAKING)
     result.interrupted, result.halted = report.interrupted, report.halted
     table = [{**rec, "row": item.row.values} for item, rec in zip(prepared, rows, strict=True)]
     result.results = write_results(out_dir, table, batch.task.columns)
@@ -432,6 +464,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
             failed_cause[item.row.id] = cause_of(exc)
             raise
         warnings = [text for level, text in logs if level.lower() == "warning"]
+        findings, flagged = take_findings(outputs.files, row_text(item, plan.text_column) or None, item.values)
         if options.strict and warnings:
             failed_logs[item.row.id] = logs
             failed_cause[item.row.id] = "app"
@@ -439,8 +472,9 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
         return {
             "outputs": [str(p.relative_to(out_dir)) for p in outputs.files],
             "values": outputs.values,
-            "warnings": warnings + outputs.warnings,
+            "warnings": warnings + outputs.warnings + flagged,
             "logs": [[level, text] for level, text in logs],
+            "checks": findings,
         }
 
     def explain(plan: Plan, message: str, row_call: Call, cause: str) -> str:
@@ -481,12 +515,17 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
                 "inputs": plain_values(item.values),
                 "takes": (batch.history.get(item.row.id) or {}).get("takes") or [],
                 "tool": batch.tool.name,
+                "checks": body.get("checks") or [],
             }
             # A server may echo a secret (a header, a token) in a warning, a log line or a value.
             for key in ("warnings", "logs", "values"):
                 record[key] = _redacted(record[key], secrets)
+            if batch.takes is not None:
+                record = batch.takes.generated(item, record)
             batch.journal.append(record)
             batch.history[item.row.id] = record
+            if batch.takes is not None:
+                batch.takes.collect()
             if error is not None:
                 outcome.error = error  # the progress display shows what the journal says
 
@@ -504,6 +543,27 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
 
         return execute_on_cluster(batch, to_run, failed_logs, failed_cause, **settings)
     return execute([(item.row.id, item) for item in to_run], work, backends, **settings)
+
+
+def _execute_checked(
+    batch: _Batch, takes: Takes, to_run: Sequence[PreparedRow], done_before: Sequence[PreparedRow], backends: Sequence[Backend]
+) -> ExecutionReport[dict[str, Any]]:
+    """Rounds of generation: each take is checked while the round goes on; rows whose
+    checks ask for another take go into the next round, with a new seed."""
+
+    def prepare_again(items: Sequence[PreparedRow]) -> list[PreparedRow]:
+        task = replace(batch.task, rows=[item.row for item in items])
+        plans = [(g.key, g.plan, g.api) for g in batch.groups.values()]
+        return prepare_batch(task, plans, batch.options, batch.tool, {})
+
+    report = _execute(batch, takes.first_round(to_run, done_before), backends)
+    while True:
+        report.interrupted = takes.settle(report.interrupted)
+        rows = [] if report.interrupted or report.halted else takes.retakes(prepare_again)
+        if not rows:
+            return report
+        again = _execute(batch, rows, backends)
+        report.interrupted, report.halted = again.interrupted, again.halted
 
 
 def _redacted(value: Any, secrets: Sequence[str]) -> Any:

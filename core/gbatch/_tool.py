@@ -137,6 +137,9 @@ class Plan(ABC):
     columns: Sequence[Column]
     #: shown to the user once the plan is made (e.g. "this server is a stand-in")
     notice: str | None = None
+    #: the column that holds a row's text (what a recogniser should hear in its take, what a
+    #: duration is judged against); None: the rows have no text to check
+    text_column: str | None = None
 
     def setup(self, server: Server) -> None:  # noqa: B027 - optional
         """Prepare one server before its first row (load a model, say); raise `gbatch.ServerError`

@@ -1,0 +1,120 @@
+"""Takes that check themselves, end to end: the CosyVoice stand-in makes takes (garbling the
+first take of chosen lines), the SenseVoice stand-in "hears" them through the demo side
+channel, and gbatch scores, regenerates and keeps the best — all real Gradio servers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gbatch_asr_demo import demo_server as asr_demo
+from gbatch_asr_demo.said import SaidLog
+from gbatch_cosyvoice.demo_server import build_demo
+
+from .conftest import EXAMPLES, CliResult, ServeFn, journal_by_id, write_csv
+
+pytestmark = [
+    pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="streaming audio needs ffmpeg + ffprobe"),
+    pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning"),
+]
+
+Cli = Callable[..., CliResult]
+VOICE = EXAMPLES / "voices" / "narrator.wav"
+VOICE_TEXT = (EXAMPLES / "voices" / "narrator.txt").read_text(encoding="utf-8").strip()
+GARBLED = "GARBLE"  # lines with this word get a garbled first take
+
+# Twenty lines of different lengths (the demo side channel tells takes apart by their sound).
+ENGLISH = [
+    "The lighthouse stood alone at the end of a long narrow cape.",
+    "Every evening the keeper climbed the stairs.",
+    "He counted them, one hundred and twelve, and lit the lamp.",
+    "Ships passed far out at sea.",
+    "Nobody wrote to him for 23 years.",
+    "The gulls knew him better than any person did.",
+    "In winter the waves reached the windows of the lower room.",
+    "He kept a diary of the weather, the ships and his own small thoughts.",
+    "One morning a boat came ashore.",
+    "It was empty except for a red scarf and an old compass.",
+    "I don't know whose it was, he said to the gulls.",
+    "The compass pointed steadily to the south.",
+]
+CHINESE = [
+    "灯塔孤零零地立在海角的尽头。",
+    "每天傍晚，守塔人都会爬上楼梯。",
+    "海鸥比任何人都更了解他。",
+    "冬天，海浪会打到下层房间的窗户。",
+    "一天早上，一条小船漂上了岸。",
+    "船上除了一条红围巾和一个旧罗盘，什么都没有。",
+    "罗盘一直指向南方。",
+    "他把这件事写进了日记。",
+]
+
+
+def cosy_and_asr(serve: ServeFn, said: Path, **asr: Any) -> tuple[str, str]:
+    tts = serve(build_demo("upstream", model_version=3, voice="tones", said_dir=str(said), garble=GARBLED))
+    return tts, serve(asr_demo.build_demo(str(said), **asr))
+
+
+def mixed_tasks(path: Path) -> Path:
+    rows = [["id", "text"]]
+    for n, text in enumerate(ENGLISH + CHINESE, start=1):
+        garble = n in (2, 9, 14)  # two English lines and one Chinese line
+        rows.append([f"r{n:02d}", f"{text} {GARBLED}" if garble and n < 13 else (f"{GARBLED}{text}" if garble else text)])
+    return write_csv(path, rows)
+
+
+def run(cli: Cli, tts: str, asr: str | list[str], tasks: Path, out: Path, *args: Any) -> CliResult:
+    checks = [asr] if isinstance(asr, str) else asr
+    flags = [x for url in checks for x in ("--check-server", url)]
+    return cli("cosyvoice", tasks, "--server", tts, *flags, "--out", out, "--prompt-audio", VOICE, "--prompt-text", VOICE_TEXT, *args)
+
+
+def test_a_mixed_batch_regenerates_garbled_takes_and_keeps_the_best(cli: Cli, serve: ServeFn, tmp_path: Path) -> None:
+    said = tmp_path / "said"
+    tts, asr = cosy_and_asr(serve, said)
+    tasks = mixed_tasks(tmp_path / "lines.csv")
+    out = tmp_path / "out"
+    result = run(cli, tts, asr, tasks, out, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    records = journal_by_id(out)
+    assert len(records) == 20 and all(r["status"] == "ok" for r in records.values())
+
+    garbled = {"r02", "r09", "r14"}
+    takes = {row_id: r["takes"] for row_id, r in records.items()}
+    for row_id, row_takes in takes.items():
+        best = records[row_id]["best_take"]
+        assert records[row_id]["score"] <= 0.15
+        if row_id in garbled:
+            # the first take skipped a phrase: caught, regenerated with a new seed, the retake kept
+            assert len(row_takes) == 2, row_id
+            first, second = row_takes
+            assert first["score"]["error"] > 0.15 and second["score"]["error"] <= 0.15
+            assert first["generated"]["seed"] != second["generated"]["seed"]
+            assert best == 2 and first["outputs"] == [f"{row_id}.take1.wav"] and second["outputs"] == [f"{row_id}.wav"]
+            assert first["score"]["differences"] and all(d.startswith("-") for d in first["score"]["differences"])
+        else:
+            assert len(row_takes) == 1 and best == 1 and row_takes[0]["outputs"] == [f"{row_id}.wav"], row_id
+        for take in row_takes:
+            assert (out / take["outputs"][0]).exists()
+    # one recognition request per take, no more
+    assert SaidLog(said).heard_count() == sum(len(t) for t in takes.values()) == 23
+
+    # --json, results.csv and the journal agree on every take's score
+    by_json = {r["id"]: r for r in document["checked_rows"]}
+    with (out / "results.csv").open(encoding="utf-8-sig") as handle:
+        by_csv = {r["id"]: r for r in csv.DictReader(handle)}
+    for row_id, record in records.items():
+        assert [t["score"] for t in by_json[row_id]["takes"]] == [t["score"]["error"] for t in record["takes"]]
+        assert by_json[row_id]["best_take"] == record["best_take"]
+        assert float(by_csv[row_id]["check.score"]) == record["score"]
+        assert by_csv[row_id]["check.takes"] == str(len(record["takes"]))
+        assert by_csv[row_id]["status"] == record["status"]
+    assert document["check_failed"] == 0 and document["unchecked"] == 0 and document["exit_code"] == 0
