@@ -20,24 +20,40 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SaidLog", "envelope", "garbled"]
+__all__ = ["SaidLog", "distance", "envelope", "garbled"]
 
-BINS = 48
+FRAME = 0.02  # seconds per loudness value
 #: takes whose lengths differ by more than this are different takes (a client that receives
 #: AAC, as from the CosyVoice web UI, gets up to 2048 samples of codec padding more)
 LENGTH_TOLERANCE = 0.25
+#: how far (in frames) a received take may be shifted against the recorded one (codec delay)
+MAX_SHIFT = 8
 
 
-def envelope(samples: np.ndarray) -> list[float]:
-    """The mean loudness of BINS equal parts of the take, scaled so the loudest part is 1."""
+def envelope(samples: np.ndarray, rate: int) -> list[float]:
+    """The loudness of each FRAME of the take, scaled so the loudest frame is 1."""
     mono = np.abs(samples.astype(np.float64))
     if mono.ndim > 1:
         mono = mono.mean(axis=1)
-    if mono.size < BINS:
-        return [0.0] * BINS
-    parts = np.array([p.mean() for p in np.array_split(mono, BINS)])
-    peak = parts.max()
-    return [round(float(v), 4) for v in (parts / peak if peak > 0 else parts)]
+    size = max(1, int(rate * FRAME))
+    count = len(mono) // size
+    if count == 0:
+        return []
+    frames = mono[: count * size].reshape(count, size).mean(axis=1)
+    peak = frames.max()
+    return [round(float(v), 3) for v in (frames / peak if peak > 0 else frames)]
+
+
+def distance(recorded: np.ndarray, received: np.ndarray) -> float:
+    """How unlike two loudness curves are, at the best shift of one against the other."""
+    best = float("inf")
+    for shift in range(-MAX_SHIFT, MAX_SHIFT + 1):
+        a = recorded[max(0, -shift) :]
+        b = received[max(0, shift) :]
+        n = min(len(a), len(b))
+        if n > 0:
+            best = min(best, float(np.abs(a[:n] - b[:n]).mean()))
+    return best
 
 
 def garbled(text: str) -> str:
@@ -65,7 +81,7 @@ class SaidLog:
         self._lock = threading.Lock()
 
     def record(self, samples: np.ndarray, rate: int, text: str) -> None:
-        entry = {"seconds": len(samples) / rate, "envelope": envelope(samples), "text": text}
+        entry = {"seconds": len(samples) / rate, "envelope": envelope(samples, rate), "text": text}
         self._write(f"said-{uuid.uuid4().hex}.json", json.dumps(entry, ensure_ascii=False))
 
     def first_seed(self, key: str, seed: int) -> int:
@@ -81,14 +97,14 @@ class SaidLog:
     def lookup(self, samples: np.ndarray, rate: int) -> str | None:
         """What was said in the take that sounds like `samples`, or None for a take never recorded."""
         seconds = len(samples) / rate if rate else 0.0
-        shape = np.array(envelope(samples))
+        shape = np.array(envelope(samples, rate))
         best: tuple[float, str] | None = None
         for entry in self._entries():
             if abs(entry["seconds"] - seconds) > LENGTH_TOLERANCE:
                 continue
-            distance = float(np.abs(np.array(entry["envelope"]) - shape).mean()) + 2 * abs(entry["seconds"] - seconds)
-            if best is None or distance < best[0]:
-                best = (distance, entry["text"])
+            unlike = distance(np.array(entry["envelope"]), shape)
+            if best is None or unlike < best[0]:
+                best = (unlike, entry["text"])
         return best[1] if best else None
 
     def heard(self, text: str | None) -> None:

@@ -283,10 +283,16 @@ class _FakeModel:
         said_text = self._said_text(seed, text)
         spoken = text if said_text == spoken_text(text) else said_text
         said: list[np.ndarray] = []
+        last: np.ndarray | None = None
         for chunk in self._takes(seed, spoken, mode, voice, stream, speed):
+            if last is not None:
+                yield last
             said.append(_pcm16(chunk))  # as the client receives it
-            yield chunk
+            last = chunk
+        # Recorded before the last chunk leaves: a client may check the take as soon as it has it.
         self.said.record(np.concatenate(said) if said else np.zeros(0, np.int16), self.sample_rate, said_text)
+        if last is not None:
+            yield last
 
     def _said_text(self, seed: int, text: str) -> str:
         """What this take says: the text, or with --garble its first take skips a phrase
