@@ -52,7 +52,8 @@ class Recognizer:
 
     def _choice(self, language: str | None) -> Any:
         choices = [c for _label, c in self.language.choice_labels] if self.language and self.language.choice_labels else list(self.language.choices or []) if self.language else []
-        wanted = _NAMES.get((language or "").lower(), ((language or "").lower(),))
+        given = (language or "").lower()
+        wanted = next((names for names in _NAMES.values() if given in names), (given,))
         for choice in choices:
             if str(choice).lower() in wanted:
                 return choice
