@@ -8,12 +8,15 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import gbatch
 from gbatch_asr_demo import demo_server as asr_demo
 from gbatch_asr_demo.said import SaidLog
 from gbatch_cosyvoice.demo_server import build_demo
@@ -118,3 +121,126 @@ def test_a_mixed_batch_regenerates_garbled_takes_and_keeps_the_best(cli: Cli, se
         assert by_csv[row_id]["check.takes"] == str(len(record["takes"]))
         assert by_csv[row_id]["status"] == record["status"]
     assert document["check_failed"] == 0 and document["unchecked"] == 0 and document["exit_code"] == 0
+
+
+# --- faults --------------------------------------------------------------------------------
+
+
+def small_tasks(path: Path, count: int = 8, garble: tuple[int, ...] = ()) -> Path:
+    rows = [["id", "text"]]
+    for n, text in enumerate(ENGLISH[:count], start=1):
+        rows.append([f"r{n:02d}", f"{text} {GARBLED}" if n in garble else text])
+    return write_csv(path, rows)
+
+
+def takes_made(said: Path) -> int:
+    return len(list(said.glob("said-*.json")))
+
+
+def test_a_recogniser_killed_mid_batch_leaves_takes_unchecked_and_a_rerun_checks_them(cli: Cli, serve: ServeFn, tmp_path: Path) -> None:
+    said = tmp_path / "said"
+    tts = serve(build_demo("upstream", model_version=3, voice="tones", said_dir=str(said)))
+    asr_app = asr_demo.build_demo(str(said))
+    asr = serve(asr_app)
+    log = SaidLog(said)
+
+    def kill_after_three() -> None:
+        while log.heard_count() < 3:
+            time.sleep(0.02)
+        asr_app.close()
+
+    killer = threading.Thread(target=kill_after_three, daemon=True)
+    killer.start()
+    tasks = small_tasks(tmp_path / "t.csv")
+    out = tmp_path / "out"
+    result = run(cli, tts, f"{asr}=1", tasks, out, "--json")
+    killer.join(10)
+    document = json.loads(result.stdout.splitlines()[-1])  # gradio prints a line as it closes
+    records = journal_by_id(out)
+    unchecked = {i for i, r in records.items() if r["status"] == "unchecked"}
+    # the batch finished: every row has its take; those the recogniser did not hear are unchecked, not remade
+    assert result.exit_code == 1 and takes_made(said) == 8
+    assert unchecked and document["unchecked"] == len(unchecked) and document["check_failed"] == 0
+    assert all(len(r["takes"]) == 1 and (out / f"{i}.wav").exists() for i, r in records.items())
+    assert all(records[i]["error"].startswith("not checked: ") for i in unchecked)
+
+    # the recogniser is back: a re-run checks those takes and generates nothing
+    heard = log.heard_count()
+    again = run(cli, tts, serve(asr_demo.build_demo(str(said))), tasks, out, "--json")
+    assert again.exit_code == 0, again.output
+    records = journal_by_id(out)
+    assert all(r["status"] == "ok" and len(r["takes"]) == 1 for r in records.values())
+    assert takes_made(said) == 8 and log.heard_count() - heard == len(unchecked)
+
+
+def test_a_recogniser_error_for_one_take_leaves_that_take_unchecked(cli: Cli, serve: ServeFn, tmp_path: Path) -> None:
+    said = tmp_path / "said"
+    tts, asr = cosy_and_asr(serve, said, fail_on="red scarf")
+    out = tmp_path / "out"
+    result = run(cli, tts, asr, small_tasks(tmp_path / "t.csv", count=10), out, "--json")
+    assert result.exit_code == 1
+    records = journal_by_id(out)
+    assert records["r10"]["status"] == "unchecked" and len(records["r10"]["takes"]) == 1  # not regenerated
+    assert "error" in records["r10"]["takes"][0]["unchecked"]
+    assert all(r["status"] == "ok" for i, r in records.items() if i != "r10")
+    assert json.loads(result.stdout)["unchecked"] == 1 and takes_made(said) == 10
+
+
+def test_a_failing_row_with_a_fixed_seed_is_flagged_not_retried(cli: Cli, serve: ServeFn, tmp_path: Path) -> None:
+    said = tmp_path / "said"
+    tts, asr = cosy_and_asr(serve, said)
+    tasks = write_csv(tmp_path / "t.csv", [["id", "text", "seed"], ["fixed", f"{ENGLISH[0]} {GARBLED}", "42"], ["free", f"{ENGLISH[1]} {GARBLED}", ""]])
+    out = tmp_path / "out"
+    result = run(cli, tts, asr, tasks, out, "--json")
+    assert result.exit_code == 1
+    records = journal_by_id(out)
+    fixed, free = records["fixed"], records["free"]
+    assert fixed["status"] == "check failed" and fixed["flag"] == "fixed seed: not regenerated" and len(fixed["takes"]) == 1
+    assert fixed["error"].startswith("best of 1 take scores ")
+    assert free["status"] == "ok" and len(free["takes"]) == 2
+    document = json.loads(result.stdout)
+    assert document["check_failed"] == 1 and document["exit_code"] == 1
+    # a re-run leaves the flagged row alone; --redo takes it (with the same fixed seed, so the same take)
+    assert run(cli, tts, asr, tasks, out).exit_code == 1 and takes_made(said) == 3
+    (tmp_path / "redo.txt").write_text("fixed\n", encoding="utf-8")
+    redone = run(cli, tts, asr, tasks, out, "--redo", tmp_path / "redo.txt", "--json")
+    assert redone.exit_code == 1 and takes_made(said) == 4
+    fixed = journal_by_id(out)["fixed"]
+    assert fixed["status"] == "check failed" and [t["take"] for t in fixed["takes"]] == [1, 2]
+    assert (out / f"fixed.take{3 - fixed['best_take']}.wav").exists() and (out / "fixed.wav").exists()
+
+
+def test_ctrl_c_between_a_take_and_its_check_loses_nothing(serve: ServeFn, tmp_path: Path) -> None:
+    said = tmp_path / "said"
+    tts, asr = cosy_and_asr(serve, said, delay=1.0)
+    tool = _cosyvoice_tool()
+    tasks = small_tasks(tmp_path / "t.csv", count=4, garble=(2,))
+    out = tmp_path / "out"
+    options = gbatch.BatchOptions(
+        servers=[tts], out=out, check_servers=[asr],
+        defaults={"prompt_audio": str(VOICE), "prompt_text": VOICE_TEXT},
+    )  # fmt: skip
+
+    class CtrlC(gbatch.Listener):
+        def row_finished(self, outcome: gbatch.Outcome[Any]) -> None:
+            raise KeyboardInterrupt  # right after the first take is journaled, before its check
+
+    stopped = gbatch.run_batch(tool, tasks, options, listener=CtrlC(), say=lambda _: None)
+    assert stopped.interrupted
+    records = journal_by_id(out)
+    assert records and all(r["status"] == "unchecked" for r in records.values())
+    assert all((out / r["outputs"][0]).exists() for r in records.values())
+    seeds = {i: r["takes"][0]["generated"]["seed"] for i, r in records.items()}
+
+    finished = gbatch.run_batch(tool, tasks, options, say=lambda _: None)
+    assert finished.exit_code == 0 and finished.succeeded == 4
+    records = journal_by_id(out)
+    # the interrupted takes were checked, not made again; only the garbled line got a second take
+    assert all(records[i]["takes"][0]["generated"]["seed"] == seed for i, seed in seeds.items())
+    assert [len(records[i]["takes"]) for i in ("r01", "r02", "r03", "r04")] == [1, 2, 1, 1]
+
+
+def _cosyvoice_tool() -> gbatch.Tool:
+    from gbatch_cosyvoice.tool import CosyVoiceTool
+
+    return CosyVoiceTool()

@@ -109,7 +109,7 @@ class Takes:
         if not wanted:
             return []
         fresh = prepare_again([self._rows[row_id] for row_id in wanted])
-        return [self._named(replace(item, name=self._rows[item.row.id].name), self._take[item.row.id] + 1) for item in fresh]
+        return [self._named(replace(item, name=self._rows[item.row.id].name), self._next_take(item)) for item in fresh]
 
     # --- checks ---
 
