@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import threading
 import time
@@ -121,6 +122,18 @@ def test_a_mixed_batch_regenerates_garbled_takes_and_keeps_the_best(cli: Cli, se
         assert by_csv[row_id]["check.takes"] == str(len(record["takes"]))
         assert by_csv[row_id]["status"] == record["status"]
     assert document["check_failed"] == 0 and document["unchecked"] == 0 and document["exit_code"] == 0
+
+    # ...and so does the review page: each take's score, transcript and edits, the kept take starred
+    page = (out / "review.html").read_text(encoding="utf-8")
+    blob = re.search(r'<script type="application/json" id="gbatch-data">(.*?)</script>', page, re.S)
+    assert blob is not None
+    shown = {r["id"]: r for r in json.loads(blob.group(1))["rows"]}
+    for row_id, record in records.items():
+        assert [t["error"] for t in shown[row_id]["checked"]] == [t["score"]["error"] for t in record["takes"]]
+        assert [t["best"] for t in shown[row_id]["checked"]] == [t["take"] == record["best_take"] for t in record["takes"]]
+        assert shown[row_id]["score"] == record["score"]
+    # the bad take is still there to hear, beside the kept one
+    assert [f["path"] for f in shown["r02"]["takes"]] == ["r02.take1.wav"] and shown["r02"]["checked"][0]["differences"]
 
 
 # --- faults --------------------------------------------------------------------------------
