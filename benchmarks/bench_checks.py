@@ -112,7 +112,7 @@ def one_run(tts: str, asr: str | None, rows: int, folder: Path) -> tuple[float, 
     began_cpu, began = cpu(), time.perf_counter()
     result = gbatch.run_batch(tool, tasks, options, say=lambda text: None)
     wall, used = time.perf_counter() - began, cpu() - began_cpu
-    assert result.succeeded == rows, result.summary()
+    assert result.succeeded == rows, (result.summary(), [r.get("error") for r in result.rows if r.get("status") != "ok"][:3])
     checked = sum(1 for r in result.rows if r.get("score") is not None)
     shutil.rmtree(out, ignore_errors=True)
     return wall, used, checked

@@ -641,7 +641,7 @@ def main(argv: list[str] | None = None) -> None:
         "(default: $GBATCH_DEMO_VOICE, else auto)",
     )
     parser.add_argument("--said-dir", default=os.environ.get("GBATCH_DEMO_SAID_DIR"), help="record what each take said here, for gbatch-asr-demo ($GBATCH_DEMO_SAID_DIR)")
-    parser.add_argument("--garble", metavar="REGEX", help="with --said-dir: the first take of each line matching this skips a phrase (a bad take to catch)")
+    parser.add_argument("--garble", metavar="REGEX", default=os.environ.get("GBATCH_DEMO_GARBLE"), help="with --said-dir: the first take of each line matching this skips a phrase, a bad take to catch ($GBATCH_DEMO_GARBLE)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own start-up probes

@@ -18,15 +18,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._call import call, describe
+from .._call import call, classify, describe
 from .._columns import File
-from .._executor import Attempt, Backend, Listener
+from .._executor import Attempt, Backend, ErrorKind, Listener
 from .._servers import Server
 from ..transports.base import Request
 from .recognizer import Recognizer
 from .score import Score, score
 
 __all__ = ["CheckJob", "CheckResult", "CheckStage", "Recogniser"]
+
+#: a check that failed for a passing reason (a dropped connection, a full queue) is tried again
+#: this many times, after 0.5 s, then 1 s; then the take is left unchecked
+RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -125,9 +129,13 @@ class CheckStage:
         rec = recogniser.recognizer
         attempt = Attempt(f"check {job.row_id}#{job.take}", job, 1, backend, slot, self._cancelled, self._timeout, Listener(), time.monotonic)
         request = Request(rec.endpoint, rec.values(File(str(job.audio)), job.language), f"check-{next(self._sequence)}")
-        try:
-            result = call(recogniser.server.session, request, attempt)
-        except Exception as exc:  # noqa: BLE001 - whatever the recogniser did, the take stays unchecked
-            return CheckResult(job, None, None, recogniser.server.redact(describe(exc)), recogniser.server.label)
+        for retry in range(RETRIES + 1):
+            try:
+                result = call(recogniser.server.session, request, attempt)
+                break
+            except Exception as exc:  # noqa: BLE001 - whatever the recogniser did, the take stays unchecked
+                passing = classify(exc) in (ErrorKind.TRANSIENT, ErrorKind.BACKPRESSURE)
+                if not passing or retry == RETRIES or self._cancelled.wait(0.5 * 2**retry):
+                    return CheckResult(job, None, None, recogniser.server.redact(describe(exc)), recogniser.server.label)
         heard = rec.transcript(result.outputs)
         return CheckResult(job, heard, score(job.expected, heard), None, recogniser.server.label)
