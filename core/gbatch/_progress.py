@@ -97,8 +97,10 @@ class RichListener(Listener):
         self.progress.update(self.task, description=self.counts.line(max(20, self.console.width - 48)))
 
     def batch_started(self, total: int) -> None:
+        # Called again for each round of retakes (--check-server): each round counts afresh.
         self.counts.started = time.monotonic()
-        self.progress.update(self.task, total=total)
+        self.counts.done = self.counts.failed = 0
+        self.progress.reset(self.task, total=total)
         self.progress.start()
         self._refresh()
 
@@ -168,7 +170,7 @@ class PlainListener(Listener):
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def batch_started(self, total: int) -> None:
-        self.total = total
+        self.total, self.finished = total, 0  # a round of retakes counts afresh
         self._say(f"running {total} row{'s' if total != 1 else ''}")
 
     def row_status(self, item_id: str, status: dict[str, Any]) -> None:

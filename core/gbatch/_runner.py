@@ -562,6 +562,8 @@ def _execute_checked(
         rows = [] if report.interrupted or report.halted else takes.retakes(prepare_again)
         if not rows:
             return report
+        ids = [item.row.id for item in rows]
+        batch.say(f"{len(ids)} take{'s' if len(ids) != 1 else ''} failed {'their' if len(ids) != 1 else 'its'} check; making another: {', '.join(ids[:8])}{' …' if len(ids) > 8 else ''}")
         again = _execute(batch, rows, backends)
         report.interrupted, report.halted = again.interrupted, again.halted
 

@@ -98,6 +98,8 @@ class Takes:
             "input_hash": record.get("input_hash"),
             "ended": record.get("ended"),
             "checks": record.get("checks") or [],
+            "values": record.get("values") or {},
+            "warnings": record.get("warnings") or [],
         }
         updated = {**record, "name": base, "status": "unchecked", "takes": [*before, take]}
         self._submit(self._rows.get(row_id, item), take)
@@ -196,6 +198,10 @@ class Takes:
             "score": (best.get("score") or {}).get("error"),
             "transcript": best.get("transcript"),
             "outputs": best["outputs"],
+            # what the results file shows for the row is the kept take's
+            "values": best.get("values", record.get("values")) or {},
+            "warnings": best.get("warnings", record.get("warnings")) or [],
+            "checks": best.get("checks", record.get("checks")) or [],
             "generated": best.get("generated") or {},
             "input_hash": best.get("input_hash") or record.get("input_hash"),
             "flag": "fixed seed: not regenerated" if verdict is Verdict.FIXED_SEED else None,
