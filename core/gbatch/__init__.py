@@ -18,6 +18,9 @@ import only the names below.
 
 from ._api import Endpoint, Param, ServerApi
 from ._batch import BatchOptions, BatchResult
+from ._checks import Finding, Score, TakeScore, Verdict, audio_findings
+from ._checks import judge as judge_takes
+from ._checks import score as score_transcript
 from ._columns import Column, File, normalize_key
 from ._errors import (
     AppError,
@@ -53,6 +56,13 @@ from .transports.gradio_client import quiet_telemetry
 __version__ = "0.1.0"
 
 __all__ = [
+    "Finding",
+    "Score",
+    "TakeScore",
+    "Verdict",
+    "audio_findings",
+    "judge_takes",
+    "score_transcript",
     "AppError",
     "Attempt",
     "AutoTransport",
