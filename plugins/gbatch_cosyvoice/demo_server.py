@@ -653,7 +653,10 @@ def main(argv: list[str] | None = None) -> None:
         log.info("speaking with %s (Mandarin voice for CJK text, English otherwise); still not CosyVoice", speech.binary)
     elif args.voice == "auto":
         log.warning("note: espeak-ng is not installed, so the stand-in makes synthetic tones, not speech (apt-get install espeak-ng)")
-    demo = build_demo(args.variant, args.model_version, args.delay, args.show_error, "espeak" if speech else "tones", args.said_dir, args.garble)
+    said = {"said_dir": args.said_dir, "garble": args.garble} if args.said_dir else {}
+    if said:
+        log.info("recording what each take says in %s, for gbatch-asr-demo (a demo side channel, not recognition)", args.said_dir)
+    demo = build_demo(args.variant, args.model_version, args.delay, args.show_error, "espeak" if speech else "tones", **said)
     demo.launch(server_name=args.host, server_port=args.port, show_error=False)
 
 
