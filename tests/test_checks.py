@@ -257,3 +257,21 @@ def _cosyvoice_tool() -> gbatch.Tool:
     from gbatch_cosyvoice.tool import CosyVoiceTool
 
     return CosyVoiceTool()
+
+
+def test_gbatch_run_checks_takes_of_any_app_through_text_param(cli: Cli, serve: ServeFn, tmp_path: Path) -> None:
+    """The generic tool: --text-param names the parameter with the text; --check-api names the
+    recogniser's endpoint. gbatch run chooses no seed, so a wrong take is flagged, not remade."""
+    said = tmp_path / "said"
+    tts = serve(build_demo("upstream", model_version=1, voice="tones", said_dir=str(said), garble=GARBLED))
+    asr = serve(asr_demo.build_demo(str(said)))
+    tasks = write_csv(tmp_path / "t.csv", [["id", "tts_text"], ["a", ENGLISH[3]], ["b", f"{ENGLISH[5]} {GARBLED}"]])
+    out = tmp_path / "out"
+    result = cli("run", tts, tasks, "--api", "/generate_audio", "--text-param", "tts_text", "--check-server", asr, "--check-api", "/model_inference", "--out", out, "--json")
+    assert result.exit_code == 1, result.output
+    records = journal_by_id(out)
+    assert records["a"]["status"] == "ok" and records["a"]["score"] == 0.0
+    assert records["b"]["status"] == "check failed" and len(records["b"]["takes"]) == 1
+    assert records["b"]["flag"] == "fixed seed: not regenerated"
+    unknown = cli("run", tts, tasks, "--api", "/generate_audio", "--text-param", "nope", "--check-server", asr, "--out", out)
+    assert unknown.exit_code != 0 and "--text-param 'nope'" in unknown.output
