@@ -158,3 +158,17 @@ def test_the_recognition_endpoint_is_found_by_shape_and_gets_the_rows_language()
         find_recognizer(api(other))
     with pytest.raises(ServerError, match="--check-api"):
         find_recognizer(api(SENSEVOICE), "/nope")
+
+
+def test_without_a_reachable_recogniser_every_take_is_left_unchecked_at_once() -> None:
+    from pathlib import Path
+
+    from gbatch._checks.stage import CheckJob, CheckStage
+
+    stage = CheckStage([], unreachable="no recogniser server could be reached")
+    stage.submit(CheckJob("a", 1, Path("a.wav"), "hello", "en"))
+    stage.submit(CheckJob("b", 1, None, "hello", "en"))
+    results = {r.job.row_id: r for r in stage.wait(1.0)}
+    assert stage.pending == 0 and results["a"].transcript is None
+    assert results["a"].error == "no recogniser server could be reached" and results["b"].error == "the take has no audio file"
+    stage.close()

@@ -156,11 +156,9 @@ class Takes:
 
     def _submit(self, item: PreparedRow, take: Mapping[str, Any]) -> None:
         audio = next((o for o in take.get("outputs") or [] if Path(o).suffix.lower() in AUDIO_SUFFIXES), None)
-        job = CheckJob(item.row.id, int(take["take"]), self.out_dir / audio if audio else Path(), row_text(item, self.text_column), None)
-        if audio is None:
-            self.stage.submit(replace(job, audio=Path("-")))
-            return
-        self.stage.submit(replace(job, language=language_of(job.expected, {**item.row.values, **item.values})))
+        text = row_text(item, self.text_column)
+        language = language_of(text, {**item.row.values, **item.values})
+        self.stage.submit(CheckJob(item.row.id, int(take["take"]), self.out_dir / audio if audio else None, text, language))
 
     def _apply(self, result: CheckResult) -> None:
         record = self.history.get(result.job.row_id)

@@ -37,7 +37,8 @@ RETRIES = 2
 class CheckJob:
     row_id: str
     take: int
-    audio: Path
+    #: the take's audio file; None when the take has none (it cannot be checked)
+    audio: Path | None
     expected: str
     language: str | None
 
@@ -87,8 +88,8 @@ class CheckStage:
 
     def submit(self, job: CheckJob) -> None:
         self.submitted += 1
-        if not self._threads:
-            self._results.put(CheckResult(job, None, None, self._unreachable))
+        if not self._threads or job.audio is None:
+            self._results.put(CheckResult(job, None, None, self._unreachable if job.audio else "the take has no audio file"))
             return
         self._jobs.put(job)
 
@@ -129,6 +130,7 @@ class CheckStage:
         rec = recogniser.recognizer
         attempt = Attempt(f"check {job.row_id}#{job.take}", job, 1, backend, slot, self._cancelled, self._timeout, Listener(), time.monotonic)
         request = Request(rec.endpoint, rec.values(File(str(job.audio)), job.language), f"check-{next(self._sequence)}")
+        result = None
         for retry in range(RETRIES + 1):
             try:
                 result = call(recogniser.server.session, request, attempt)
@@ -137,5 +139,6 @@ class CheckStage:
                 passing = classify(exc) in (ErrorKind.TRANSIENT, ErrorKind.BACKPRESSURE)
                 if not passing or retry == RETRIES or self._cancelled.wait(0.5 * 2**retry):
                     return CheckResult(job, None, None, recogniser.server.redact(describe(exc)), recogniser.server.label)
+        assert result is not None  # the loop returned otherwise
         heard = rec.transcript(result.outputs)
         return CheckResult(job, heard, score(job.expected, heard), None, recogniser.server.label)
