@@ -55,7 +55,7 @@ def signal_findings(samples: np.ndarray, rate: int, limits: Limits = Limits()) -
     """Clipping and silences of mono or multi-channel float samples (-1..1)."""
     mono = samples.mean(axis=1) if samples.ndim > 1 else samples
     seconds = len(mono) / rate if rate else 0.0
-    clipped = float(np.mean(np.abs(mono) >= 0.999)) if mono.size else 0.0
+    clipped = _clipped_fraction(mono)
     loud = _loud_frames(mono, rate, limits.silence_db)
     if loud.any():
         first, last = int(np.argmax(loud)), int(len(loud) - 1 - np.argmax(loud[::-1]))
@@ -106,6 +106,20 @@ def flagged(findings: Sequence[Finding]) -> list[str]:
 
 def _finding(check: str, figure: float, unit: str, limit: float, message: str) -> Finding:
     return Finding(check, figure, unit, limit, figure > limit, message)
+
+
+def _clipped_fraction(mono: np.ndarray) -> float:
+    """Samples in flat runs (three or more equal samples) at full scale: a clipped waveform
+    is cut flat, while audio normalised to full scale only touches the top."""
+    if mono.size < 3:
+        return 0.0
+    top = np.abs(mono) >= 0.999
+    flat = np.zeros(mono.size, dtype=bool)
+    same = (mono[1:-1] == mono[:-2]) & (mono[1:-1] == mono[2:]) & top[1:-1]
+    flat[1:-1] |= same
+    flat[:-2] |= same
+    flat[2:] |= same
+    return float(flat.mean())
 
 
 def _loud_frames(mono: np.ndarray, rate: int, silence_db: float) -> np.ndarray:
