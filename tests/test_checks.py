@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import gbatch
+from gbatch.executor import ItemOutcome, Listener
 from gbatch_asr_demo import demo_server as asr_demo
 from gbatch_asr_demo.said import SaidLog
 from gbatch_cosyvoice.demo_server import build_demo
@@ -234,15 +235,16 @@ def test_ctrl_c_between_a_take_and_its_check_loses_nothing(serve: ServeFn, tmp_p
         defaults={"prompt_audio": str(VOICE), "prompt_text": VOICE_TEXT},
     )  # fmt: skip
 
-    class CtrlC(gbatch.Listener):
-        def row_finished(self, outcome: gbatch.Outcome[Any]) -> None:
+    class CtrlC(Listener):
+        def row_finished(self, outcome: ItemOutcome[Any]) -> None:
             if outcome.id == "r02":  # the garbled line's first take is journaled; its check has not come back
                 raise KeyboardInterrupt
 
     stopped = gbatch.run_batch(tool, tasks, options, listener=CtrlC(), say=lambda _: None)
     assert stopped.interrupted
     records = journal_by_id(out)
-    assert records["r02"]["status"] == "unchecked" and all(r["status"] == "unchecked" for r in records.values())
+    # r02's check had not come back; a row whose check had is journaled as checked
+    assert records["r02"]["status"] == "unchecked" and all(r["status"] in ("unchecked", "ok") for r in records.values())
     assert all((out / r["outputs"][0]).exists() for r in records.values())
     seeds = {i: r["takes"][0]["generated"]["seed"] for i, r in records.items()}
 

@@ -16,7 +16,7 @@ from ._errors import ExitCode
 from ._executor import RetryPolicy
 from ._tasks import TaskRow
 from ._tool import Call
-from .transports.base import Connection
+from .transports.base import ConnectOptions
 
 __all__ = ["HAS_TAKE", "BatchOptions", "BatchResult", "PreparedRow", "plain_values"]
 
@@ -52,7 +52,7 @@ class BatchOptions:
     #: retry rows the app itself failed (gr.Error), not only transient failures
     retry_app_errors: bool = False
     encoding: str | None = None
-    connection: Connection = field(default_factory=Connection)
+    connection: ConnectOptions = field(default_factory=ConnectOptions)
     #: column name -> value given on the command line, used where a row is empty
     defaults: Mapping[str, Any] = field(default_factory=dict)
     #: the tool's own options (`Tool.options`), by name

@@ -50,6 +50,7 @@ from ._api import Endpoint, ServerApi
 from ._call import cause_of, classify, describe
 from ._columns import File
 from ._errors import (
+    TIMEOUT_ERRORS,
     CallCancelled,
     CallError,
     CallTimeout,
@@ -58,12 +59,21 @@ from ._errors import (
     RowFailed,
     ServerError,
 )
-from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, Outcome, execute
+from ._executor import Attempt, ErrorKind, ExecutorReport, ItemOutcome, Listener, ServerSlots, execute
 from ._outputs import atomic_write
 from ._servers import Server, redact, redact_url
 from ._tool import Call, Plan
 from .transports import AutoTransport
-from .transports.base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update
+from .transports.base import (
+    CallResult,
+    ConnectOptions,
+    Job,
+    JobEvent,
+    ServerFile,
+    ServerSession,
+    Transport,
+    TransportRequest,
+)
 
 if TYPE_CHECKING:
     from ._batch import PreparedRow
@@ -102,12 +112,14 @@ def client_for(address: str, *, wait: float = 60.0) -> distributed.Client:
         if client is None:
             try:
                 client = distributed.Client(address, set_as_default=False, timeout=30)
-            except (OSError, TimeoutError) as exc:
+            except OSError as exc:
+                raise NoServerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+            except TIMEOUT_ERRORS as exc:
                 raise NoServerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
             _clients[address] = client
     try:
         client.wait_for_workers(1, timeout=wait)
-    except TimeoutError:
+    except TIMEOUT_ERRORS:
         raise NoServerError(f"the Dask scheduler at {address} has no workers (waited {wait:.0f}s)") from None
     return client
 
@@ -232,11 +244,11 @@ _connect_locks: dict[tuple[str, str, str], threading.Lock] = {}
 _plans: dict[str, Plan] = {}
 
 
-def _connection_key(connection: Connection) -> str:
+def _connection_key(connection: ConnectOptions) -> str:
     return hashlib.sha256(repr(connection).encode()).hexdigest()
 
 
-def _worker_server(url: str, connection: Connection, slots: int, plan_key: str) -> _WorkerServer:
+def _worker_server(url: str, connection: ConnectOptions, slots: int, plan_key: str) -> _WorkerServer:
     key = (url, _connection_key(connection), plan_key)
     with _sessions_lock:
         found = _sessions.get(key)
@@ -251,7 +263,7 @@ def _worker_server(url: str, connection: Connection, slots: int, plan_key: str) 
             return found
         session = AutoTransport().connect(url, connection, max(1, slots))
         session.slots = max(1, slots)
-        made = _WorkerServer(Server(Backend(url, max(1, slots), redact_url(url)), session, connection))
+        made = _WorkerServer(Server(ServerSlots(url, max(1, slots), redact_url(url)), session, connection))
         with _sessions_lock:
             _sessions[key] = made
             while len(_sessions) > MAX_SESSIONS:
@@ -356,7 +368,7 @@ class RowJob:
     name: str  # the output base name
     out_dir: str
     marker: str  # the token the driver wrote into OUT/.gbatch-cluster
-    connection: Connection
+    connection: ConnectOptions
     server: str  # spec: `local:URL` or a shared URL
     slots: int
     shared_limit: int | None  # a shared server's cluster-wide limit (a distributed.Semaphore)
@@ -426,7 +438,7 @@ class WorkerServerRef:
     ws: _WorkerServer | None = None
 
 
-def _read_api(spec: str, connection: Connection) -> dict[str, Any]:
+def _read_api(spec: str, connection: ConnectOptions) -> dict[str, Any]:
     """On a worker: the API (and each endpoint's concurrency) of the server `spec` names there."""
     name, _ = _this_worker()
     url = resolve(spec)
@@ -444,7 +456,7 @@ def _read_api(spec: str, connection: Connection) -> dict[str, Any]:
         session.close()
 
 
-def _remote_call(spec: str, connection: Connection, request: Request) -> dict[str, Any]:
+def _remote_call(spec: str, connection: ConnectOptions, request: TransportRequest) -> dict[str, Any]:
     """On a worker: one request outside the rows (a plan's setup run by the driver)."""
     url = resolve(spec)
     try:
@@ -455,7 +467,7 @@ def _remote_call(spec: str, connection: Connection, request: Request) -> dict[st
         return {"ok": False, "message": describe(exc), "transport": cause_of(exc) in ("transport", "timeout")}
 
 
-def _remote_fetch(spec: str, connection: Connection, file: ServerFile | str) -> dict[str, Any]:
+def _remote_fetch(spec: str, connection: ConnectOptions, file: ServerFile | str) -> dict[str, Any]:
     url = resolve(spec)
     try:
         return {"ok": True, "data": _worker_server(url, connection, 1, "setup").server.session.fetch(file)}
@@ -463,7 +475,7 @@ def _remote_fetch(spec: str, connection: Connection, file: ServerFile | str) -> 
         return {"ok": False, "message": describe(exc)}
 
 
-def probe_servers(specs: Sequence[str], connection: Connection) -> list[dict[str, Any]]:
+def probe_servers(specs: Sequence[str], connection: ConnectOptions) -> list[dict[str, Any]]:
     """On a worker (or here): for each server spec, the URL reached, its Gradio version and slots."""
     name, address = _this_worker()
     if not specs:
@@ -493,7 +505,7 @@ def probe_servers(specs: Sequence[str], connection: Connection) -> list[dict[str
     return rows
 
 
-def servers_on_cluster(address: str, specs: Sequence[str], connection: Connection) -> list[dict[str, Any]]:
+def servers_on_cluster(address: str, specs: Sequence[str], connection: ConnectOptions) -> list[dict[str, Any]]:
     """`gbatch servers --cluster`: `probe_servers` on every worker."""
     client = client_for(address)
     rows: list[dict[str, Any]] = []
@@ -516,10 +528,10 @@ class _RemoteJob(Job):
         self._future = future
         self._label = label
 
-    def result(self, timeout: float) -> Result:
+    def result(self, timeout: float) -> CallResult:
         try:
             answer = _result(self._future, timeout)
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             raise
         except Exception as exc:  # noqa: BLE001 - a worker lost on the way
             raise ConnectionLost(f"{self._label}: the worker running this request failed: {exc}") from None
@@ -527,21 +539,21 @@ class _RemoteJob(Job):
             if answer["transport"]:
                 raise ConnectionLost(answer["message"])
             raise CallError(answer["message"])
-        return cast(Result, answer["result"])
+        return cast(CallResult, answer["result"])
 
     def cancel(self) -> None:
         with contextlib.suppress(Exception):
             self._future.cancel()
 
-    def updates(self) -> list[Update]:
+    def updates(self) -> list[JobEvent]:
         return []
 
 
-class RemoteSession(Session):
+class RemoteSession(ServerSession):
     """The driver's handle on a server it may not reach itself: the API a worker read,
     and requests (a plan's setup) run on a worker."""
 
-    def __init__(self, client: distributed.Client, spec: str, api: ServerApi, limits: Mapping[str, int | None], connection: Connection) -> None:
+    def __init__(self, client: distributed.Client, spec: str, api: ServerApi, limits: Mapping[str, int | None], connection: ConnectOptions) -> None:
         self.url = spec
         self.api = api
         self.slots = 1
@@ -549,7 +561,7 @@ class RemoteSession(Session):
         self._limits = dict(limits)
         self._connection = connection
 
-    def submit(self, request: Request, slot: int = 0) -> Job:
+    def submit(self, request: TransportRequest, slot: int = 0) -> Job:
         future = self._client.submit(_remote_call, self.url, self._connection, request, pure=False)
         return _RemoteJob(future, redact_url(self.url))
 
@@ -574,7 +586,7 @@ class ClusterTransport(Transport):
     def __init__(self, client: distributed.Client) -> None:
         self.client = client
 
-    def connect(self, url: str, connection: Connection, slots: int, config: Mapping[str, Any] | None = None) -> Session:
+    def connect(self, url: str, connection: ConnectOptions, slots: int, config: Mapping[str, Any] | None = None) -> ServerSession:
         problems: list[str] = []
         # A local server is read through the first worker whose server answers.
         for address, name in _workers(self.client).items():
@@ -699,7 +711,7 @@ class _Once(Listener):
     def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
         self._inner.row_retrying(item_id, attempt, error, delay, kind)
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         if outcome.id in self._finished:
             return
         self._finished.add(outcome.id)
@@ -709,7 +721,7 @@ class _Once(Listener):
             outcome.backend = self._where[outcome.id]
         self._inner.row_finished(outcome)
 
-    def batch_finished(self, report: ExecutionReport[Any]) -> None:
+    def batch_finished(self, report: ExecutorReport[Any]) -> None:
         self._inner.batch_finished(report)
 
 
@@ -748,7 +760,7 @@ def execute_on_cluster(
     timeout: float | None,
     halt_on_failures: int | None,
     listener: Listener,
-) -> ExecutionReport[dict[str, Any]]:
+) -> ExecutorReport[dict[str, Any]]:
     """Run the rows on the cluster `batch.options.cluster` names; the driver journals them
     through `listener` (the runner's Recorder) as the executor reports them."""
     assert batch.options.cluster
@@ -774,14 +786,14 @@ def execute_on_cluster(
 
     # Backends: each worker's own server for `local:` specs, one cluster-wide backend per shared server.
     targets: dict[str, _Target] = {}
-    backends: list[Backend] = []
+    backends: list[ServerSlots] = []
     for server in batch.servers.values():
         backend = server.backend
         if is_local(server.url):
             for address, name in workers.items():
                 key = f"{server.url}@{address}"
                 targets[key] = _Target(server.url, str(backend), address, name, backend.slots, None)
-                backends.append(Backend(key, backend.slots, f"{backend} on worker {name}"))
+                backends.append(ServerSlots(key, backend.slots, f"{backend} on worker {name}"))
         else:
             targets[server.url] = _Target(server.url, str(backend), None, None, backend.slots, backend.slots)
             backends.append(backend)

@@ -16,12 +16,13 @@ from typing import Any
 
 from ._api import ServerApi
 from ._batch import HAS_TAKE, BatchOptions, BatchResult, PreparedRow, plain_values
+from ._binding import bind_columns
 from ._call import call, cause_of, classify, describe
 from ._checks import take_findings
 from ._columns import normalize_key
 from ._each import cross, parse_each
-from ._errors import CallError, ConnectionLost, PluginError, Problem, RowFailed, ServerError, UsageError
-from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
+from ._errors import CallError, ConnectionLost, PluginError, RowFailed, ServerError, TaskFileProblem, UsageError
+from ._executor import Attempt, ErrorKind, ExecutorReport, ItemOutcome, Listener, RetryPolicy, ServerSlots, execute
 from ._journal import Journal, write_results
 from ._outputs import atomic_write, clean_partials, sanitize
 from ._prepare import column_map, prepare_batch
@@ -30,9 +31,9 @@ from ._review import write_review
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
 from ._takes import RETAKING, Takes, connect_checks, row_text
 from ._tasks import TaskFile, read_tasks
-from ._tool import Call, Plan, Tool, bind_columns
+from ._tool import Call, Plan, Tool
 from .transports import AutoTransport
-from .transports.base import Request, Result, ServerFile, Session, Transport
+from .transports.base import CallResult, ServerFile, ServerSession, Transport, TransportRequest
 
 __all__ = ["BatchOptions", "BatchResult", "PreparedRow", "parse_server", "run_batch"]
 
@@ -74,7 +75,7 @@ class _Batch:
 class _RowOutputs:
     """The `gbatch.Outputs` a plan writes one row's results through (worker thread)."""
 
-    def __init__(self, out_dir: Path, name: str, call: Call, session: Session, logs: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, out_dir: Path, name: str, call: Call, session: ServerSession, logs: Sequence[tuple[str, str]]) -> None:
         self.out_dir = out_dir
         self.call = call
         self._name = name
@@ -140,7 +141,7 @@ def run_batch(
         raise UsageError("Give at least one --server URL")
     # With one server, -j is its slot count; otherwise each server's own concurrency decides.
     backends = [parse_server(s, jobs if (jobs and len(servers) == 1) else 0) for s in servers]
-    task_problems: list[Problem] = []  # rows with bad or duplicate ids: reported with all the others
+    task_problems: list[TaskFileProblem] = []  # rows with bad or duplicate ids: reported with all the others
     if not options.cluster and any(b.url.startswith("local:") for b in backends):
         raise UsageError("--server local:URL names each cluster worker's own server: it needs --cluster")
     task = cross(
@@ -149,6 +150,7 @@ def run_batch(
     )
     for note in task.notes:
         say(f"note: {note}")
+    tool = tool.for_task(task.columns)
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
     if transport is None and options.cluster:
@@ -230,9 +232,9 @@ def _names(prepared: Sequence[PreparedRow], history: dict[str, dict[str, Any]], 
     )
 
 
-def _connect(backends: Sequence[Backend], options: BatchOptions, transport: Transport, tool: Tool) -> Connected:
+def _connect(backends: Sequence[ServerSlots], options: BatchOptions, transport: Transport, tool: Tool) -> Connected:
     # Until the server's API is known, size each session for the most rows it may get.
-    provisional = [b if b.slots else Backend(b.url, 2 * max(1, tool.slots_per_server), b.label) for b in backends]
+    provisional = [b if b.slots else ServerSlots(b.url, 2 * max(1, tool.slots_per_server), b.label) for b in backends]
     connected = connect_servers(provisional, options.connection, transport)
     chosen = {b.url: b for b in backends}
     for server in connected.servers:
@@ -254,26 +256,17 @@ def _plan(tool: Tool, servers: Sequence[Server], tool_options: Mapping[str, Any]
 
 
 def resolve_options(tool: Tool, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Every `Tool.options` entry: the given value or the option's default, checked against its choices."""
+    """Every `Tool.options` entry: the given value or the option's default, checked against its choices and range."""
     known = {o.name for o in tool.options}
     unknown = sorted(set(given) - known)
     if unknown:
         raise UsageError(f"tool {tool.name!r} has no option {', '.join(unknown)}; its options: {', '.join(sorted(known)) or 'none'}")
-    resolved: dict[str, Any] = {}
-    for option in tool.options:
-        value = given.get(option.name)
-        if value is None:
-            value = option.default
-        if value is not None and option.choices and str(value).lower() not in {c.lower() for c in option.choices}:
-            flag = "--" + option.name.replace("_", "-")
-            raise UsageError(f"{flag} {value!r}: choose one of {', '.join(option.choices)}")
-        resolved[option.name] = value
-    return resolved
+    return {option.name: option.resolve(given.get(option.name)) for option in tool.options}
 
 
 def make_plan(tool: Tool, api: ServerApi, options: Mapping[str, Any]) -> Plan:
     """The tool's plan for this server, with the library's defaults: `api_name` and `columns`
-    from the tool, columns bound to their endpoint parameters (`Column(param=...)`)."""
+    from the tool, the tool's columns bound to their endpoint parameters (`Column(param=...)`)."""
     plan = tool.plan(api, options)
     if not getattr(plan, "api_name", None):
         if not tool.api_name:
@@ -284,8 +277,7 @@ def make_plan(tool: Tool, api: ServerApi, options: Mapping[str, Any]) -> Plan:
         found = "\n  ".join(e.signature() for e in api.every_endpoint()) or "(none)"
         raise ServerError(f"{api.url} has no endpoint {plan.api_name!r}, which tool {tool.name!r} calls. Its endpoints:\n  {found}")
     if not getattr(plan, "columns", None):
-        plan.columns = tool.columns
-    plan.columns = bind_columns(plan.columns, endpoint)
+        plan.columns = bind_columns(tool.columns, endpoint)  # a plan that sets its own columns binds them
     return plan
 
 
@@ -302,7 +294,7 @@ def _setup(server: Server, plan: Plan) -> None:
     server.needs_setup = False
 
 
-def _slots(server: Server, plan: Plan, tool: Tool) -> Backend:
+def _slots(server: Server, plan: Plan, tool: Tool) -> ServerSlots:
     """How many rows go to a server at once: `URL=N` (or -j with one server) when given;
     otherwise the server's concurrency (or the tool's), plus as many waiting in its queue,
     so a slot never idles while the next row travels."""
@@ -312,7 +304,7 @@ def _slots(server: Server, plan: Plan, tool: Tool) -> Backend:
     endpoint = server.api.endpoint(plan.api_name)
     concurrency = (server.session.concurrency(endpoint) if endpoint is not None else None) or tool.slots_per_server
     waiting = concurrency if endpoint is not None and endpoint.queued else 0
-    return Backend(backend.url, concurrency + waiting, backend.label)
+    return ServerSlots(backend.url, concurrency + waiting, backend.label)
 
 
 def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchResult:
@@ -367,7 +359,7 @@ def _report(
     prepared: Sequence[PreparedRow],
     to_run: Sequence[PreparedRow],
     waiting: Sequence[PreparedRow],
-    report: ExecutionReport[dict[str, Any]],
+    report: ExecutorReport[dict[str, Any]],
     result: BatchResult,
     started: float,
 ) -> BatchResult:
@@ -405,14 +397,14 @@ def _describe_slots(server: Server) -> str:
     return f"{server.label} (gradio {server.api.version or '?'}): {slots} row{'s' if slots != 1 else ''} at once"
 
 
-def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> Result:
+def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> CallResult:
     ref = step.endpoint if step.endpoint is not None else plan.api_name
     endpoint = server.api.endpoint(ref)
     if endpoint is None:
         raise CallError(f"{server.label} has no endpoint {ref!r}")
     progress = plan.progress if type(plan).progress is not Plan.progress else None
     # step.kwargs are already as a browser sends them (prepare_batch, for this server's API)
-    return call(server.session, Request(endpoint, step.kwargs, session), attempt, progress=progress)
+    return call(server.session, TransportRequest(endpoint, step.kwargs, session), attempt, progress=progress)
 
 
 def _ensure_setup(server: Server, plan: Plan) -> None:
@@ -429,7 +421,7 @@ def _overrides_setup(plan: Plan) -> bool:
     return type(plan).setup is not Plan.setup
 
 
-def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Backend]) -> ExecutionReport[dict[str, Any]]:
+def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[ServerSlots]) -> ExecutorReport[dict[str, Any]]:
     """Send the rows; journal each one as it finishes (in the calling thread)."""
     options, out_dir, secrets = batch.options, batch.out_dir, batch.secrets
     by_id = {item.row.id: item for item in to_run}
@@ -484,7 +476,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
         return plan.explain(message, row_call)
 
     class Recorder(Listener):
-        def row_finished(self, outcome: Outcome[Any]) -> None:
+        def row_finished(self, outcome: ItemOutcome[Any]) -> None:
             item = by_id[outcome.id]
             body = outcome.value or {}
             logs = body.get("logs") or [[level, text] for level, text in failed_logs.get(item.row.id, [])]
@@ -546,8 +538,8 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Ba
 
 
 def _execute_checked(
-    batch: _Batch, takes: Takes, to_run: Sequence[PreparedRow], done_before: Sequence[PreparedRow], backends: Sequence[Backend]
-) -> ExecutionReport[dict[str, Any]]:
+    batch: _Batch, takes: Takes, to_run: Sequence[PreparedRow], done_before: Sequence[PreparedRow], backends: Sequence[ServerSlots]
+) -> ExecutorReport[dict[str, Any]]:
     """Rounds of generation: each take is checked while the round goes on; rows whose
     checks ask for another take go into the next round, with a new seed."""
 
@@ -607,10 +599,10 @@ class _Fanout(Listener):
         for listener in self._listeners:
             listener.row_retrying(item_id, attempt, error, delay, kind)
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         for listener in self._listeners:
             listener.row_finished(outcome)
 
-    def batch_finished(self, report: ExecutionReport[Any]) -> None:
+    def batch_finished(self, report: ExecutorReport[Any]) -> None:
         for listener in self._listeners:
             listener.batch_finished(report)

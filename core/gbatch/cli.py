@@ -166,7 +166,9 @@ _METAVARS: dict[type, str] = {str: "TEXT", int: "INT", float: "FLOAT", Path: "PA
 
 def _option_param(option: Option) -> inspect.Parameter:
     flag = f"--{option.name.replace('_', '-')}"
-    help_text = option.help + (f" Choices: {', '.join(option.choices)}." if option.choices else "")
+    help_text = option.help + (f" Choices: {', '.join(map(str, option.choices))}." if option.choices else "")
+    if option.minimum is not None or option.maximum is not None:
+        help_text += f" It {option.range_text()}."
     if option.flag:
         return _param(f"opt_{option.name}", Annotated[bool, typer.Option(flag, help=help_text)], bool(option.default))
     kind: Any = option.type | None
@@ -184,7 +186,7 @@ def _command(name: str, help_text: str, params: Sequence[inspect.Parameter], bod
 
 
 def _connection(kwargs: dict[str, Any]) -> Any:
-    from .transports.base import Connection
+    from .transports.base import ConnectOptions
 
     auth = None
     if kwargs.get("auth"):
@@ -202,7 +204,7 @@ def _connection(kwargs: dict[str, Any]) -> Any:
     if max_mb is not None and max_mb <= 0:
         raise UsageError("--max-download-mb must be more than 0")
     limit = int(max_mb * 1_000_000) if max_mb else None
-    return Connection(auth=auth, token=kwargs.get("token") or None, headers=headers, max_download=limit)
+    return ConnectOptions(auth=auth, token=kwargs.get("token") or None, headers=headers, max_download=limit)
 
 
 def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:
@@ -409,7 +411,7 @@ def _tool_command(tool: Tool) -> Callable[..., None]:
     return _command(tool.name, tool.help, params, lambda kw: _run_tool(tool, kw.pop("tasks"), kw))
 
 
-def _run_command() -> Callable[..., None]:
+def _run_command(known: Sequence[Tool] = ()) -> Callable[..., None]:
     from ._generic import GenericTool
 
     params = [
@@ -424,7 +426,7 @@ def _run_command() -> Callable[..., None]:
     def body(kw: dict[str, Any]) -> int:
         url, tasks = kw.pop("url"), kw.pop("tasks")
         kw["server"] = [url, *(kw.get("server") or [])]
-        return _run_tool(GenericTool(kw.pop("api"), kw.pop("fn_index"), kw.pop("text_param")), tasks, kw)
+        return _run_tool(GenericTool(kw.pop("api"), kw.pop("fn_index"), known=known, text_column=kw.pop("text_param")), tasks, kw)
 
     help_text = """Run a task file against any endpoint of any Gradio app (gradio 3, 4, 5, 6).
 
@@ -549,7 +551,7 @@ def build_app(registry: Registry) -> typer.Typer:
     ) -> None:
         """Batch-drive Gradio AI apps from a task file."""
 
-    app.command("run")(_run_command())
+    app.command("run")(_run_command(list(registry.tools.values())))
     app.command("inspect")(_inspect_command())
     app.command("plugins")(_plugins_command(registry))
     app.command("review")(_review_command())

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from .._call import call, classify, describe
 from .._columns import File
-from .._executor import Attempt, Backend, ErrorKind, Listener
+from .._executor import Attempt, ErrorKind, Listener, ServerSlots
 from .._servers import Server
-from ..transports.base import Request
+from ..transports.base import TransportRequest
 from .recognizer import Recognizer
 from .score import Score, score
 
@@ -119,17 +119,17 @@ class CheckStage:
             self._jobs.put(None)
 
     def _serve(self, recogniser: Recogniser, slot: int) -> None:
-        backend = Backend(recogniser.server.url, recogniser.slots, recogniser.server.label)
+        backend = ServerSlots(recogniser.server.url, recogniser.slots, recogniser.server.label)
         while not self._cancelled.is_set():
             job = self._jobs.get()
             if job is None or self._cancelled.is_set():
                 return
             self._results.put(self._check(recogniser, backend, slot, job))
 
-    def _check(self, recogniser: Recogniser, backend: Backend, slot: int, job: CheckJob) -> CheckResult:
+    def _check(self, recogniser: Recogniser, backend: ServerSlots, slot: int, job: CheckJob) -> CheckResult:
         rec = recogniser.recognizer
         attempt = Attempt(f"check {job.row_id}#{job.take}", job, 1, backend, slot, self._cancelled, self._timeout, Listener(), time.monotonic)
-        request = Request(rec.endpoint, rec.values(File(str(job.audio)), job.language), f"check-{next(self._sequence)}")
+        request = TransportRequest(rec.endpoint, rec.values(File(str(job.audio)), job.language), f"check-{next(self._sequence)}")
         result = None
         for retry in range(RETRIES + 1):
             try:

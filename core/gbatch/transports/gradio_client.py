@@ -1,6 +1,7 @@
 """Gradio 4, 5 and 6 servers, through gradio_client (SSE protocol).
 
-- telemetry is switched off before gradio_client is imported (it phones home otherwise);
+- every gradio_client Client is made without telemetry (it phones home otherwise), without
+  touching the process's environment;
 - a session builds Clients lazily, one per eight slots, since one Client is one
   event stream and one failure domain, and drops a Client whose stream broke;
 - files go as the browser sends them: uploaded, and shaped per component (a
@@ -16,7 +17,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
-import os
 import posixpath
 import ssl
 import threading
@@ -26,13 +26,23 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from .._api import Endpoint, Param, ServerApi, choice_labels, number_or_none
+from .._api import Endpoint, Param, ServerApi, choice_labels, number_or_none, untouched_value
 from .._columns import File
-from .._errors import AppError, CallCancelled, CallError, ConnectionLost, QueueFull, ServerError
-from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated
+from .._errors import TIMEOUT_ERRORS, AppError, CallCancelled, CallError, ConnectionLost, QueueFull, ServerError
+from .base import (
+    CallResult,
+    ComponentUpdate,
+    ConnectOptions,
+    Job,
+    JobEvent,
+    ServerFile,
+    ServerSession,
+    Transport,
+    TransportRequest,
+)
 from .http import download
 
-__all__ = ["GradioClientTransport", "make_client", "quiet_telemetry"]
+__all__ = ["GradioClientTransport", "make_client"]
 
 CLIENTS_PER_SLOTS = 8
 CANCEL_WAIT = 2.0  # seconds a cancel may take before the attempt ends anyway
@@ -42,17 +52,7 @@ READ_STALL = 30.0
 GENERIC_APP_ERROR = "The upstream Gradio app has raised an exception but has not enabled verbose error reporting"
 
 
-def quiet_telemetry() -> None:
-    """gradio_client sends telemetry unless BOTH the variable and the argument say no."""
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-
-
-# huggingface_hub reads its variable when it is first imported, which may happen before any
-# Client is made (by the caller's own code): switch both off as soon as gbatch is imported.
-quiet_telemetry()
-
-ClientFactory = Callable[[str, Connection, int], Any]
+ClientFactory = Callable[[str, ConnectOptions, int], Any]
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,12 +61,10 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def make_client(url: str, connection: Connection, workers: int) -> Any:
+def make_client(url: str, connection: ConnectOptions, workers: int) -> Any:
     """A gradio_client.Client that never downloads on its own and never reports telemetry."""
-    quiet_telemetry()
-    from gradio_client import Client
-
-    return Client(
+    _hub_telemetry_off()
+    return _quiet_client_class()(
         url,
         token=connection.token,
         auth=connection.auth,
@@ -82,6 +80,36 @@ def make_client(url: str, connection: Connection, workers: int) -> Any:
     )
 
 
+def _hub_telemetry_off() -> None:
+    """Every Client builds its headers with huggingface_hub, which, unless its telemetry switch is
+    off, asks huggingface.co which coding agent runs the process. The switch is a constant that
+    huggingface_hub reads from the environment when first imported; gbatch sets the constant when
+    it makes a client, and leaves the environment alone."""
+    import huggingface_hub.constants
+
+    huggingface_hub.constants.HF_HUB_DISABLE_TELEMETRY = True
+
+
+@functools.lru_cache(maxsize=1)
+def _quiet_client_class() -> type:
+    """gradio_client.Client without its telemetry.
+
+    A Client reports itself unless BOTH `analytics_enabled=False` and the variable
+    GRADIO_ANALYTICS_ENABLED say no, and an unset variable says yes. Rather than change the
+    caller's environment, the one method that reports does nothing here, and the flag reads
+    false whatever the environment says. (gradio_client is imported only when a client is made.)
+    """
+    from gradio_client import Client
+
+    class QuietClient(Client):  # type: ignore[misc]
+        analytics_enabled = property(lambda self: False, lambda self, value: None)
+
+        def _telemetry_thread(self) -> None:
+            return
+
+    return QuietClient
+
+
 class GradioClientTransport(Transport):
     """Gradio 4 and later. `client_factory` builds the gradio_client Clients (tests may replace it)."""
 
@@ -90,7 +118,7 @@ class GradioClientTransport(Transport):
     def __init__(self, client_factory: ClientFactory = make_client) -> None:
         self._factory = client_factory
 
-    def connect(self, url: str, connection: Connection, slots: int, config: Mapping[str, Any] | None = None) -> Session:
+    def connect(self, url: str, connection: ConnectOptions, slots: int, config: Mapping[str, Any] | None = None) -> ServerSession:
         session = ClientSession(url, slots, connection, self._factory)
         try:
             client = session.client(0)
@@ -115,10 +143,10 @@ def _is_login_failure(exc: BaseException) -> bool:
     return type(exc).__name__ == "AuthenticationError" or (isinstance(exc, ValueError) and "Could not login" in str(exc))
 
 
-class ClientSession(Session):
+class ClientSession(ServerSession):
     """gradio_client Clients for one server, built on first use and rebuilt after their stream drops."""
 
-    def __init__(self, url: str, slots: int, connection: Connection, factory: ClientFactory) -> None:
+    def __init__(self, url: str, slots: int, connection: ConnectOptions, factory: ClientFactory) -> None:
         self.url = url.rstrip("/") + "/"
         self.slots = slots
         self.connection = connection
@@ -180,7 +208,7 @@ class ClientSession(Session):
 
     # -- requests -----------------------------------------------------------------
 
-    def submit(self, request: Request, slot: int = 0) -> Job:
+    def submit(self, request: TransportRequest, slot: int = 0) -> Job:
         from gradio_client import handle_file
 
         params = {p.name: p for p in request.endpoint.parameters}
@@ -267,18 +295,19 @@ class ClientJob(Job):
         values = tuple(value) if returns != 1 and isinstance(value, (list, tuple)) else (value,)
         return tuple(self._convert(v) for v in values)
 
-    def result(self, timeout: float) -> Result:
+    def result(self, timeout: float) -> CallResult:
         try:
             value = self._job.result(timeout=timeout)
-        except TimeoutError:
-            raise
+        except TIMEOUT_ERRORS:
+            # The Job protocol promises the builtin, which concurrent.futures' is not before 3.11.
+            raise TimeoutError(f"{self._endpoint.key} is still running") from None
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             if self._cancelled:
                 raise CallCancelled("cancelled") from None
             raise self._session._translate(exc, self._client, []) from None
-        return Result(self._outputs(value), self._endpoint)
+        return CallResult(self._outputs(value), self._endpoint)
 
     def _convert(self, value: Any) -> Any:
         if _is_file_data(value):
@@ -289,7 +318,7 @@ class ClientJob(Job):
                 return self._session.server_file(media, value.get("caption"))
             if value.get("__type__") == "update":
                 props = {k: self._convert(v) for k, v in value.items() if k not in ("__type__", "value")}
-                return Updated(self._convert(value.get("value")), props, "value" in value)
+                return ComponentUpdate(self._convert(value.get("value")), props, "value" in value)
             return {k: self._convert(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self._convert(v) for v in value]
@@ -310,15 +339,15 @@ class ClientJob(Job):
         worker.start()
         worker.join(CANCEL_WAIT)
 
-    def updates(self) -> list[Update]:
+    def updates(self) -> list[JobEvent]:
         # Job.status() keeps only the latest update, so a log line could be lost: read the queue.
-        found: list[Update] = []
+        found: list[JobEvent] = []
         # A generator's yields so far: apps that report progress only there need them (Plan.progress).
         with contextlib.suppress(Exception):
             yields = self._job.outputs()
             if len(yields) > self._yields_seen:
                 self._yields_seen = len(yields)
-                found.append(Update("generating", outputs=self._outputs(yields[-1])))
+                found.append(JobEvent("generating", outputs=self._outputs(yields[-1])))
         queue = getattr(getattr(self._job, "communicator", None), "updates", None)
         if queue is None:
             return found
@@ -330,7 +359,7 @@ class ClientJob(Job):
             log = getattr(update, "log", None)
             if log:
                 text, level = log
-                found.append(Update("log", log=(str(level), str(text))))
+                found.append(JobEvent("log", log=(str(level), str(text))))
             code = getattr(update, "code", None)
             if code is None:
                 continue
@@ -343,7 +372,7 @@ class ClientJob(Job):
                     progress = float(unit.progress)
                 elif getattr(unit, "length", None):
                     progress = float(unit.index or 0) / float(unit.length)
-            found.append(Update(_CODES.get(name, name.lower()), rank=update.rank, queue_size=update.queue_size, eta=update.eta, progress=progress))
+            found.append(JobEvent(_CODES.get(name, name.lower()), rank=update.rank, queue_size=update.queue_size, eta=update.eta, progress=progress))
 
 
 _CODES = {"IN_QUEUE": "queued", "JOINING_QUEUE": "queued", "PROCESSING": "started", "ITERATING": "started", "PROGRESS": "progress", "FINISHED": "finished"}
@@ -375,7 +404,7 @@ def translate(exc: BaseException, logs: list[tuple[str, str]]) -> CallError:
         if code == 429 or code >= 500:
             return ConnectionLost(f"HTTP {code} from {exc.request.url}", status=code, logs=logs)
         return CallError(f"HTTP {code} from {exc.request.url}", logs=logs)
-    if isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError)):
+    if isinstance(exc, (httpx.TransportError, ConnectionError, *TIMEOUT_ERRORS)):
         return ConnectionLost(_describe(exc), logs=logs)
     if isinstance(exc, ValueError) and "Server stopped" in str(exc):
         return ConnectionLost("the server stopped", logs=logs)
@@ -421,6 +450,8 @@ def api_from_info(info: Mapping[str, Any], config: Mapping[str, Any], url: str) 
     dependencies: list[dict[str, Any]] = list(config.get("dependencies", []))
     by_name: dict[Any, tuple[int | None, dict[str, Any]]] = {d.get("api_name"): (i, d) for i, d in enumerate(dependencies) if d.get("api_name")}
     endpoints: dict[str, Endpoint] = {}
+    version = str(config.get("version", ""))
+    major = int(version.split(".", 1)[0]) if version.split(".", 1)[0].isdigit() else 0
     for name, spec in (info.get("named_endpoints") or {}).items():
         fn_index, dep = by_name.get(name.lstrip("/"), (None, {}))
         parameters = spec.get("parameters", [])
@@ -429,14 +460,14 @@ def api_from_info(info: Mapping[str, Any], config: Mapping[str, Any], url: str) 
         out_props = _props(dep.get("outputs", []), components, len(returns))
         endpoints[name] = Endpoint(
             name=name,
-            parameters=tuple(_param(p, pr, cid) for p, (pr, cid) in zip(parameters, in_props, strict=True)),
+            parameters=tuple(_param(p, pr, cid, major=major) for p, (pr, cid) in zip(parameters, in_props, strict=True)),
             returns=tuple(_param(p, pr, cid, index=i) for i, (p, (pr, cid)) in enumerate(zip(returns, out_props, strict=True))),
             fn_index=dep.get("id", fn_index) if dep else None,
             trigger=_trigger(dep, components),
             queued=dep.get("queue") is not False,
             after=dep.get("trigger_after"),
         )
-    return ServerApi(url=url, version=str(config.get("version", "")), endpoints=endpoints, title=str(config.get("title", "")))
+    return ServerApi(url=url, version=version, endpoints=endpoints, title=str(config.get("title", "")))
 
 
 def _trigger(dep: Mapping[str, Any], components: Mapping[Any, Any]) -> str:
@@ -456,7 +487,7 @@ def _props(ids: list[int], components: Mapping[Any, Any], expected: int) -> list
     return found
 
 
-def _param(spec: Mapping[str, Any], props: Mapping[str, Any], component_id: int | None, index: int | None = None) -> Param:
+def _param(spec: Mapping[str, Any], props: Mapping[str, Any], component_id: int | None, index: int | None = None, major: int = 0) -> Param:
     schema = spec.get("type") or {}
     if not isinstance(schema, dict):
         schema = {}
@@ -465,14 +496,15 @@ def _param(spec: Mapping[str, Any], props: Mapping[str, Any], component_id: int 
     python_type = spec.get("python_type") or {}
     component = str(spec.get("component", ""))
     multiple = component.lower() == "gallery" or props.get("file_count") in ("multiple", "directory")
+    has_default, default = _untouched(spec, props, major) if index is None else (False, None)
     return Param(
         name=name,
         label=str(spec.get("label") or props.get("label") or ""),
         component=component,
         python_type=str(python_type.get("type", "")) if isinstance(python_type, dict) else str(python_type),
         schema=schema,
-        has_default=bool(spec.get("parameter_has_default", False)),
-        default=spec.get("parameter_default"),
+        has_default=has_default,
+        default=default,
         choices=choices,
         minimum=number_or_none(props.get("minimum")),
         maximum=number_or_none(props.get("maximum")),
@@ -484,6 +516,19 @@ def _param(spec: Mapping[str, Any], props: Mapping[str, Any], component_id: int 
         multiple=bool(multiple),
         component_id=component_id,
     )
+
+
+def _untouched(spec: Mapping[str, Any], props: Mapping[str, Any], major: int) -> tuple[bool, Any]:
+    """Whether the page sends a value for this field untouched, and which.
+
+    view_api calls a field optional only when the config gives it a value or the function's
+    argument defaults to None; the page also fills some that have none (a Textbox sends "").
+    """
+    listed = (bool(spec.get("parameter_has_default", False)), spec.get("parameter_default"))
+    untouched = untouched_value(str(spec.get("component", "")), props, major)
+    if untouched is None or (not untouched[0] and listed[0]):
+        return listed  # nothing known from the config, or a function that takes None
+    return untouched
 
 
 def _choices(schema: Mapping[str, Any]) -> tuple[Any, ...] | None:
