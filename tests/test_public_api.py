@@ -42,6 +42,7 @@ PUBLIC = {
         "ServerApi",
         "ServerError",
         "ServerFile",
+        "ServerState",
         "StandIn",
         "StreamedFile",
         "TaskFile",

@@ -54,7 +54,7 @@ from ._plugins import PluginInfo, Registry, load_registry
 from ._runner import run_batch
 from ._servers import Server
 from ._tasks import TaskFile, TaskRow, read_tasks
-from ._tool import Call, Option, Outputs, Plan, RowProblem, Tool, generated_value
+from ._tool import Call, Option, Outputs, Plan, RowProblem, ServerState, Tool, generated_value
 from .hookspecs import hookimpl
 from .transports.base import CallResult, ComponentUpdate, ConnectOptions, ServerFile
 
@@ -101,6 +101,7 @@ __all__ = [
     "ServerApi",
     "ServerError",
     "ServerFile",
+    "ServerState",
     "StandIn",
     "StreamedFile",
     "TaskFile",

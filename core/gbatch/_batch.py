@@ -72,6 +72,8 @@ class BatchOptions:
     max_error: float = 0.15
     #: takes per row at most, the first included
     takes: int = 3
+    #: `VOICE@URL`: rows needing that server state (a voice) run only on that server (repeatable)
+    pins: Sequence[str] = ()
 
 
 @dataclass
@@ -116,6 +118,8 @@ class BatchResult:
     check_failed: int = 0
     #: rows with a take the recogniser could not check (a re-run checks it)
     unchecked: int = 0
+    #: server label -> how many times its voice (server state) was switched, for tools that need one
+    switches: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -142,6 +146,7 @@ class BatchResult:
             "results": str(self.results) if self.results else None,
             "review": str(self.review) if self.review else None,
             "exit_code": int(self.exit_code),
+            **({"switches": dict(self.switches)} if self.switches else {}),
         }
 
 

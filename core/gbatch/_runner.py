@@ -5,11 +5,12 @@ rows, resuming, the executor — and is the one place that knows all of them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,17 @@ from ._columns import normalize_key
 from ._each import cross, parse_each
 from ._errors import CallError, ConnectionLost, PluginError, RowFailed, ServerError, TaskFileProblem, UsageError
 from ._executor import Attempt, ErrorKind, ExecutorReport, ItemOutcome, Listener, RetryPolicy, ServerSlots, execute
+from ._gate import StateGate
 from ._journal import Journal, write_results
 from ._outputs import atomic_write, clean_partials, sanitize
 from ._prepare import column_map, prepare_batch
 from ._resume import OutLock, assign_names, keep_takes, read_redo, refuse_foreign_files, rename_outputs, select_rows
 from ._review import write_review
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
+from ._states import parse_pin
 from ._takes import RETAKING, Takes, connect_checks, row_text
 from ._tasks import TaskFile, read_tasks
-from ._tool import Call, Plan, Tool
+from ._tool import Call, Plan, ServerState, Tool
 from .transports import AutoTransport
 from .transports.base import CallResult, ServerFile, ServerSession, Transport, TransportRequest
 
@@ -66,6 +69,8 @@ class _Batch:
     redo: list[str]
     #: --check-server: takes checked by recognisers, regenerated when wrong
     takes: Takes | None = None
+    #: voice switches made per server label (rows that need a server state)
+    switches: dict[str, int] = field(default_factory=dict)
 
     @property
     def plan(self) -> Plan:
@@ -378,6 +383,7 @@ def _report(
     result.unchecked = sum(1 for r in rows if r.get("status") == "unchecked")
     result.not_run = len(not_run) + sum(1 for r in rows if r.get("status") == RETAKING)
     result.interrupted, result.halted = report.interrupted, report.halted
+    result.switches = dict(batch.switches)
     table = [{**rec, "row": item.row.values} for item, rec in zip(prepared, rows, strict=True)]
     result.results = write_results(out_dir, table, batch.task.columns)
     if batch.options.review:
@@ -407,14 +413,18 @@ def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt
     return call(server.session, TransportRequest(endpoint, step.kwargs, session), attempt, progress=progress)
 
 
-def _ensure_setup(server: Server, plan: Plan) -> None:
-    # A server that lost its session (restarted) has lost what setup did (a loaded model).
+def _ensure_setup(server: Server, plan: Plan) -> bool:
+    """Run setup again if the server lost its session (restarted: what setup loaded is gone); True if it ran."""
+    ran = False
     if not server.needs_setup:
-        return
+        return ran
     with server.setup_lock:
-        if server.needs_setup:
+        if server.needs_setup:  # not if another row's thread did it meanwhile
+            server.state = None
             plan.setup(server)
             server.needs_setup = False
+            ran = True
+    return ran
 
 
 def _overrides_setup(plan: Plan) -> bool:
@@ -427,6 +437,8 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
     by_id = {item.row.id: item for item in to_run}
     failed_logs: dict[str, list[tuple[str, str]]] = {}
     failed_cause: dict[str, str] = {}
+
+    gates = {url: StateGate(server.state) for url, server in batch.servers.items()}
 
     def work(attempt: Attempt) -> dict[str, Any]:
         # Worker thread: the row's request(s), then the plan saves what came back.
@@ -442,16 +454,21 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
         # One server session per attempt: the steps of a row share gr.State, rows do not.
         session = f"{item.row.id}#{attempt.number}"
         try:
-            _ensure_setup(server, plan)
-            for step in row_call.before:
-                logs.extend(_send(server, plan, step, session, attempt).logs)
-            result = _send(server, plan, row_call, session, attempt)
+            if _ensure_setup(server, plan):
+                gates[server.url].assume(server.state)
+            with _in_state(batch, server, plan, gates[server.url], row_call.state, item, attempt):
+                for step in row_call.before:
+                    logs.extend(_send(server, plan, step, session, attempt).logs)
+                result = _send(server, plan, _with_server_paths(row_call, server), session, attempt)
             logs.extend(result.logs)
             outputs = _RowOutputs(out_dir, item.name, row_call, server.session, logs)
             plan.collect(result, outputs)
         except BaseException as exc:
-            if isinstance(exc, ConnectionLost) and _overrides_setup(plan):
-                server.needs_setup = True
+            if isinstance(exc, ConnectionLost):
+                # A restarted server forgot what setup and the last switch loaded.
+                gates[server.url].forget()
+                if _overrides_setup(plan):
+                    server.needs_setup = True
             failed_logs[item.row.id] = logs + list(getattr(exc, "logs", []) or [])
             failed_cause[item.row.id] = cause_of(exc)
             raise
@@ -530,11 +547,64 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
         "halt_on_failures": options.halt_on_failures,
         "listener": _Fanout([Recorder(), batch.listener or Listener()]),
     }
+    states = [item.call.state.key if item.call.state else None for item in to_run]
     if options.cluster:
+        if any(states):
+            raise UsageError("this tool's rows need a voice loaded on the server, which --cluster does not schedule yet: use --server")
         from ._cluster import execute_on_cluster
 
         return execute_on_cluster(batch, to_run, failed_logs, failed_cause, **settings)
-    return execute([(item.row.id, item) for item in to_run], work, backends, **settings)
+    report = execute(
+        [(item.row.id, item) for item in to_run], work, backends, states=states, pins=_pins(batch, to_run), **settings
+    )
+    batch.switches = {batch.servers[url].label: len(gate.switches) for url, gate in gates.items() if gate.switches}
+    return report
+
+
+def _pins(batch: _Batch, to_run: Sequence[PreparedRow]) -> dict[str, set[str]]:
+    """`--pin VOICE@URL` as state key -> server URLs; a voice or server the batch lacks is a usage error."""
+    known: dict[str, str] = {}
+    for item in to_run:
+        state = item.call.state
+        if state is not None:
+            known.setdefault(state.key, state.key)
+            known.setdefault(str(state), state.key)
+    pins: dict[str, set[str]] = {}
+    for text in batch.options.pins:
+        pin = parse_pin(text)
+        if pin.url not in batch.servers:
+            raise UsageError(f"--pin {text!r}: {redact_url(pin.url)} is not one of this batch's --server URLs")
+        key = known.get(pin.state) or next((k for name, k in known.items() if name.casefold() == pin.state.casefold()), None)
+        if key is None:
+            names = sorted({name for name, k in known.items() if name != k} or set(known))
+            raise UsageError(f"--pin {text!r}: no row to run needs {pin.state!r}; the voices: {', '.join(names) or 'none'}")
+        pins.setdefault(key, set()).add(pin.url)
+    return pins
+
+
+@contextlib.contextmanager
+def _in_state(batch: _Batch, server: Server, plan: Plan, gate: StateGate, state: ServerState | None, item: PreparedRow, attempt: Attempt) -> Iterator[None]:
+    """Run the body with `server` in the state the row needs: switched if need be (and the
+    switch journaled and reported), waiting while rows of another state still run there."""
+    if state is None:
+        yield
+        return
+    reads = type(plan).read_state is not Plan.read_state
+    with gate.holding(state.key, lambda: plan.apply_state(server, state), attempt.cancelled, (lambda: plan.read_state(server)) if reads else None) as took:
+        if took is not None:
+            batch.journal.append(
+                {"event": "switch", "server": server.label, "state": str(state), "key": state.key, "row": item.row.id, "seconds": round(took, 3), "at": _iso(time.time())}
+            )
+        attempt.report(code="state", server=server.label, state=str(state), switched=took is not None, switches=len(gate.switches))
+        yield
+
+
+def _with_server_paths(call: Call, server: Server) -> Call:
+    """The call with each `server_paths` file uploaded to this server and its path as the value."""
+    if not call.server_paths:
+        return call
+    kwargs = {**call.kwargs, **{name: server.session.upload(file) for name, file in call.server_paths.items()}}
+    return Call(kwargs, call.generated, call.endpoint, call.before, call.state, {})
 
 
 def _execute_checked(
