@@ -25,9 +25,6 @@ callers (`run_batch`, `read_tasks`, `load_registry`). The rest have modules of t
 from ._api import Endpoint, Param, ServerApi
 from ._batch import BatchOptions, BatchResult
 from ._binding import bind_column, bind_columns
-from ._checks import Finding, Score, TakeScore, Verdict, audio_findings
-from ._checks import judge as judge_takes
-from ._checks import score as score_transcript
 from ._columns import Column, File, normalize_key, seed_column
 from ._errors import (
     AppError,
@@ -61,13 +58,6 @@ from .transports.base import CallResult, ComponentUpdate, ConnectOptions, Server
 __version__ = "0.1.0"
 
 __all__ = [
-    "Finding",
-    "Score",
-    "TakeScore",
-    "Verdict",
-    "audio_findings",
-    "judge_takes",
-    "score_transcript",
     "AppError",
     "BatchOptions",
     "BatchResult",
