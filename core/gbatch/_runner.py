@@ -28,7 +28,17 @@ from ._gate import StateGate
 from ._journal import Journal, write_results
 from ._outputs import atomic_write, clean_partials, sanitize
 from ._prepare import column_map, prepare_batch
-from ._resume import OutLock, assign_names, keep_takes, read_redo, refuse_foreign_files, rename_outputs, select_rows
+from ._resume import (
+    OutLock,
+    applied_copy,
+    assign_names,
+    read_redo,
+    refuse_foreign_files,
+    rename_outputs,
+    select_rows,
+    set_redo_aside,
+    start_redo,
+)
 from ._review import write_review
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
 from ._states import parse_pin
@@ -67,6 +77,7 @@ class _Batch:
     listener: Listener | None
     say: Callable[[str], None]
     redo: list[str]
+    lock: OutLock
     #: --check-server: takes checked by recognisers, regenerated when wrong
     takes: Takes | None = None
     #: voice switches made per server label (rows that need a server state)
@@ -158,6 +169,7 @@ def run_batch(
     tool = tool.for_task(task.columns)
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
+    lock = OutLock(out_dir)
     if transport is None and options.cluster:
         try:
             from ._cluster import cluster_transport  # distributed is imported only when a cluster is named
@@ -175,8 +187,12 @@ def run_batch(
         notices = {g.plan.notice for g in groups.values() if g.plan.notice}
         for notice in sorted(notices):
             say(notice)
+        if out_dir.exists() and not options.dry_run:
+            # Before reading the journal: renames (--rename), kept takes and rows all happen
+            # under the lock. A folder not made yet is locked, and made, once the rows validate.
+            lock.take()
         history = journal.read()
-        redo = read_redo(options.redo, [r.id for r in task.rows]) if options.redo else []
+        redo = _redo_rows(options.redo, [r.id for r in task.rows], say)
         # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
         previous = {k: v for k, v in history.items() if k not in set(redo) and v.get("status") != RETAKING}
         prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, previous, task_problems)
@@ -188,7 +204,7 @@ def run_batch(
             # Not an error (they can name or group outputs), but a typo here would silently send a default.
             say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
         secrets = options.connection.secrets()
-        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo)
+        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo, lock)
         if options.check_servers and not options.dry_run:
             checks = _start_checks(batch, transport or AutoTransport())
         try:
@@ -200,6 +216,7 @@ def run_batch(
         if checks is not None:
             checks.close()
         journal.close()
+        lock.release()
         connected.close()
 
 
@@ -218,6 +235,16 @@ def _start_checks(batch: _Batch, transport: Transport) -> Connected | None:
         text_column=batch.plan.text_column, max_error=options.max_error, max_takes=options.takes,
     )  # fmt: skip
     return connected
+
+
+def _redo_rows(path: Path | None, known: Sequence[str], say: Callable[[str], None]) -> list[str]:
+    """The rows `--redo` names; none when an earlier run applied that file (and moved it aside)."""
+    if path is None:
+        return []
+    if not path.exists() and applied_copy(path).exists():
+        say(f"note: {path} was applied by an earlier run (now {applied_copy(path).name}); no row is redone. Mark takes in the review page again to redo them")
+        return []
+    return read_redo(path, known)
 
 
 def _names(prepared: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path, options: BatchOptions, say: Callable[[str], None]) -> None:
@@ -299,26 +326,29 @@ def _setup(server: Server, plan: Plan) -> None:
     server.needs_setup = False
 
 
-def _slots(server: Server, plan: Plan, tool: Tool) -> ServerSlots:
-    """How many rows go to a server at once: `URL=N` (or -j with one server) when given;
-    otherwise the server's concurrency (or the tool's), plus as many waiting in its queue,
-    so a slot never idles while the next row travels."""
+def _slots(server: Server, plan: Plan, tool: Tool) -> tuple[ServerSlots, str]:
+    """How many rows go to a server at once, and how that reads: `URL=N` (or -j with one
+    server) when given; otherwise the server's concurrency (or the tool's `slots_per_server`),
+    plus as many waiting in its queue, so a slot never idles while the next row travels."""
     backend = server.backend
+    head = f"{server.label} (gradio {server.api.version or '?'}): "
     if backend.slots:
-        return backend
+        return backend, head + f"{backend.slots} row{'s' if backend.slots != 1 else ''} at once"
     endpoint = server.api.endpoint(plan.api_name)
     concurrency = (server.session.concurrency(endpoint) if endpoint is not None else None) or tool.slots_per_server
     waiting = concurrency if endpoint is not None and endpoint.queued else 0
-    return ServerSlots(backend.url, concurrency + waiting, backend.label)
+    said = head + f"{concurrency + waiting} rows at once ({concurrency} running + {waiting} waiting in its queue)" if waiting else head + f"{concurrency} row{'s' if concurrency != 1 else ''} at once"
+    return ServerSlots(backend.url, concurrency + waiting, backend.label), said
 
 
 def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchResult:
     options, history, out_dir, journal = batch.options, batch.history, batch.out_dir, batch.journal
-    backends = []
+    backends, described = [], []
     for server in batch.servers.values():
-        server.backend = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool)
+        server.backend, said = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool)
         server.session.slots = server.backend.slots
         backends.append(server.backend)
+        described.append(said)
     to_run = select_rows(prepared, history, options, out_dir, batch.redo)
     if not options.overwrite and out_dir.exists():
         refuse_foreign_files(to_run, journal, history, out_dir, batch.task)
@@ -341,7 +371,7 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         rows=[],
         dry_run=options.dry_run,
         planned=to_run,
-        servers=[_describe_slots(s) for s in batch.servers.values()],
+        servers=described,
     )
     if options.dry_run:
         result.succeeded = len(done_before)
@@ -351,12 +381,15 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
     for line in result.servers:
         batch.say(f"server {line}")
     # Taken once nothing is left to check: a folder that fails validation is not even created.
-    with OutLock(out_dir):
-        clean_partials(out_dir)
-        if batch.redo and options.keep_takes:
-            keep_takes(to_run, history, journal, out_dir)
-        report = _execute(batch, to_run, backends) if batch.takes is None else _execute_checked(batch, batch.takes, to_run, done_before, backends)
-        return _report(batch, prepared, to_run, waiting, report, result, started)
+    batch.lock.take()
+    clean_partials(out_dir)
+    if batch.redo:
+        start_redo(to_run, history, journal, out_dir, keep=options.keep_takes)
+        if options.redo is not None:
+            moved = set_redo_aside(options.redo)
+            batch.say(f"note: {options.redo} moved to {moved.name}: the same command run again redoes nothing more")
+    report = _execute(batch, to_run, backends) if batch.takes is None else _execute_checked(batch, batch.takes, to_run, done_before, backends)
+    return _report(batch, prepared, to_run, waiting, report, result, started)
 
 
 def _report(
@@ -396,11 +429,6 @@ def _report(
         )
     result.seconds = time.monotonic() - started
     return result
-
-
-def _describe_slots(server: Server) -> str:
-    slots = server.backend.slots
-    return f"{server.label} (gradio {server.api.version or '?'}): {slots} row{'s' if slots != 1 else ''} at once"
 
 
 def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> CallResult:
@@ -496,7 +524,13 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
         def row_finished(self, outcome: ItemOutcome[Any]) -> None:
             item = by_id[outcome.id]
             body = outcome.value or {}
-            logs = body.get("logs") or [[level, text] for level, text in failed_logs.get(item.row.id, [])]
+            # A row's record tells of the attempt that decided it: a retry that succeeded
+            # carries its own logs and warnings (maybe none), not those of the attempt that failed.
+            if outcome.ok:
+                logs, warnings = body.get("logs") or [], body.get("warnings") or []
+            else:
+                logs = body.get("logs") or [[level, text] for level, text in failed_logs.get(item.row.id, [])]
+                warnings = body.get("warnings") or [text for level, text in logs if level.lower() == "warning"]
             server_url = outcome.backend_url or ""
             group = batch.groups.get(batch.group_of.get(server_url, ""), next(iter(batch.groups.values())))
             row_call = item.calls.get(group.key, item.call)
@@ -518,7 +552,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
                 "values": body.get("values", {}),
                 "error": error,
                 "cause": None if outcome.ok else failed_cause.get(item.row.id, "output"),
-                "warnings": body.get("warnings") or [text for level, text in logs if level.lower() == "warning"],
+                "warnings": warnings,
                 "logs": logs,
                 "generated": item.call.generated,
                 "inputs": plain_values(item.values),

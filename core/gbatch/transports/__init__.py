@@ -8,12 +8,13 @@ httpx and websockets) for gradio 3. Tests pass their own (`fake.FakeTransport`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from .._errors import ConnectionLost, ServerError
+from .._errors import CallError, ConnectionLost, ServerError
 from .base import (
     CallResult,
     ComponentUpdate,
@@ -26,6 +27,7 @@ from .base import (
     TransportRequest,
     browser_values,
 )
+from .http import ServerHttp
 
 __all__ = [
     "AutoTransport",
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 
-def read_config(url: str, connection: ConnectOptions) -> tuple[dict[str, Any], httpx.Cookies]:
+def read_config(url: str, connection: ConnectOptions) -> tuple[dict[str, Any], dict[str, str]]:
     """The server's `/config` (logging in first when it asks for it) and the login cookies.
 
     Raises `ConnectionLost` when the server cannot be reached, `ServerError` when it
@@ -54,7 +56,8 @@ def read_config(url: str, connection: ConnectOptions) -> tuple[dict[str, Any], h
         headers["x-hf-authorization"] = f"Bearer {connection.token}"
     base = url.rstrip("/") + "/"
     try:
-        with httpx.Client(headers=headers, timeout=min(connection.http_timeout, 30.0), follow_redirects=True) as http:
+        http = ServerHttp(base, headers, min(connection.http_timeout, 30.0))  # secrets to this origin only
+        with contextlib.closing(http):
             response = http.get(base + "config")
             if response.status_code in (401, 403) and connection.auth:
                 user, password = connection.auth
@@ -75,6 +78,8 @@ def read_config(url: str, connection: ConnectOptions) -> tuple[dict[str, Any], h
             if not isinstance(config, dict) or "components" not in config:
                 raise ServerError(f"{url}: /config does not describe a Gradio app")
             return config, http.cookies
+    except CallError as exc:  # a redirect loop
+        raise ServerError(f"{url}: {exc.message}") from None
     except httpx.ConnectError as exc:
         raise ConnectionLost(f"cannot connect: {exc}") from None
     except httpx.TransportError as exc:
