@@ -25,6 +25,7 @@ callers (`run_batch`, `read_tasks`, `load_registry`). The rest have modules of t
 from ._api import Endpoint, Param, ServerApi
 from ._batch import BatchOptions, BatchResult
 from ._binding import bind_column, bind_columns
+from ._book import BookOptions, Pauses, split_book  # split_book: a lazy name of gbatch._book
 from ._columns import Column, File, normalize_key, seed_column
 from ._errors import (
     AppError,
@@ -61,6 +62,7 @@ __all__ = [
     "AppError",
     "BatchOptions",
     "BatchResult",
+    "BookOptions",
     "Call",
     "CallCancelled",
     "CallError",
@@ -80,6 +82,7 @@ __all__ = [
     "Option",
     "Outputs",
     "Param",
+    "Pauses",
     "Plan",
     "PluginError",
     "PluginInfo",
@@ -116,6 +119,7 @@ __all__ = [
     "sanitize",
     "save_file",
     "seed_column",
+    "split_book",
     "suffix_of",
     "tool_hook",
 ]

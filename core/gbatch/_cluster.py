@@ -62,6 +62,7 @@ from ._errors import (
 from ._executor import Attempt, ErrorKind, ExecutorReport, ItemOutcome, Listener, ServerSlots, execute
 from ._outputs import atomic_write
 from ._servers import Server, redact, redact_url
+from ._slots import Slots
 from ._tool import Call, Plan
 from .transports import AutoTransport
 from .transports.base import (
@@ -760,9 +761,14 @@ def execute_on_cluster(
     timeout: float | None,
     halt_on_failures: int | None,
     listener: Listener,
+    slots: Mapping[str, Slots] | None = None,
 ) -> ExecutorReport[dict[str, Any]]:
     """Run the rows on the cluster `batch.options.cluster` names; the driver journals them
-    through `listener` (the runner's Recorder) as the executor reports them."""
+    through `listener` (the runner's Recorder) as the executor reports them.
+
+    :param slots: per server URL, its slots learner: the driver's executor learns each
+        backend's slots from the queue events workers send back, as in one process (a
+        shared server's semaphore holds only the cap; each worker's own server learns apart)."""
     assert batch.options.cluster
     client = client_for(str(batch.options.cluster))
     options, out_dir = batch.options, batch.out_dir
@@ -787,16 +793,22 @@ def execute_on_cluster(
     # Backends: each worker's own server for `local:` specs, one cluster-wide backend per shared server.
     targets: dict[str, _Target] = {}
     backends: list[ServerSlots] = []
+    learning: dict[str, Slots] = {}
     for server in batch.servers.values():
         backend = server.backend
+        learner = (slots or {}).get(server.url)
         if is_local(server.url):
             for address, name in workers.items():
                 key = f"{server.url}@{address}"
                 targets[key] = _Target(server.url, str(backend), address, name, backend.slots, None)
                 backends.append(ServerSlots(key, backend.slots, f"{backend} on worker {name}"))
+                if learner is not None:
+                    learning[key] = learner.fresh()
         else:
             targets[server.url] = _Target(server.url, str(backend), None, None, backend.slots, backend.slots)
             backends.append(backend)
+            if learner is not None:
+                learning[server.url] = learner
     everyone_sees = sharing == len(workers)
 
     plans: dict[str, tuple[str, bytes]] = {}
@@ -812,6 +824,8 @@ def execute_on_cluster(
     cancelling = threading.Event()
     futures: set[distributed.Future] = set()
     futures_lock = threading.Lock()
+    # The attempt each row is in: a worker's queue event reaches the scheduler through it.
+    live: dict[str, Attempt] = {}
 
     def cancel_all() -> None:
         if cancelling.is_set():
@@ -832,6 +846,7 @@ def execute_on_cluster(
         row_call = item.calls.get(key, item.call)
         if attempt.number == 1:
             batch.journal.claim(item.name)  # before any file can be written under it
+        live[item.row.id] = attempt
         sees = seen.get(target.worker, False) if target.worker else everyone_sees
         job = RowJob(
             batch=token,
@@ -870,6 +885,7 @@ def execute_on_cluster(
                     raise CallTimeout("timed out; the worker did not answer")
             answer: dict[str, Any] = future.result()
         finally:
+            live.pop(item.row.id, None)
             with futures_lock:
                 futures.discard(future)
             future.release()
@@ -903,8 +919,12 @@ def execute_on_cluster(
 
     def forward(event: Any) -> None:
         _, message = event
+        attempt = live.get(message["id"])
         with contextlib.suppress(Exception):
-            inner.row_status(message["id"], message["status"])
+            if attempt is not None:
+                attempt.report(**message["status"])  # the scheduler hears it, then the listener
+            else:
+                inner.row_status(message["id"], message["status"])
 
     topic = f"gbatch-{token}"
     client.subscribe_topic(topic, forward)
@@ -920,6 +940,7 @@ def execute_on_cluster(
             timeout=timeout,
             halt_on_failures=halt_on_failures,
             listener=_Once(inner, where, spec_of),
+            slots=learning,
         )
     except KeyboardInterrupt:
         cancel_all()

@@ -18,6 +18,8 @@ from typing import Any
 from ._api import ServerApi
 from ._batch import HAS_TAKE, BatchOptions, BatchResult, PreparedRow, plain_values
 from ._binding import bind_columns
+from ._book import is_book
+from ._book._run import BookRun, start_book
 from ._call import call, cause_of, classify, describe
 from ._checks import take_findings
 from ._columns import normalize_key
@@ -41,6 +43,7 @@ from ._resume import (
 )
 from ._review import write_review
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
+from ._slots import DEFAULT_CAP, Learning, Slots
 from ._states import parse_pin
 from ._takes import RETAKING, Takes, connect_checks, row_text
 from ._tasks import TaskFile, read_tasks
@@ -82,6 +85,7 @@ class _Batch:
     takes: Takes | None = None
     #: voice switches made per server label (rows that need a server state)
     switches: dict[str, int] = field(default_factory=dict)
+    book: BookRun | None = None
 
     @property
     def plan(self) -> Plan:
@@ -160,13 +164,21 @@ def run_batch(
     task_problems: list[TaskFileProblem] = []  # rows with bad or duplicate ids: reported with all the others
     if not options.cluster and any(b.url.startswith("local:") for b in backends):
         raise UsageError("--server local:URL names each cluster worker's own server: it needs --cluster")
-    task = cross(
-        read_tasks(tasks, encoding=options.encoding, delimiter=options.delimiter, problems=task_problems) if tasks is not None else None,
-        [parse_each(spec) for spec in options.each],
-    )
-    for note in task.notes:
-        say(f"note: {note}")
-    tool = tool.for_task(task.columns)
+    reading_book = tasks is not None and is_book(Path(tasks), options.book)
+    task: TaskFile | None = None
+    if not reading_book:
+        task = cross(
+            read_tasks(tasks, encoding=options.encoding, delimiter=options.delimiter, problems=task_problems) if tasks is not None else None,
+            [parse_each(spec) for spec in options.each],
+        )
+        for note in task.notes:
+            say(f"note: {note}")
+        tool = tool.for_task(task.columns)
+    elif options.each:
+        raise UsageError("--each crosses the rows of a task file, not a book's pieces: split the book first (gbatch split)")
+    else:
+        # A book's pieces go to the text column (`gbatch run --text-param`): the endpoint that has it fits.
+        tool = tool.for_task([options.book.text_column] if options.book and options.book.text_column else [])
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
     lock = OutLock(out_dir)
@@ -182,6 +194,9 @@ def run_batch(
         for problem in connected.unreachable:
             say(f"warning: skipping unreachable server {problem}")
         groups, group_of = _plan(tool, connected.servers, options.tool_options)
+        book_task, book = start_book(Path(tasks) if tasks is not None else None, task, options.book, [g.plan for g in groups.values()])
+        assert book_task is not None
+        task = book_task
         for server in connected.servers:
             _setup(server, groups[group_of[server.url]].plan)
         notices = {g.plan.notice for g in groups.values() if g.plan.notice}
@@ -195,7 +210,8 @@ def run_batch(
         redo = _redo_rows(options.redo, [r.id for r in task.rows], say)
         # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
         previous = {k: v for k, v in history.items() if k not in set(redo) and v.get("status") != RETAKING}
-        prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, previous, task_problems)
+        lexicon, text_column = (book.lexicon, book.text_column) if book else (None, None)
+        prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, previous, task_problems, lexicon, text_column)
         _names(prepared, history, journal, out_dir, options, say)
         first = next(iter(groups.values())).plan
         mapping, _ = column_map(task, first.columns)
@@ -204,7 +220,7 @@ def run_batch(
             # Not an error (they can name or group outputs), but a typo here would silently send a default.
             say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
         secrets = options.connection.secrets()
-        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo, lock)
+        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo, lock, book=book)
         if options.check_servers and not options.dry_run:
             checks = _start_checks(batch, transport or AutoTransport())
         try:
@@ -266,7 +282,7 @@ def _names(prepared: Sequence[PreparedRow], history: dict[str, dict[str, Any]], 
 
 def _connect(backends: Sequence[ServerSlots], options: BatchOptions, transport: Transport, tool: Tool) -> Connected:
     # Until the server's API is known, size each session for the most rows it may get.
-    provisional = [b if b.slots else ServerSlots(b.url, 2 * max(1, tool.slots_per_server), b.label) for b in backends]
+    provisional = [b if b.slots else ServerSlots(b.url, DEFAULT_CAP, b.label) for b in backends]
     connected = connect_servers(provisional, options.connection, transport)
     chosen = {b.url: b for b in backends}
     for server in connected.servers:
@@ -326,29 +342,32 @@ def _setup(server: Server, plan: Plan) -> None:
     server.needs_setup = False
 
 
-def _slots(server: Server, plan: Plan, tool: Tool) -> tuple[ServerSlots, str]:
-    """How many rows go to a server at once, and how that reads: `URL=N` (or -j with one
-    server) when given; otherwise the server's concurrency (or the tool's `slots_per_server`),
-    plus as many waiting in its queue, so a slot never idles while the next row travels."""
+def _slots(server: Server, plan: Plan, tool: Tool, queue_ahead: int | None) -> tuple[ServerSlots, Slots]:
+    """How many rows go to a server at once, learned while the batch runs (`gbatch._slots`).
+
+    A queued endpoint: the server's queue says which rows wait and which run; `queue_ahead`
+    rows of ours wait there, the rest is what the server grants, up to `URL=N` (or -j with
+    one server), else `DEFAULT_CAP`. An endpoint without a queue: additive increase while
+    latency stays flat, up to `URL=N`/-j, else the tool's `slots_per_server` (nothing
+    protects such an app from overlapping calls but the tool's word)."""
     backend = server.backend
-    head = f"{server.label} (gradio {server.api.version or '?'}): "
-    if backend.slots:
-        return backend, head + f"{backend.slots} row{'s' if backend.slots != 1 else ''} at once"
     endpoint = server.api.endpoint(plan.api_name)
-    concurrency = (server.session.concurrency(endpoint) if endpoint is not None else None) or tool.slots_per_server
-    waiting = concurrency if endpoint is not None and endpoint.queued else 0
-    said = head + f"{concurrency + waiting} rows at once ({concurrency} running + {waiting} waiting in its queue)" if waiting else head + f"{concurrency} row{'s' if concurrency != 1 else ''} at once"
-    return ServerSlots(backend.url, concurrency + waiting, backend.label), said
+    queued = endpoint is None or endpoint.queued
+    known = server.session.concurrency(endpoint) if endpoint is not None else None
+    cap = backend.slots or (DEFAULT_CAP if queued else max(1, tool.slots_per_server))
+    how = Learning.QUEUE if queued else Learning.LATENCY
+    start = min(cap, known or tool.slots_per_server)
+    return ServerSlots(backend.url, cap, backend.label), Slots(cap, queue_ahead=queue_ahead, how=how, start=start)
 
 
 def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchResult:
     options, history, out_dir, journal = batch.options, batch.history, batch.out_dir, batch.journal
-    backends, described = [], []
+    backends = []
+    learning: dict[str, Slots] = {}
     for server in batch.servers.values():
-        server.backend, said = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool)
+        server.backend, learning[server.url] = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool, options.queue_ahead)
         server.session.slots = server.backend.slots
         backends.append(server.backend)
-        described.append(said)
     to_run = select_rows(prepared, history, options, out_dir, batch.redo)
     if not options.overwrite and out_dir.exists():
         refuse_foreign_files(to_run, journal, history, out_dir, batch.task)
@@ -371,7 +390,7 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         rows=[],
         dry_run=options.dry_run,
         planned=to_run,
-        servers=described,
+        servers=[_describe_slots(s, learning[s.url]) for s in batch.servers.values()],
     )
     if options.dry_run:
         result.succeeded = len(done_before)
@@ -388,7 +407,10 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         if options.redo is not None:
             moved = set_redo_aside(options.redo)
             batch.say(f"note: {options.redo} moved to {moved.name}: the same command run again redoes nothing more")
-    report = _execute(batch, to_run, backends) if batch.takes is None else _execute_checked(batch, batch.takes, to_run, done_before, backends)
+    if batch.takes is None:
+        report = _execute(batch, to_run, backends, learning)
+    else:
+        report = _execute_checked(batch, batch.takes, to_run, done_before, backends, learning)
     return _report(batch, prepared, to_run, waiting, report, result, started)
 
 
@@ -416,19 +438,30 @@ def _report(
     result.unchecked = sum(1 for r in rows if r.get("status") == "unchecked")
     result.not_run = len(not_run) + sum(1 for r in rows if r.get("status") == RETAKING)
     result.interrupted, result.halted = report.interrupted, report.halted
+    learned = [(server, report.slots.get(server.url)) for server in batch.servers.values()]
+    result.slots = {server.label: found.as_dict() for server, found in learned if found is not None}
+    result.servers = [f"{server.label}: {found.describe()}" for server, found in learned if found is not None] or result.servers
     result.switches = dict(batch.switches)
     table = [{**rec, "row": item.row.values} for item, rec in zip(prepared, rows, strict=True)]
     result.results = write_results(out_dir, table, batch.task.columns)
     if batch.options.review:
         result.review = write_review(out_dir, task_columns=batch.task.columns)
     if not report.interrupted:
-        batch.plan.finish(
-            [{**rec, "row": item.row.values, "inputs": plain_values(item.values)} for item, rec in zip(prepared, rows, strict=True)],
-            out_dir,
-            batch.say,
-        )
+        finished = [{**rec, "row": item.row.values, "inputs": plain_values(item.values)} for item, rec in zip(prepared, rows, strict=True)]
+        batch.plan.finish(finished, out_dir, batch.say)
+        if batch.book is not None:
+            batch.book.finish(finished, out_dir, batch.say)
     result.seconds = time.monotonic() - started
     return result
+
+
+def _describe_slots(server: Server, slots: Slots) -> str:
+    """What a server gets, before the batch runs (the dry run shows this)."""
+    version = f"{server.label} (gradio {server.api.version or '?'})"
+    if slots.how is Learning.LATENCY:
+        return f"{version}: no queue; slots learned while running by latency (AIMD), from {slots.current()} up to {slots.cap}"
+    waiting = f"{slots.queue_ahead} row(s)" if not slots.auto else f"enough rows to cover one round trip ({slots.queue_ahead} at first)"
+    return f"{version}: slots learned while running from its queue, {waiting} kept waiting there, at most {slots.cap} at once"
 
 
 def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> CallResult:
@@ -459,7 +492,7 @@ def _overrides_setup(plan: Plan) -> bool:
     return type(plan).setup is not Plan.setup
 
 
-def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[ServerSlots]) -> ExecutorReport[dict[str, Any]]:
+def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[ServerSlots], learning: Mapping[str, Slots]) -> ExecutorReport[dict[str, Any]]:
     """Send the rows; journal each one as it finishes (in the calling thread)."""
     options, out_dir, secrets = batch.options, batch.out_dir, batch.secrets
     by_id = {item.row.id: item for item in to_run}
@@ -587,9 +620,9 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
             raise UsageError("this tool's rows need a voice loaded on the server, which --cluster does not schedule yet: use --server")
         from ._cluster import execute_on_cluster
 
-        return execute_on_cluster(batch, to_run, failed_logs, failed_cause, **settings)
+        return execute_on_cluster(batch, to_run, failed_logs, failed_cause, slots=learning, **settings)
     report = execute(
-        [(item.row.id, item) for item in to_run], work, backends, states=states, pins=_pins(batch, to_run), **settings
+        [(item.row.id, item) for item in to_run], work, backends, states=states, pins=_pins(batch, to_run), slots=learning, **settings
     )
     batch.switches = {batch.servers[url].label: len(gate.switches) for url, gate in gates.items() if gate.switches}
     return report
@@ -642,7 +675,12 @@ def _with_server_paths(call: Call, server: Server) -> Call:
 
 
 def _execute_checked(
-    batch: _Batch, takes: Takes, to_run: Sequence[PreparedRow], done_before: Sequence[PreparedRow], backends: Sequence[ServerSlots]
+    batch: _Batch,
+    takes: Takes,
+    to_run: Sequence[PreparedRow],
+    done_before: Sequence[PreparedRow],
+    backends: Sequence[ServerSlots],
+    learning: Mapping[str, Slots],
 ) -> ExecutorReport[dict[str, Any]]:
     """Rounds of generation: each take is checked while the round goes on; rows whose
     checks ask for another take go into the next round, with a new seed."""
@@ -652,7 +690,7 @@ def _execute_checked(
         plans = [(g.key, g.plan, g.api) for g in batch.groups.values()]
         return prepare_batch(task, plans, batch.options, batch.tool, {})
 
-    report = _execute(batch, takes.first_round(to_run, done_before), backends)
+    report = _execute(batch, takes.first_round(to_run, done_before), backends, learning)
     while True:
         report.interrupted = takes.settle(report.interrupted)
         rows = [] if report.interrupted or report.halted else takes.retakes(prepare_again)
@@ -660,7 +698,7 @@ def _execute_checked(
             return report
         ids = [item.row.id for item in rows]
         batch.say(f"{len(ids)} take{'s' if len(ids) != 1 else ''} failed {'their' if len(ids) != 1 else 'its'} check; making another: {', '.join(ids[:8])}{' …' if len(ids) > 8 else ''}")
-        again = _execute(batch, rows, backends)
+        again = _execute(batch, rows, backends, learning)
         report.interrupted, report.halted = again.interrupted, again.halted
 
 
