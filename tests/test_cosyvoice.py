@@ -691,9 +691,9 @@ def test_queue_full_back_pressure_spends_no_retries(cli: Cli, serve: ServeFn, tm
     url = serve(demo)
     count_queue_full(demo, rec)
     tasks = write_csv(tmp_path / "t.csv", [["id", "text"], *[[f"r{i}", f"Line number {i}."] for i in range(8)]])
-    result = cosy(cli, f"{url}=8", tasks, tmp_path / "out", *with_voice("--retries", "0"))
+    result = cosy(cli, f"{url}=8", tasks, tmp_path / "out", *with_voice("--retries", "0", "--queue-ahead", "8"))
     assert result.exit_code == 0, result.output
-    # 8 in flight against 2 running + 4 waiting: the queue turned some away...
+    # 8 in flight (--queue-ahead 8: always keep that many waiting) against 2 running + 4 waiting: the queue turned some away...
     assert rec.queue_full >= 1
     # ...yet every row ran once, succeeded, and spent no attempt on the full queue.
     assert sorted(c["tts_text"] for c in rec.calls) == sorted(f"Line number {i}." for i in range(8))
