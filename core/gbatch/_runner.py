@@ -10,17 +10,18 @@ import functools
 import inspect
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ._api import ServerApi
-from ._batch import BatchOptions, BatchResult, PreparedRow, plain_values
+from ._batch import HAS_TAKE, BatchOptions, BatchResult, PreparedRow, plain_values
 from ._binding import bind_columns
 from ._book import is_book
 from ._book._run import BookRun, start_book
 from ._call import call, cause_of, classify, describe
+from ._checks import take_findings
 from ._columns import normalize_key
 from ._each import cross, parse_each
 from ._errors import CallError, ConnectionLost, PluginError, RowFailed, ServerError, TaskFileProblem, UsageError
@@ -44,6 +45,7 @@ from ._review import write_review
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
 from ._slots import DEFAULT_CAP, Learning, Slots
 from ._states import parse_pin
+from ._takes import RETAKING, Takes, connect_checks, row_text
 from ._tasks import TaskFile, read_tasks
 from ._tool import Call, Plan, ServerState, Tool
 from .transports import AutoTransport
@@ -79,6 +81,8 @@ class _Batch:
     say: Callable[[str], None]
     redo: list[str]
     lock: OutLock
+    #: --check-server: takes checked by recognisers, regenerated when wrong
+    takes: Takes | None = None
     #: voice switches made per server label (rows that need a server state)
     switches: dict[str, int] = field(default_factory=dict)
     book: BookRun | None = None
@@ -185,6 +189,7 @@ def run_batch(
             raise UsageError("--cluster needs Dask: pip install 'gbatch[dask]'") from None
         transport = cluster_transport(options.cluster)
     connected = _connect(backends, options, transport or AutoTransport(), tool)
+    checks: Connected | None = None
     try:
         for problem in connected.unreachable:
             say(f"warning: skipping unreachable server {problem}")
@@ -204,7 +209,7 @@ def run_batch(
         history = journal.read()
         redo = _redo_rows(options.redo, [r.id for r in task.rows], say)
         # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
-        previous = {k: v for k, v in history.items() if k not in set(redo)}
+        previous = {k: v for k, v in history.items() if k not in set(redo) and v.get("status") != RETAKING}
         lexicon, text_column = (book.lexicon, book.text_column) if book else (None, None)
         prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, previous, task_problems, lexicon, text_column)
         _names(prepared, history, journal, out_dir, options, say)
@@ -216,11 +221,36 @@ def run_batch(
             say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
         secrets = options.connection.secrets()
         batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo, lock, book=book)
-        return _run(batch, prepared, started)
+        if options.check_servers and not options.dry_run:
+            checks = _start_checks(batch, transport or AutoTransport())
+        try:
+            return _run(batch, prepared, started)
+        finally:
+            if batch.takes is not None:
+                batch.takes.close()
     finally:
+        if checks is not None:
+            checks.close()
         journal.close()
         lock.release()
         connected.close()
+
+
+def _start_checks(batch: _Batch, transport: Transport) -> Connected | None:
+    """Connect the recognisers; the batch's takes are checked from now on."""
+    options = batch.options
+    if options.takes < 1:
+        raise UsageError("--takes must be at least 1")
+    if not 0 <= options.max_error <= 1:
+        raise UsageError("--max-error is a fraction of the words or characters, from 0 to 1")
+    if not batch.plan.text_column:
+        raise UsageError(f"--check-server: tool {batch.tool.name!r} does not say which column holds a row's text (for gbatch run: --text-param NAME)")
+    stage, connected = connect_checks(options.check_servers, options.check_api, options.connection, transport, options.timeout, batch.say)
+    batch.takes = Takes(
+        stage, out_dir=batch.out_dir, journal=batch.journal, history=batch.history,
+        text_column=batch.plan.text_column, max_error=options.max_error, max_takes=options.takes,
+    )  # fmt: skip
+    return connected
 
 
 def _redo_rows(path: Path | None, known: Sequence[str], say: Callable[[str], None]) -> list[str]:
@@ -343,8 +373,8 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         refuse_foreign_files(to_run, journal, history, out_dir, batch.task)
     sending = {item.row.id for item in to_run}
     # Rows this run does not send are done earlier, or (with --retry-failed) still waiting to run.
-    done_before = [p for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") == "ok"]
-    waiting = [p for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") != "ok"]
+    done_before = [p for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") in HAS_TAKE]
+    waiting = [p for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") not in HAS_TAKE]
     result = BatchResult(
         total=len(prepared),
         succeeded=0,
@@ -377,7 +407,10 @@ def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchRes
         if options.redo is not None:
             moved = set_redo_aside(options.redo)
             batch.say(f"note: {options.redo} moved to {moved.name}: the same command run again redoes nothing more")
-    report = _execute(batch, to_run, backends, learning)
+    if batch.takes is None:
+        report = _execute(batch, to_run, backends, learning)
+    else:
+        report = _execute_checked(batch, batch.takes, to_run, done_before, backends, learning)
     return _report(batch, prepared, to_run, waiting, report, result, started)
 
 
@@ -401,7 +434,9 @@ def _report(
     result.rows = rows
     result.succeeded = sum(1 for r in rows if r.get("status") == "ok")
     result.failed = sum(1 for o in report.outcomes if not o.ok)
-    result.not_run = len(not_run)
+    result.check_failed = sum(1 for r in rows if r.get("status") == "check failed")
+    result.unchecked = sum(1 for r in rows if r.get("status") == "unchecked")
+    result.not_run = len(not_run) + sum(1 for r in rows if r.get("status") == RETAKING)
     result.interrupted, result.halted = report.interrupted, report.halted
     learned = [(server, report.slots.get(server.url)) for server in batch.servers.values()]
     result.slots = {server.label: found.as_dict() for server, found in learned if found is not None}
@@ -499,6 +534,7 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
             failed_cause[item.row.id] = cause_of(exc)
             raise
         warnings = [text for level, text in logs if level.lower() == "warning"]
+        findings, flagged = take_findings(outputs.files, row_text(item, plan.text_column) or None, item.values)
         if options.strict and warnings:
             failed_logs[item.row.id] = logs
             failed_cause[item.row.id] = "app"
@@ -506,8 +542,9 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
         return {
             "outputs": [str(p.relative_to(out_dir)) for p in outputs.files],
             "values": outputs.values,
-            "warnings": warnings + outputs.warnings,
+            "warnings": warnings + outputs.warnings + flagged,
             "logs": [[level, text] for level, text in logs],
+            "checks": findings,
         }
 
     def explain(plan: Plan, message: str, row_call: Call, cause: str) -> str:
@@ -554,12 +591,17 @@ def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Se
                 "inputs": plain_values(item.values),
                 "takes": (batch.history.get(item.row.id) or {}).get("takes") or [],
                 "tool": batch.tool.name,
+                "checks": body.get("checks") or [],
             }
             # A server may echo a secret (a header, a token) in a warning, a log line or a value.
             for key in ("warnings", "logs", "values"):
                 record[key] = _redacted(record[key], secrets)
+            if batch.takes is not None:
+                record = batch.takes.generated(item, record)
             batch.journal.append(record)
             batch.history[item.row.id] = record
+            if batch.takes is not None:
+                batch.takes.collect()
             if error is not None:
                 outcome.error = error  # the progress display shows what the journal says
 
@@ -630,6 +672,34 @@ def _with_server_paths(call: Call, server: Server) -> Call:
         return call
     kwargs = {**call.kwargs, **{name: server.session.upload(file) for name, file in call.server_paths.items()}}
     return Call(kwargs, call.generated, call.endpoint, call.before, call.state, {})
+
+
+def _execute_checked(
+    batch: _Batch,
+    takes: Takes,
+    to_run: Sequence[PreparedRow],
+    done_before: Sequence[PreparedRow],
+    backends: Sequence[ServerSlots],
+    learning: Mapping[str, Slots],
+) -> ExecutorReport[dict[str, Any]]:
+    """Rounds of generation: each take is checked while the round goes on; rows whose
+    checks ask for another take go into the next round, with a new seed."""
+
+    def prepare_again(items: Sequence[PreparedRow]) -> list[PreparedRow]:
+        task = replace(batch.task, rows=[item.row for item in items])
+        plans = [(g.key, g.plan, g.api) for g in batch.groups.values()]
+        return prepare_batch(task, plans, batch.options, batch.tool, {})
+
+    report = _execute(batch, takes.first_round(to_run, done_before), backends, learning)
+    while True:
+        report.interrupted = takes.settle(report.interrupted)
+        rows = [] if report.interrupted or report.halted else takes.retakes(prepare_again)
+        if not rows:
+            return report
+        ids = [item.row.id for item in rows]
+        batch.say(f"{len(ids)} take{'s' if len(ids) != 1 else ''} failed {'their' if len(ids) != 1 else 'its'} check; making another: {', '.join(ids[:8])}{' …' if len(ids) > 8 else ''}")
+        again = _execute(batch, rows, backends, learning)
+        report.interrupted, report.halted = again.interrupted, again.halted
 
 
 def _redacted(value: Any, secrets: Sequence[str]) -> Any:
