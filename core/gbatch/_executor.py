@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Generic, TypeVar
 
+from ._errors import ExitCode, Failure, GbatchError
 from ._scheduler import (
     Backend,
     ErrorKind,
@@ -39,6 +40,7 @@ from ._scheduler import (
 
 __all__ = [
     "Attempt",
+    "AttemptFailed",
     "Backend",
     "ErrorKind",
     "ExecutionReport",
@@ -86,6 +88,19 @@ class Attempt:
     def report(self, **status: Any) -> None:
         """Pass a status (e.g. queue rank) to the listener; callable from the worker thread."""
         self._listener.row_status(self.item_id, status)
+
+
+class AttemptFailed(GbatchError):
+    """Raised by work: this attempt failed, for the reason `failure` holds, and `kind`
+    says what the schedule does next (retry, wait, fail). The executor takes both as
+    they are (no `classify`, no `describe`) and puts `failure` on the row's outcome."""
+
+    exit_code = ExitCode.ROWS_FAILED
+
+    def __init__(self, failure: Failure, kind: ErrorKind) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+        self.kind = kind
 
 
 class Listener:
@@ -145,7 +160,8 @@ def execute(
         outcome's value, an exception is a failed attempt.
     :param backends: where work may go; each runs at most `slots` items at once.
     :param jobs: a global cap on items in flight (default: the sum of the slots).
-    :param classify: sorts an attempt's exception into an `ErrorKind` (default: permanent).
+    :param classify: sorts an attempt's exception into an `ErrorKind` (default: permanent);
+        an `AttemptFailed` names its kind itself.
     :param timeout: seconds per attempt, exposed to `work` as `Attempt.deadline`.
     :param halt_on_failures: after this many final failures, start nothing more and
         cancel the running items; those end in `not_run`, and the report is `halted`.
@@ -265,8 +281,15 @@ class _Run(Generic[T]):
             self.listener.row_finished(self.scheduler.succeeded(start, future.result()))
             return
         # A cancelled attempt did not fail: no need to ask what its exception means.
-        kind = ErrorKind.CANCELLED if self.cancelled.is_set() else self.classify(exc)
-        result = self.scheduler.failed(start, kind, self.describe(exc))
+        cancelled = self.cancelled.is_set()
+        if isinstance(exc, AttemptFailed):
+            kind, error, failure = exc.kind, exc.failure.message, exc.failure
+        else:
+            kind = ErrorKind.CANCELLED if cancelled else self.classify(exc)
+            error, failure = self.describe(exc), None
+        if cancelled:
+            kind = ErrorKind.CANCELLED
+        result = self.scheduler.failed(start, kind, error, failure)
         if isinstance(result, Retrying):
             self.listener.row_retrying(result.item_id, result.attempt, result.error, result.delay, result.kind)
         elif result is not None:

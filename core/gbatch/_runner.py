@@ -1,112 +1,37 @@
 """`run_batch`: a task file, a tool and some servers in; a journal, outputs and
 `results.csv` out. This module strings the rooms together — servers, preparing
 rows, resuming, the executor — and is the one place that knows all of them.
+One row's attempt and its journal record live one floor down, in `_row`.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ._api import ServerApi
 from ._batch import BatchOptions, BatchResult, PreparedRow, plain_values
-from ._call import call, cause_of, classify, describe
+from ._call import classify, describe
 from ._columns import normalize_key
 from ._each import cross, parse_each
-from ._errors import CallError, ConnectionLost, PluginError, Problem, RowFailed, ServerError, UsageError
-from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
+from ._errors import CallError, PluginError, Problem, ServerError, UsageError
+from ._executor import Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
 from ._journal import Journal, write_results
-from ._outputs import atomic_write, clean_partials, sanitize
+from ._outputs import clean_partials
 from ._prepare import column_map, prepare_batch
 from ._resume import OutLock, assign_names, keep_takes, read_redo, refuse_foreign_files, rename_outputs, select_rows
 from ._review import write_review
-from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
+from ._row import BatchRun, Collected, Group, JournalRecorder
+from ._servers import Connected, Server, connect_servers, parse_server, redact
 from ._tasks import TaskFile, read_tasks
-from ._tool import Call, Plan, Tool, bind_columns
+from ._tool import Plan, Tool, bind_columns
 from .transports import AutoTransport
-from .transports.base import Request, Result, ServerFile, Session, Transport
+from .transports.base import Transport
 
 __all__ = ["BatchOptions", "BatchResult", "PreparedRow", "parse_server", "run_batch"]
-
-
-@dataclass
-class _Group:
-    """Servers that publish the same API share one plan (and one shape of call)."""
-
-    key: str
-    plan: Plan
-    api: ServerApi
-
-
-@dataclass
-class _Batch:
-    """One batch in progress: what the helpers below share."""
-
-    tool: Tool
-    groups: dict[str, _Group]
-    group_of: dict[str, str]  # server URL -> group key
-    servers: dict[str, Server]
-    task: TaskFile
-    options: BatchOptions
-    journal: Journal
-    history: dict[str, dict[str, Any]]
-    out_dir: Path
-    secrets: list[str]
-    listener: Listener | None
-    say: Callable[[str], None]
-    redo: list[str]
-
-    @property
-    def plan(self) -> Plan:
-        return next(iter(self.groups.values())).plan
-
-
-class _RowOutputs:
-    """The `gbatch.Outputs` a plan writes one row's results through (worker thread)."""
-
-    def __init__(self, out_dir: Path, name: str, call: Call, session: Session, logs: Sequence[tuple[str, str]]) -> None:
-        self.out_dir = out_dir
-        self.call = call
-        self._name = name
-        self._session = session
-        self._logs = list(logs)
-        self.files: list[Path] = []
-        self.values: dict[str, Any] = {}
-        self.warnings: list[str] = []
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def logs(self) -> Sequence[tuple[str, str]]:
-        return self._logs
-
-    def url(self, file: ServerFile | str) -> str:
-        return file.url if isinstance(file, ServerFile) else str(file)
-
-    def fetch(self, file: ServerFile | str) -> bytes:
-        return self._session.fetch(file)
-
-    def write(self, data: bytes, suffix: str, label: str | None = None) -> Path:
-        # A label or suffix may come from the server (an output's label): never a path.
-        safe_suffix = "." + sanitize(suffix.lstrip(".")) if suffix else ""
-        stem = f"{self._name}.{sanitize(label)}" if label else self._name
-        path = atomic_write(self.out_dir / f"{stem}{safe_suffix}", data)
-        self.files.append(path)
-        return path
-
-    def value(self, name: str, value: Any) -> None:
-        self.values[name] = value
-
-    def warn(self, message: str) -> None:
-        self.warnings.append(message)
 
 
 def run_batch(
@@ -128,6 +53,24 @@ def run_batch(
     `UsageError` before any row is sent; row failures are counted, not raised.
     """
     started = time.monotonic()
+    backends = _backends(tool, options)
+    task_problems: list[Problem] = []  # rows with bad or duplicate ids: reported with all the others
+    task = _read_task(tasks, options, task_problems, say)
+    out_dir = Path(options.out or tool.default_out).resolve()
+    journal = Journal(out_dir)
+    connected = _connect(backends, options, transport or _default_transport(options), tool)
+    try:
+        run = _start(tool, connected, options, journal, out_dir, say)
+        redo = read_redo(options.redo, [r.id for r in task.rows]) if options.redo else []
+        prepared = _prepare(run, task, redo, task_problems)
+        return _run(run, task, prepared, redo, listener, started)
+    finally:
+        journal.close()
+        connected.close()
+
+
+def _backends(tool: Tool, options: BatchOptions) -> list[Backend]:
+    """The servers to use, as given (`URL=N`, or -j with one server), checked."""
     jobs = options.jobs
     if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -136,51 +79,55 @@ def run_batch(
         raise UsageError("Give at least one --server URL")
     # With one server, -j is its slot count; otherwise each server's own concurrency decides.
     backends = [parse_server(s, jobs if (jobs and len(servers) == 1) else 0) for s in servers]
-    task_problems: list[Problem] = []  # rows with bad or duplicate ids: reported with all the others
     if not options.cluster and any(b.url.startswith("local:") for b in backends):
         raise UsageError("--server local:URL names each cluster worker's own server: it needs --cluster")
-    task = cross(
-        read_tasks(tasks, encoding=options.encoding, delimiter=options.delimiter, problems=task_problems) if tasks is not None else None,
-        [parse_each(spec) for spec in options.each],
-    )
+    return backends
+
+
+def _read_task(tasks: str | Path | None, options: BatchOptions, problems: list[Problem], say: Callable[[str], None]) -> TaskFile:
+    read = read_tasks(tasks, encoding=options.encoding, delimiter=options.delimiter, problems=problems) if tasks is not None else None
+    task = cross(read, [parse_each(spec) for spec in options.each])
     for note in task.notes:
         say(f"note: {note}")
-    out_dir = Path(options.out or tool.default_out).resolve()
-    journal = Journal(out_dir)
-    if transport is None and options.cluster:
-        try:
-            from ._cluster import cluster_transport  # distributed is imported only when a cluster is named
-        except ImportError:
-            raise UsageError("--cluster needs Dask: pip install 'gbatch[dask]'") from None
-        transport = cluster_transport(options.cluster)
-    connected = _connect(backends, options, transport or AutoTransport(), tool)
+    return task
+
+
+def _default_transport(options: BatchOptions) -> Transport:
+    if not options.cluster:
+        return AutoTransport()
     try:
-        for problem in connected.unreachable:
-            say(f"warning: skipping unreachable server {problem}")
-        groups, group_of = _plan(tool, connected.servers, options.tool_options)
-        for server in connected.servers:
-            _setup(server, groups[group_of[server.url]].plan)
-        notices = {g.plan.notice for g in groups.values() if g.plan.notice}
-        for notice in sorted(notices):
-            say(notice)
-        history = journal.read()
-        redo = read_redo(options.redo, [r.id for r in task.rows]) if options.redo else []
-        # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
-        previous = {k: v for k, v in history.items() if k not in set(redo)}
-        prepared = prepare_batch(task, [(g.key, g.plan, g.api) for g in groups.values()], options, tool, previous, task_problems)
-        _names(prepared, history, journal, out_dir, options, say)
-        first = next(iter(groups.values())).plan
-        mapping, _ = column_map(task, first.columns)
-        unused = [h for h in task.columns if h not in mapping.values() and normalize_key(h) != "id"]
-        if unused:
-            # Not an error (they can name or group outputs), but a typo here would silently send a default.
-            say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
-        secrets = options.connection.secrets()
-        batch = _Batch(tool, groups, group_of, {s.url: s for s in connected.servers}, task, options, journal, history, out_dir, secrets, listener, say, redo)
-        return _run(batch, prepared, started)
-    finally:
-        journal.close()
-        connected.close()
+        from ._cluster import cluster_transport  # distributed is imported only when a cluster is named
+    except ImportError:
+        raise UsageError("--cluster needs Dask: pip install 'gbatch[dask]'") from None
+    return cluster_transport(options.cluster)
+
+
+def _start(tool: Tool, connected: Connected, options: BatchOptions, journal: Journal, out_dir: Path, say: Callable[[str], None]) -> BatchRun:
+    """Plan for each server's API, set each server up, and read what earlier runs journaled."""
+    for problem in connected.unreachable:
+        say(f"warning: skipping unreachable server {problem}")
+    groups, group_of = _plan(tool, connected.servers, options.tool_options)
+    for server in connected.servers:
+        _setup(server, groups[group_of[server.url]].plan)
+    for notice in sorted({g.plan.notice for g in groups.values() if g.plan.notice}):
+        say(notice)
+    servers = {s.url: s for s in connected.servers}
+    return BatchRun(tool, groups, group_of, servers, options, journal, journal.read(), out_dir, options.connection.secrets(), say)
+
+
+def _prepare(run: BatchRun, task: TaskFile, redo: Sequence[str], task_problems: list[Problem]) -> list[PreparedRow]:
+    """Every row checked and turned into calls (raises `ValidationError`), with its output name."""
+    # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
+    previous = {k: v for k, v in run.history.items() if k not in set(redo)}
+    groups = [(g.key, g.plan, g.api) for g in run.groups.values()]
+    prepared = prepare_batch(task, groups, run.options, run.tool, previous, task_problems)
+    _names(prepared, run.history, run.journal, run.out_dir, run.options, run.say)
+    mapping, _ = column_map(task, run.plan.columns)
+    unused = [h for h in task.columns if h not in mapping.values() and normalize_key(h) != "id"]
+    if unused:
+        # Not an error (they can name or group outputs), but a typo here would silently send a default.
+        run.say(f"note: column{'s' if len(unused) > 1 else ''} not sent to the server: {', '.join(unused)}")
+    return prepared
 
 
 def _names(prepared: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path, options: BatchOptions, say: Callable[[str], None]) -> None:
@@ -210,15 +157,15 @@ def _connect(backends: Sequence[Backend], options: BatchOptions, transport: Tran
     return connected
 
 
-def _plan(tool: Tool, servers: Sequence[Server], tool_options: Mapping[str, Any]) -> tuple[dict[str, _Group], dict[str, str]]:
+def _plan(tool: Tool, servers: Sequence[Server], tool_options: Mapping[str, Any]) -> tuple[dict[str, Group], dict[str, str]]:
     """One plan per distinct API: servers of one app with different UIs each get calls shaped for them."""
-    groups: dict[str, _Group] = {}
+    groups: dict[str, Group] = {}
     group_of: dict[str, str] = {}
     resolved = resolve_options(tool, tool_options)
     for server in servers:
         key = _api_shape(server.api)
         if key not in groups:
-            groups[key] = _Group(key, make_plan(tool, server.api, resolved), server.api)
+            groups[key] = Group(key, make_plan(tool, server.api, resolved), server.api)
         group_of[server.url] = key
     return groups, group_of
 
@@ -285,64 +232,78 @@ def _slots(server: Server, plan: Plan, tool: Tool) -> Backend:
     return Backend(backend.url, concurrency + waiting, backend.label)
 
 
-def _run(batch: _Batch, prepared: list[PreparedRow], started: float) -> BatchResult:
-    options, history, out_dir, journal = batch.options, batch.history, batch.out_dir, batch.journal
+def _run(run: BatchRun, task: TaskFile, prepared: list[PreparedRow], redo: Sequence[str], listener: Listener | None, started: float) -> BatchResult:
+    """Choose the rows to send, send them (unless a dry run), and report."""
+    backends = _size_servers(run)
+    to_run = select_rows(prepared, run.history, run.options, run.out_dir, redo)
+    if not run.options.overwrite and run.out_dir.exists():
+        refuse_foreign_files(to_run, run.journal, run.history, run.out_dir, task)
+    result = _planned(run, prepared, to_run)
+    if run.options.dry_run:
+        result.succeeded = result.skipped
+        result.seconds = time.monotonic() - started
+        return result
+    for line in result.servers:
+        run.say(f"server {line}")
+    # Taken once nothing is left to check: a folder that fails validation is not even created.
+    with OutLock(run.out_dir):
+        clean_partials(run.out_dir)
+        if redo and run.options.keep_takes:
+            keep_takes(to_run, run.history, run.journal, run.out_dir)
+        report = _execute(run, to_run, backends, listener)
+        return _report(run, task, prepared, to_run, report, result, started)
+
+
+def _size_servers(run: BatchRun) -> list[Backend]:
     backends = []
-    for server in batch.servers.values():
-        server.backend = _slots(server, batch.groups[batch.group_of[server.url]].plan, batch.tool)
+    for server in run.servers.values():
+        server.backend = _slots(server, run.group(server.url).plan, run.tool)
         server.session.slots = server.backend.slots
         backends.append(server.backend)
-    to_run = select_rows(prepared, history, options, out_dir, batch.redo)
-    if not options.overwrite and out_dir.exists():
-        refuse_foreign_files(to_run, journal, history, out_dir, batch.task)
-    sending = {item.row.id for item in to_run}
-    # Rows this run does not send are done earlier, or (with --retry-failed) still waiting to run.
-    done_before = [p for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") == "ok"]
-    waiting = [p for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") != "ok"]
-    result = BatchResult(
+    return backends
+
+
+def _planned(run: BatchRun, prepared: Sequence[PreparedRow], to_run: list[PreparedRow]) -> BatchResult:
+    """The result before anything is sent: rows this run does not send are done earlier,
+    or (with --retry-failed) still waiting to run."""
+    waiting = _waiting(prepared, to_run, run.history)
+    return BatchResult(
         total=len(prepared),
         succeeded=0,
         failed=0,
-        skipped=len(done_before),
+        skipped=len(prepared) - len(to_run) - len(waiting),
         not_run=len(waiting),
         interrupted=False,
         halted=False,
-        out_dir=out_dir,
-        journal=journal.path,
+        out_dir=run.out_dir,
+        journal=run.journal.path,
         results=None,
         seconds=0.0,
         rows=[],
-        dry_run=options.dry_run,
+        dry_run=run.options.dry_run,
         planned=to_run,
-        servers=[_describe_slots(s) for s in batch.servers.values()],
+        servers=[_describe_slots(s) for s in run.servers.values()],
     )
-    if options.dry_run:
-        result.succeeded = len(done_before)
-        result.seconds = time.monotonic() - started
-        return result
 
-    for line in result.servers:
-        batch.say(f"server {line}")
-    # Taken once nothing is left to check: a folder that fails validation is not even created.
-    with OutLock(out_dir):
-        clean_partials(out_dir)
-        if batch.redo and options.keep_takes:
-            keep_takes(to_run, history, journal, out_dir)
-        report = _execute(batch, to_run, backends)
-        return _report(batch, prepared, to_run, waiting, report, result, started)
+
+def _waiting(prepared: Sequence[PreparedRow], to_run: Sequence[PreparedRow], history: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """Rows this run does not send and that are not done: with --retry-failed, failed rows wait."""
+    sending = {item.row.id for item in to_run}
+    return {p.row.id for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") != "ok"}
 
 
 def _report(
-    batch: _Batch,
+    run: BatchRun,
+    task: TaskFile,
     prepared: Sequence[PreparedRow],
     to_run: Sequence[PreparedRow],
-    waiting: Sequence[PreparedRow],
-    report: ExecutionReport[dict[str, Any]],
+    report: ExecutionReport[Collected],
     result: BatchResult,
     started: float,
 ) -> BatchResult:
-    history, out_dir = batch.history, batch.out_dir
-    not_run = set(report.not_run) | {p.row.id for p in waiting}
+    """Count the rows, write results.csv and the review page, and let the plan finish."""
+    history = run.history
+    not_run = set(report.not_run) | _waiting(prepared, to_run, history)
     rows = [
         {"id": item.row.id, "line": item.row.line, "status": "not run", "name": item.name}
         if item.row.id in not_run or item.row.id not in history
@@ -355,15 +316,12 @@ def _report(
     result.not_run = len(not_run)
     result.interrupted, result.halted = report.interrupted, report.halted
     table = [{**rec, "row": item.row.values} for item, rec in zip(prepared, rows, strict=True)]
-    result.results = write_results(out_dir, table, batch.task.columns)
-    if batch.options.review:
-        result.review = write_review(out_dir, task_columns=batch.task.columns)
+    result.results = write_results(run.out_dir, table, task.columns)
+    if run.options.review:
+        result.review = write_review(run.out_dir, task_columns=task.columns)
     if not report.interrupted:
-        batch.plan.finish(
-            [{**rec, "row": item.row.values, "inputs": plain_values(item.values)} for item, rec in zip(prepared, rows, strict=True)],
-            out_dir,
-            batch.say,
-        )
+        finished = [{**rec, "row": item.row.values, "inputs": plain_values(item.values)} for item, rec in zip(prepared, rows, strict=True)]
+        run.plan.finish(finished, run.out_dir, run.say)
     result.seconds = time.monotonic() - started
     return result
 
@@ -373,154 +331,24 @@ def _describe_slots(server: Server) -> str:
     return f"{server.label} (gradio {server.api.version or '?'}): {slots} row{'s' if slots != 1 else ''} at once"
 
 
-def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> Result:
-    ref = step.endpoint if step.endpoint is not None else plan.api_name
-    endpoint = server.api.endpoint(ref)
-    if endpoint is None:
-        raise CallError(f"{server.label} has no endpoint {ref!r}")
-    progress = plan.progress if type(plan).progress is not Plan.progress else None
-    # step.kwargs are already as a browser sends them (prepare_batch, for this server's API)
-    return call(server.session, Request(endpoint, step.kwargs, session), attempt, progress=progress)
-
-
-def _ensure_setup(server: Server, plan: Plan) -> None:
-    # A server that lost its session (restarted) has lost what setup did (a loaded model).
-    if not server.needs_setup:
-        return
-    with server.setup_lock:
-        if server.needs_setup:
-            plan.setup(server)
-            server.needs_setup = False
-
-
-def _overrides_setup(plan: Plan) -> bool:
-    return type(plan).setup is not Plan.setup
-
-
-def _execute(batch: _Batch, to_run: Sequence[PreparedRow], backends: Sequence[Backend]) -> ExecutionReport[dict[str, Any]]:
-    """Send the rows; journal each one as it finishes (in the calling thread)."""
-    options, out_dir, secrets = batch.options, batch.out_dir, batch.secrets
-    by_id = {item.row.id: item for item in to_run}
-    failed_logs: dict[str, list[tuple[str, str]]] = {}
-    failed_cause: dict[str, str] = {}
-
-    def work(attempt: Attempt) -> dict[str, Any]:
-        # Worker thread: the row's request(s), then the plan saves what came back.
-        item: PreparedRow = attempt.payload
-        server = batch.servers[attempt.backend.url]
-        key = batch.group_of[server.url]
-        plan = batch.groups[key].plan
-        row_call = item.calls.get(key, item.call)
-        if attempt.number == 1:
-            # Claim the output name before any file can be written under it (see Journal).
-            batch.journal.claim(item.name)
-        logs: list[tuple[str, str]] = []
-        # One server session per attempt: the steps of a row share gr.State, rows do not.
-        session = f"{item.row.id}#{attempt.number}"
-        try:
-            _ensure_setup(server, plan)
-            for step in row_call.before:
-                logs.extend(_send(server, plan, step, session, attempt).logs)
-            result = _send(server, plan, row_call, session, attempt)
-            logs.extend(result.logs)
-            outputs = _RowOutputs(out_dir, item.name, row_call, server.session, logs)
-            plan.collect(result, outputs)
-        except BaseException as exc:
-            if isinstance(exc, ConnectionLost) and _overrides_setup(plan):
-                server.needs_setup = True
-            failed_logs[item.row.id] = logs + list(getattr(exc, "logs", []) or [])
-            failed_cause[item.row.id] = cause_of(exc)
-            raise
-        warnings = [text for level, text in logs if level.lower() == "warning"]
-        if options.strict and warnings:
-            failed_logs[item.row.id] = logs
-            failed_cause[item.row.id] = "app"
-            raise RowFailed(f"--strict: the server warned: {warnings[0]}")
-        return {
-            "outputs": [str(p.relative_to(out_dir)) for p in outputs.files],
-            "values": outputs.values,
-            "warnings": warnings + outputs.warnings,
-            "logs": [[level, text] for level, text in logs],
-        }
-
-    def explain(plan: Plan, message: str, row_call: Call, cause: str) -> str:
-        # Plans written before `cause` existed take (message, call) only.
-        if len(inspect.signature(plan.explain).parameters) >= 3:
-            return plan.explain(message, row_call, cause)
-        return plan.explain(message, row_call)
-
-    class Recorder(Listener):
-        def row_finished(self, outcome: Outcome[Any]) -> None:
-            item = by_id[outcome.id]
-            body = outcome.value or {}
-            logs = body.get("logs") or [[level, text] for level, text in failed_logs.get(item.row.id, [])]
-            server_url = outcome.backend_url or ""
-            group = batch.groups.get(batch.group_of.get(server_url, ""), next(iter(batch.groups.values())))
-            row_call = item.calls.get(group.key, item.call)
-            error = None
-            if not outcome.ok:
-                error = redact(explain(group.plan, outcome.error or "failed", row_call, failed_cause.get(item.row.id, "output")), secrets)
-            record = {
-                "id": item.row.id,
-                "line": item.row.line,
-                "name": item.name,
-                "input_hash": item.hash,
-                "status": "ok" if outcome.ok else "failed",
-                "attempts": outcome.attempts,
-                "backend": outcome.backend and redact_url(outcome.backend),
-                "started": _iso(outcome.started),
-                "ended": _iso(outcome.ended),
-                "duration": round((outcome.ended or 0) - outcome.started, 3) if outcome.started else None,
-                "outputs": body.get("outputs", []),
-                "values": body.get("values", {}),
-                "error": error,
-                "cause": None if outcome.ok else failed_cause.get(item.row.id, "output"),
-                "warnings": body.get("warnings") or [text for level, text in logs if level.lower() == "warning"],
-                "logs": logs,
-                "generated": item.call.generated,
-                "inputs": plain_values(item.values),
-                "takes": (batch.history.get(item.row.id) or {}).get("takes") or [],
-                "tool": batch.tool.name,
-            }
-            # A server may echo a secret (a header, a token) in a warning, a log line or a value.
-            for key in ("warnings", "logs", "values"):
-                record[key] = _redacted(record[key], secrets)
-            batch.journal.append(record)
-            batch.history[item.row.id] = record
-            if error is not None:
-                outcome.error = error  # the progress display shows what the journal says
-
+def _execute(run: BatchRun, to_run: Sequence[PreparedRow], backends: Sequence[Backend], listener: Listener | None) -> ExecutionReport[Collected]:
+    """Send the rows, here or on the cluster; journal each one as it finishes (in the calling thread)."""
+    options = run.options
+    recorder = JournalRecorder(run, {item.row.id: item for item in to_run})
     settings: dict[str, Any] = {
         "jobs": options.jobs,
         "policy": options.policy or RetryPolicy(retries=options.retries),
         "classify": functools.partial(classify, retry_app_errors=options.retry_app_errors),
-        "describe": lambda exc: redact(describe(exc), secrets),
+        "describe": lambda exc: redact(describe(exc), run.secrets),
         "timeout": options.timeout,
         "halt_on_failures": options.halt_on_failures,
-        "listener": _Fanout([Recorder(), batch.listener or Listener()]),
+        "listener": _Fanout([recorder, listener or Listener()]),
     }
     if options.cluster:
-        from ._cluster import execute_on_cluster
+        from ._cluster import ClusterRun  # distributed is imported only when a cluster is named
 
-        return execute_on_cluster(batch, to_run, failed_logs, failed_cause, **settings)
-    return execute([(item.row.id, item) for item in to_run], work, backends, **settings)
-
-
-def _redacted(value: Any, secrets: Sequence[str]) -> Any:
-    """`value` with every string in it redacted, however deeply nested."""
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, list | tuple):
-        return [_redacted(v, secrets) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _redacted(v, secrets) for k, v in value.items()}
-    return value
-
-
-def _iso(stamp: float | None) -> str | None:
-    if stamp is None:
-        return None
-    return datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="milliseconds")
+        return ClusterRun(run, to_run).execute(**settings)
+    return execute([(item.row.id, item) for item in to_run], run.attempt, backends, **settings)
 
 
 class _Fanout(Listener):

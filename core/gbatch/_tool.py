@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._api import Endpoint, ServerApi
 from ._columns import Column
+from ._errors import Failure, RowProblem
 from .transports.base import Result, ServerFile
 
 if TYPE_CHECKING:
@@ -87,14 +88,6 @@ def generated_value(
         value = make()
     generated[name] = value
     return value
-
-
-class RowProblem(Exception):
-    """Raised by `Plan.prepare`: this row cannot be sent. Name the column if you can."""
-
-    def __init__(self, message: str, column: str | None = None) -> None:
-        super().__init__(message)
-        self.column = column
 
 
 class Outputs(Protocol):
@@ -179,16 +172,17 @@ class Plan(ABC):
         there (Fooocus's progress HTML); None when the outputs say nothing. Worker thread."""
         return None
 
-    def explain(self, message: str, call: Call, cause: str = "app") -> str:
+    def explain(self, failure: Failure, call: Call) -> str:
         """Reword a failed row's error for the user (add what the tool knows about the cause).
 
-        :param cause: what failed: "app" (the app raised or refused), "transport"
-            (network, dropped stream, restart), "timeout", "queue", "request" (the
-            server refused the request) or "output" (saving the result).
+        :param failure: what failed (`failure.cause`: "app", "transport", "timeout",
+            "queue", "request" or "output"), the message the user would read otherwise,
+            whether the server hid the app's error (`failure.hidden`) and its log lines.
+        :param call: the request the row sent.
 
-        Runs in the main thread, once per failed row.
+        Returns the message to journal. Runs in the main thread, once per failed row.
         """
-        return message
+        return failure.message
 
     def finish(self, rows: Sequence[Mapping[str, Any]], out_dir: Path, say: Any) -> None:  # noqa: B027
         """After the batch: e.g. join outputs. `rows` holds every row of the task file in

@@ -47,7 +47,6 @@ MIN_PROMPT_RATE = 16000
 MAX_PROMPT_SECONDS = 30.0
 FORMATS = ("wav", "flac", "mp3", "ogg")
 NORMALIZE_DB = -20.0
-HIDDEN_ERROR = "the app raised an error (the server hides the details"
 
 COLUMNS = (
     Column("text", required=True, aliases=("tts_text", "输入合成文本", "Input Text"), help="The text to speak."),
@@ -273,9 +272,10 @@ class CosyVoicePlan(Plan):
         if info.duration <= 0:
             raise RowProblem(f"prompt audio is empty: {audio.source}", "prompt_audio")
 
-    def explain(self, message: str, call: Call, cause: str = "app") -> str:
+    def explain(self, failure: gbatch.Failure, call: Call) -> str:
+        message = failure.message
         mode = call.kwargs.get("mode_checkbox_group")
-        if cause == "app" and HIDDEN_ERROR in message and self.variant == "upstream":
+        if failure.cause == "app" and failure.hidden and self.variant == "upstream":
             if mode == UPSTREAM_MODES["instruct"]:
                 return (
                     f"{message}. The upstream web UI's instruct mode (自然语言控制) calls inference_instruct, "

@@ -1,0 +1,317 @@
+"""One attempt of one row, and the journal record of a finished row.
+
+Both ways of running rows go through here: the local runner (`BatchRun.attempt`, in
+an executor thread) and a Dask worker (`gbatch._cluster.run_row`). `attempt_row`
+sends the row's request(s), lets the plan save what came back, and turns any failure
+into an `AttemptFailed` carrying a `Failure` value; `JournalRecorder` writes the record
+of each finished row from its outcome, with the plan's `explain` applied to a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ._api import ServerApi
+from ._batch import BatchOptions, PreparedRow, plain_values
+from ._call import call, cause_of, classify, describe
+from ._errors import AppError, CallError, ConnectionLost, Failure
+from ._executor import Attempt, AttemptFailed, ErrorKind, Listener, Outcome
+from ._journal import Journal
+from ._outputs import atomic_write, sanitize
+from ._servers import Server, redact, redact_url
+from ._tool import Call, Plan, Tool
+from .transports.base import Request, Result, ServerFile, Session
+
+__all__ = ["BatchRun", "Collected", "Group", "JournalRecorder", "RowOutputs", "attempt_row", "ensure_setup", "failure_of"]
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What one successful attempt produced (picklable: a cluster worker sends it back)."""
+
+    outputs: list[str]  # file names, relative to the folder they were written in
+    values: dict[str, Any]
+    warnings: list[str]
+    logs: list[tuple[str, str]]
+
+
+class RowOutputs:
+    """The `gbatch.Outputs` a plan writes one row's results through (worker thread)."""
+
+    def __init__(self, out_dir: Path, name: str, call: Call, session: Session, logs: Sequence[tuple[str, str]]) -> None:
+        self.out_dir = out_dir
+        self.call = call
+        self._name = name
+        self._session = session
+        self._logs = list(logs)
+        self.files: list[Path] = []
+        self.values: dict[str, Any] = {}
+        self.warnings: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def logs(self) -> Sequence[tuple[str, str]]:
+        return self._logs
+
+    def url(self, file: ServerFile | str) -> str:
+        return file.url if isinstance(file, ServerFile) else str(file)
+
+    def fetch(self, file: ServerFile | str) -> bytes:
+        return self._session.fetch(file)
+
+    def write(self, data: bytes, suffix: str, label: str | None = None) -> Path:
+        # A label or suffix may come from the server (an output's label): never a path.
+        safe_suffix = "." + sanitize(suffix.lstrip(".")) if suffix else ""
+        stem = f"{self._name}.{sanitize(label)}" if label else self._name
+        path = atomic_write(self.out_dir / f"{stem}{safe_suffix}", data)
+        self.files.append(path)
+        return path
+
+    def value(self, name: str, value: Any) -> None:
+        self.values[name] = value
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+# --- one attempt ------------------------------------------------------------------------------------
+
+
+def attempt_row(
+    server: Server,
+    plan: Plan,
+    row_call: Call,
+    *,
+    name: str,
+    folder: Path,
+    attempt: Attempt,
+    strict: bool,
+    retry_app_errors: bool,
+    secrets: Sequence[str],
+) -> Collected:
+    """Send one row's request(s) to `server`, then let the plan save the result into `folder`.
+
+    Runs in a worker thread (or on a Dask worker). Raises `AttemptFailed` — the
+    `Failure` and what the schedule does next — for whatever went wrong, including a
+    `--strict` warning from the server.
+    """
+    logs: list[tuple[str, str]] = []
+    try:
+        outputs = _send_and_collect(server, plan, row_call, name, folder, attempt, logs)
+    except Exception as exc:  # noqa: BLE001 - every failure of the attempt becomes a Failure
+        if isinstance(exc, ConnectionLost) and _overrides_setup(plan):
+            server.needs_setup = True  # a server that lost its session has lost what setup did
+        raise AttemptFailed(failure_of(exc, logs, secrets), classify(exc, retry_app_errors=retry_app_errors)) from exc
+    warnings = _warnings(logs)
+    if strict and warnings:
+        failure = Failure(redact(f"--strict: the server warned: {warnings[0]}", secrets), "app", logs=tuple(logs))
+        raise AttemptFailed(failure, ErrorKind.PERMANENT)
+    return Collected(
+        outputs=[str(p.relative_to(folder)) for p in outputs.files],
+        values=outputs.values,
+        warnings=warnings + outputs.warnings,
+        logs=logs,
+    )
+
+
+def _send_and_collect(
+    server: Server, plan: Plan, row_call: Call, name: str, folder: Path, attempt: Attempt, logs: list[tuple[str, str]]
+) -> RowOutputs:
+    ensure_setup(server, plan)
+    # One server session per attempt: the steps of a row share gr.State, rows do not.
+    session = f"{attempt.item_id}#{attempt.number}"
+    for step in row_call.before:
+        logs.extend(_send(server, plan, step, session, attempt).logs)
+    result = _send(server, plan, row_call, session, attempt)
+    logs.extend(result.logs)
+    outputs = RowOutputs(folder, name, row_call, server.session, logs)
+    plan.collect(result, outputs)
+    return outputs
+
+
+def failure_of(exc: BaseException, logs: Sequence[tuple[str, str]], secrets: Sequence[str]) -> Failure:
+    """An attempt's exception as a `Failure`: the user's message and the logs, without secrets."""
+    received = list(logs) + [entry for entry in getattr(exc, "logs", None) or [] if entry not in logs]
+    return Failure(
+        message=redact(describe(exc), secrets),
+        cause=cause_of(exc),
+        hidden=isinstance(exc, AppError) and exc.hidden,
+        logs=tuple((level, redact(text, secrets)) for level, text in received),
+    )
+
+
+def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> Result:
+    ref = step.endpoint if step.endpoint is not None else plan.api_name
+    endpoint = server.api.endpoint(ref)
+    if endpoint is None:
+        raise CallError(f"{server.label} has no endpoint {ref!r}")
+    progress = plan.progress if type(plan).progress is not Plan.progress else None
+    # step.kwargs are already as a browser sends them (prepare_batch, for this server's API)
+    return call(server.session, Request(endpoint, step.kwargs, session), attempt, progress=progress)
+
+
+def ensure_setup(server: Server, plan: Plan) -> None:
+    """Run the plan's setup again on a server that lost its session (restarted), once."""
+    if not server.needs_setup:
+        return
+    with server.setup_lock:
+        if server.needs_setup:
+            plan.setup(server)
+            server.needs_setup = False
+
+
+def _overrides_setup(plan: Plan) -> bool:
+    return type(plan).setup is not Plan.setup
+
+
+def _warnings(logs: Sequence[tuple[str, str]]) -> list[str]:
+    return [text for level, text in logs if level.lower() == "warning"]
+
+
+# --- the batch the attempts share -------------------------------------------------------------------
+
+
+@dataclass
+class Group:
+    """Servers that publish the same API share one plan (and one shape of call)."""
+
+    key: str
+    plan: Plan
+    api: ServerApi
+
+
+@dataclass
+class BatchRun:
+    """What every attempt of a batch shares: the plans (one per API), the servers, where
+    outputs go, and the journal that claims names and keeps records."""
+
+    tool: Tool
+    groups: dict[str, Group]
+    group_of: dict[str, str]  # server URL (or cluster spec) -> group key
+    servers: dict[str, Server]
+    options: BatchOptions
+    journal: Journal
+    history: dict[str, dict[str, Any]]
+    out_dir: Path
+    secrets: list[str]
+    say: Callable[[str], None] = print
+
+    @property
+    def plan(self) -> Plan:
+        return next(iter(self.groups.values())).plan
+
+    def group(self, url: str) -> Group:
+        """The group of the server at `url` (the first group for an unknown one)."""
+        return self.groups.get(self.group_of.get(url, ""), next(iter(self.groups.values())))
+
+    def claim(self, item: PreparedRow, attempt: Attempt) -> None:
+        if attempt.number == 1:
+            # Claim the output name before any file can be written under it (see Journal).
+            self.journal.claim(item.name)
+
+    def attempt(self, attempt: Attempt) -> Collected:
+        """The executor's work for the local runner: one attempt of `attempt.payload` (worker thread)."""
+        item: PreparedRow = attempt.payload
+        server = self.servers[attempt.backend.url]
+        group = self.group(server.url)
+        self.claim(item, attempt)
+        row_call = item.calls.get(group.key, item.call)
+        return attempt_row(
+            server,
+            group.plan,
+            row_call,
+            name=item.name,
+            folder=self.out_dir,
+            attempt=attempt,
+            strict=self.options.strict,
+            retry_app_errors=self.options.retry_app_errors,
+            secrets=self.secrets,
+        )
+
+
+# --- the journal record of a finished row ------------------------------------------------------------
+
+
+@dataclass
+class JournalRecorder(Listener):
+    """Journals each row as it finishes (in the thread that runs the executor).
+
+    A failed row's `Failure` is first shown to its plan's `explain`; the record, the
+    outcome's `failure` and `error` (what the progress display shows) then say the same.
+    """
+
+    run: BatchRun
+    rows: Mapping[str, PreparedRow]
+
+    def row_finished(self, outcome: Outcome[Any]) -> None:
+        item = self.rows[outcome.id]
+        group = self.run.group(outcome.backend_url or "")
+        if not outcome.ok:
+            failure = outcome.failure or Failure(outcome.error or "failed", "output")
+            outcome.failure = explained(group.plan, failure, item.calls.get(group.key, item.call), self.run.secrets)
+            outcome.error = outcome.failure.message
+        record = journal_record(item, outcome, self.run.tool.name, self.run.history.get(item.row.id), self.run.secrets)
+        self.run.journal.append(record)
+        self.run.history[item.row.id] = record
+
+
+def explained(plan: Plan, failure: Failure, row_call: Call, secrets: Sequence[str]) -> Failure:
+    """`failure` with the message the plan's `explain` gives it (secrets removed again)."""
+    return replace(failure, message=redact(plan.explain(failure, row_call), secrets))
+
+
+def journal_record(item: PreparedRow, outcome: Outcome[Any], tool: str, previous: Mapping[str, Any] | None, secrets: Sequence[str]) -> dict[str, Any]:
+    """The journal line of a finished row: what it sent, where, when, and what came of it."""
+    done: Collected | None = outcome.value if outcome.ok else None
+    failure = outcome.failure
+    logs = list(done.logs if done is not None else failure.logs if failure is not None else ())
+    record = {
+        "id": item.row.id,
+        "line": item.row.line,
+        "name": item.name,
+        "input_hash": item.hash,
+        "status": "ok" if outcome.ok else "failed",
+        "attempts": outcome.attempts,
+        "backend": outcome.backend and redact_url(outcome.backend),
+        "started": _iso(outcome.started),
+        "ended": _iso(outcome.ended),
+        "duration": round((outcome.ended or 0) - outcome.started, 3) if outcome.started else None,
+        "outputs": done.outputs if done is not None else [],
+        "values": done.values if done is not None else {},
+        "error": failure.message if failure is not None else None,
+        "cause": failure.cause if failure is not None else None,
+        "warnings": done.warnings if done is not None else _warnings(logs),
+        "logs": [[level, text] for level, text in logs],
+        "generated": item.call.generated,
+        "inputs": plain_values(item.values),
+        "takes": (previous or {}).get("takes") or [],
+        "tool": tool,
+    }
+    # A server may echo a secret (a header, a token) in a warning, a log line or a value.
+    for key in ("warnings", "logs", "values"):
+        record[key] = _redacted(record[key], secrets)
+    return record
+
+
+def _redacted(value: Any, secrets: Sequence[str]) -> Any:
+    """`value` with every string in it redacted, however deeply nested."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, list | tuple):
+        return [_redacted(v, secrets) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _redacted(v, secrets) for k, v in value.items()}
+    return value
+
+
+def _iso(stamp: float | None) -> str | None:
+    if stamp is None:
+        return None
+    return datetime.fromtimestamp(stamp).astimezone().isoformat(timespec="milliseconds")
