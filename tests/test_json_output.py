@@ -1,5 +1,5 @@
 """`--json` always prints one JSON document on stdout: a summary with failed rows, validation
-problems, connection errors, and the dry run's planned calls. The README documents the schema."""
+problems, connection errors, and the dry run's planned calls. docs/running.md documents the schema."""
 
 from __future__ import annotations
 
