@@ -28,7 +28,6 @@ from ._columns import Column
 from ._errors import ExitCode, GbatchError, UsageError
 from ._plugins import Registry, call_register_commands, load_registry
 from ._scaffold import BUILTIN_COMMANDS
-from ._servers import redact_url
 from ._tool import Option, Tool
 
 __all__ = ["build_app", "main"]
@@ -314,6 +313,8 @@ _SECRET_OPTIONS = ("--auth", "--token", "--header")
 def _redo_command(redo: Path) -> str:
     """This command line again with `--redo FILE`, minus any secret (--auth, --token,
     --header and their values: give them again, or through GBATCH_AUTH / HF_TOKEN)."""
+    from ._servers import redact_url  # a batch ran: the servers room is loaded already
+
     args: list[str] = []
     skip = dropped = False
     for arg in sys.argv[1:]:

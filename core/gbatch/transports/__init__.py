@@ -9,12 +9,13 @@ httpx and websockets) for gradio 3. Tests pass their own (`fake.FakeTransport`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ConnectionLost, ServerError
 from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated, browser_values
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "AutoTransport",
@@ -38,6 +39,8 @@ def read_config(url: str, connection: Connection) -> tuple[dict[str, Any], httpx
     Raises `ConnectionLost` when the server cannot be reached, `ServerError` when it
     refuses the login or is not a Gradio app.
     """
+    import httpx  # imported when a server is first reached, not for `gbatch --help`
+
     headers = dict(connection.headers)
     if connection.token:
         headers["x-hf-authorization"] = f"Bearer {connection.token}"

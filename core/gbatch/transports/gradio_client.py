@@ -16,7 +16,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
-import os
 import posixpath
 import ssl
 import threading
@@ -29,6 +28,7 @@ import httpx
 from .._api import Endpoint, Param, ServerApi, choice_labels, number_or_none
 from .._columns import File
 from .._errors import AppError, CallCancelled, CallError, ConnectionLost, QueueFull, ServerError
+from ._telemetry import quiet_telemetry
 from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated
 from .http import download
 
@@ -41,16 +41,6 @@ CANCEL_WAIT = 2.0  # seconds a cancel may take before the attempt ends anyway
 READ_STALL = 30.0
 GENERIC_APP_ERROR = "The upstream Gradio app has raised an exception but has not enabled verbose error reporting"
 
-
-def quiet_telemetry() -> None:
-    """gradio_client sends telemetry unless BOTH the variable and the argument say no."""
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-
-
-# huggingface_hub reads its variable when it is first imported, which may happen before any
-# Client is made (by the caller's own code): switch both off as soon as gbatch is imported.
-quiet_telemetry()
 
 ClientFactory = Callable[[str, Connection, int], Any]
 
