@@ -51,7 +51,17 @@ from ._batch import PreparedRow
 from ._call import cause_of, classify, describe
 from ._columns import File
 from ._errors import CallCancelled, CallError, CallTimeout, ConnectionLost, Failure, NoServerError, ServerError
-from ._executor import Attempt, AttemptFailed, Backend, ErrorKind, ExecutionReport, Listener, Outcome, execute
+from ._executor import (
+    Attempt,
+    AttemptFailed,
+    Backend,
+    ErrorKind,
+    ExecutionReport,
+    Listener,
+    Outcome,
+    RetryPolicy,
+    execute,
+)
 from ._outputs import atomic_write
 from ._row import BatchRun, Collected, attempt_row, failure_of
 from ._servers import Server, redact, redact_url
@@ -732,7 +742,7 @@ class ClusterRun:
         self,
         *,
         jobs: int | None,
-        policy: Any,
+        policy: RetryPolicy,
         classify: Callable[[BaseException], ErrorKind],
         describe: Callable[[BaseException], str],
         timeout: float | None,

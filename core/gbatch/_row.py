@@ -26,7 +26,7 @@ from ._servers import Server, redact, redact_url
 from ._tool import Call, Plan, Tool
 from .transports.base import Request, Result, ServerFile, Session
 
-__all__ = ["BatchRun", "Collected", "Group", "JournalRecorder", "RowOutputs", "attempt_row", "ensure_setup", "failure_of"]
+__all__ = ["BatchRun", "Collected", "Group", "JournalRecorder", "RowOutputs", "attempt_row", "failure_of"]
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def attempt_row(
 def _send_and_collect(
     server: Server, plan: Plan, row_call: Call, name: str, folder: Path, attempt: Attempt, logs: list[tuple[str, str]]
 ) -> RowOutputs:
-    ensure_setup(server, plan)
+    _ensure_setup(server, plan)
     # One server session per attempt: the steps of a row share gr.State, rows do not.
     session = f"{attempt.item_id}#{attempt.number}"
     for step in row_call.before:
@@ -138,7 +138,7 @@ def _send_and_collect(
 
 def failure_of(exc: BaseException, logs: Sequence[tuple[str, str]], secrets: Sequence[str]) -> Failure:
     """An attempt's exception as a `Failure`: the user's message and the logs, without secrets."""
-    received = list(logs) + [entry for entry in getattr(exc, "logs", None) or [] if entry not in logs]
+    received = [*logs, *(getattr(exc, "logs", None) or [])]  # the failed request's own logs come last
     return Failure(
         message=redact(describe(exc), secrets),
         cause=cause_of(exc),
@@ -157,7 +157,7 @@ def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt
     return call(server.session, Request(endpoint, step.kwargs, session), attempt, progress=progress)
 
 
-def ensure_setup(server: Server, plan: Plan) -> None:
+def _ensure_setup(server: Server, plan: Plan) -> None:
     """Run the plan's setup again on a server that lost its session (restarted), once."""
     if not server.needs_setup:
         return
