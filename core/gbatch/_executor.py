@@ -4,8 +4,9 @@ retries with backoff, back-pressure, halting and clean interruption.
 It knows nothing of Gradio, rich or any tool. Work is a function called with
 an `Attempt`; failures are sorted by a `classify` function into permanent,
 transient (retried with exponential backoff and jitter, on another backend
-first) and back-pressure (waited out without spending a retry). Progress goes
-to a `Listener`.
+first) and back-pressure (waited out without spending a retry). Work that knows
+better raises `AttemptFailed`: its kind is taken as it is, and its `Failure`
+goes on the row's outcome. Progress goes to a `Listener`.
 
 Every decision — which row goes next and where, retry, wait, fail, halt — is made
 by `_scheduler.Scheduler`; this module only runs its attempts, each in its own
