@@ -34,6 +34,23 @@ echo "== installing gbatch and its dependencies into .venv"
 .venv/bin/python -m pip install -q -e ".[demo,xlsx]" --group dev 2>&1 | grep -v "is ignored" || true
 .venv/bin/gbatch --help >/dev/null
 
+# The suite runs on every declared Python (scripts/test.sh): a venv per other version named
+# in GBATCH_PYTHONS (test.sh names every one pyproject.toml declares), e.g. .venv-py310.
+primary="$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+for version in ${GBATCH_PYTHONS:-}; do
+    [ "$version" = "$primary" ] && continue
+    venv=".venv-py${version/./}"
+    if [ ! -x "$venv/bin/python" ]; then
+        exe="$(scripts/pythons.sh find "$version")"
+        echo "== creating $venv (Python $version)"
+        "$exe" -m venv "$venv"
+    fi
+    echo "== installing gbatch and its dependencies into $venv"
+    "$venv/bin/python" -m pip install -q --upgrade "pip>=25.1" 2>&1 | grep -v "is ignored" || true
+    "$venv/bin/python" -m pip install -q -e ".[demo,xlsx]" --group dev 2>&1 | grep -v "is ignored" || true
+    "$venv/bin/gbatch" --help >/dev/null
+done
+
 # Servers of older Gradio versions for the tests, each in a venv of its own: they cannot
 # share one with gradio 6. The freezes are complete, so --no-deps (pip's resolver rejects
 # these sets although they run; tests/envs/README.md says why).

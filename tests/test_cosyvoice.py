@@ -559,10 +559,36 @@ def test_validation_against_the_servers_speakers_and_modes(cli: Cli, v1: Server,
     result = cosy(cli, space, tasks, tmp_path / "out2")  # no --prompt-audio: Space instruct needs one
     assert problems(result) == [
         f"{tasks}:2 (id a):mode: mode 'sft' is not offered by this server (it offers: zero_shot, cross_lingual, instruct)",
-        f"{tasks}:3 (id b):prompt_audio: instruct mode needs prompt audio (a prompt_audio column or --prompt-audio)",
-        f"{tasks}:4 (id c):prompt_audio: instruct mode needs prompt audio (a prompt_audio column or --prompt-audio)",
+        # one cause, one line
+        f"{tasks}:prompt_audio: instruct mode needs prompt audio (a prompt_audio column or --prompt-audio) (2 rows: id b, id c)",
     ]
     assert space.rec.calls == []
+
+
+def test_one_cause_is_one_line_however_many_rows(cli: Cli, v3: Server, tmp_path: Path) -> None:
+    """A forgotten --prompt-text on 40 rows is one line with the count and the first ids, not 40."""
+    tasks = write_csv(tmp_path / "t.csv", [["id", "text"], *[[f"line{n}", f"Sentence {n}."] for n in range(1, 41)]])
+    result = cosy(cli, v3, tasks, tmp_path / "out", "--prompt-audio", VOICE)
+    assert result.exit_code == 2, result.output
+    assert problems(result) == [
+        f"{tasks}:prompt_text: zero_shot mode needs the prompt audio's transcript (prompt_text or --prompt-text) "
+        "(40 rows: id line1, id line2, id line3 and 37 more)"
+    ]
+    assert "40 problems in the task file; nothing was sent." in result.stderr
+    assert v3.rec.calls == []
+
+
+def test_a_bad_option_default_is_reported_though_every_row_overrides_it(cli: Cli, v1: Server, tmp_path: Path) -> None:
+    tasks = write_csv(tmp_path / "t.csv", [["id", "mode", "speaker", "text"], ["a", "sft", "中文女", "ok"], ["b", "sft", "中文男", "hi"]])
+    result = cosy(cli, v1, tasks, tmp_path / "out", "--model-version", "1", "--speaker", "carol")
+    assert result.exit_code == 2, result.output
+    assert problems(result) == [
+        f"{tasks}: --speaker 'carol': 'carol' is not one of: '中文女', '中文男', '日语男', '粤语女', '英文女', '英文男', '韩语女' "
+        "(no row uses this default, but it does not fit this server)"
+    ]
+    assert v1.rec.calls == []
+    fine = cosy(cli, v1, tasks, tmp_path / "out", "--model-version", "1", "--speaker", "英文女", "--dry-run")
+    assert fine.exit_code == 0, fine.output
 
 
 def test_join_column_is_checked_before_sending(cli: Cli, v3: Server, tmp_path: Path) -> None:
@@ -995,3 +1021,28 @@ def test_the_summary_prints_the_redo_command_without_secrets(v3: Server, tmp_pat
     assert "secret" not in command
     assert command.startswith("gbatch cosyvoice t.csv -s 'http://***@h:1' --join chapter --redo ")
     assert command.endswith("(and your login, token or headers again)")
+
+
+def test_a_hidden_error_of_the_ui_driven_through_run_says_what_can_be_seen(cli: Cli, v3: Server, tmp_path: Path) -> None:
+    """`gbatch run` on the upstream UI with a CosyVoice3 model: a row without the prompt marker
+    fails with a hidden error. Its error quotes the app's last messages for that job (the UI's
+    cross-lingual notice) and names the likely cause and the tool that avoids it."""
+    tasks = write_csv(
+        tmp_path / "t.csv",
+        [
+            ["id", "tts_text", "mode_checkbox_group", "prompt_text", "prompt_wav_upload"],
+            ["zero", "Hello there.", "3s极速复刻", VOICE_TEXT, str(VOICE)],
+            ["cross", "Hello there.", "跨语种复刻", "", str(VOICE)],
+        ],
+    )
+    result = cli("run", v3.url, tasks, "--api", "/generate_audio", "--out", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert len(v3.rec.calls) == 2 and not any("<|endofprompt|>" in c["prompt_text"] + c["tts_text"] for c in v3.rec.calls)
+    rows = latest(tmp_path / "out")
+    for row in rows.values():
+        assert row["error"].startswith("the app raised an error (the server hides the details: no show_error=True; see its log)")
+        assert "lacks the <|endofprompt|> marker" in row["error"]
+        assert f"`gbatch cosyvoice TASKS --server {v3.url}` adds it" in row["error"]
+    assert "the app's last messages for it: info: 您正在使用跨语种复刻模式, 请确保合成文本和prompt文本为不同语言. " in rows["cross"]["error"]
+    assert "last messages" not in rows["zero"]["error"]  # the UI said nothing about that job
+    assert "lacks the <|endofprompt|> marker" in result.stderr

@@ -194,22 +194,13 @@ def test_only_the_required_column_takes_every_default(cli: Cli, typed: App, in_t
     assert [r["id"] for r in journal(in_tmp / "out")] == ["1"]
 
 
-def test_required_parameter_without_a_column(cli: Cli, typed: App, in_tmp: Path) -> None:
+def test_a_textbox_without_a_column_is_sent_as_the_untouched_page_sends_it(cli: Cli, typed: App, in_tmp: Path) -> None:
+    """No column feeds the Textbox: every row sends "", as a page whose box nobody typed in
+    (a missing column the page cannot do without is refused: tests/test_every_version.py)."""
     tasks = write_csv(in_tmp / "t.csv", [["count", "shout"], ["2", "yes"]])
     res = cli("run", typed.url, tasks, "--out", in_tmp / "out")
-    assert res.exit_code == 2
-    assert f"{tasks}: required column 'text' is missing" in res.stderr
-    assert "nothing was sent" in res.stderr
-    assert "Traceback" not in res.output
-    assert typed.calls.count == 0
-    assert not (in_tmp / "out" / "gbatch-journal.jsonl").exists()
-
-
-def test_missing_required_column_message_offers_no_nonexistent_flag(cli: Cli, typed: App, in_tmp: Path) -> None:
-    tasks = write_csv(in_tmp / "t.csv", [["count"], ["2"]])
-    res = cli("run", typed.url, tasks, "--out", in_tmp / "out")
-    assert res.exit_code == 2
-    assert "--text" not in res.stderr
+    assert res.exit_code == 0, res.output
+    assert [(got["text"], got["count"], got["shout"]) for got in typed.calls.of("/typed")] == [("", 2, True)]
 
 
 def test_a_parameter_name_wins_over_another_parameters_label(cli: Cli, multi: App, in_tmp: Path) -> None:
@@ -254,8 +245,7 @@ def test_out_of_range_and_bad_values_are_reported_before_sending(cli: Cli, typed
         f"{tasks}:7 (id frac):Colour Choice: 'purple' is not one of: 'red', 'green', 'blue'",
         f"{tasks}:7 (id frac):shout: expected true or false, got 'maybe'",
         f"{tasks}:7 (id frac):tags: 'z' is not one of: 'a', 'b', 'c'",
-        f"{tasks}:8 (id empty):Prompt Text: a value is required",
-        "10 problems in the task file; nothing was sent.",
+        "9 problems in the task file; nothing was sent.",
     ]
     assert typed.calls.count == 0  # not even the valid first row
     assert not (in_tmp / "out" / "gbatch-journal.jsonl").exists()
@@ -487,14 +477,31 @@ def test_wrong_password_exits_2_saying_login_failed(cli: Cli, auth: App, in_tmp:
 # --- endpoints --------------------------------------------------------------------
 
 
-def test_several_endpoints_need_api(cli: Cli, multi: App, in_tmp: Path) -> None:
-    tasks = write_csv(in_tmp / "t.csv", [["text", "times"], ["ab", "3"]])
-    res = run(cli, multi, tasks, in_tmp / "out")
+def test_several_endpoints_that_fit_need_api(cli: Cli, multi: App, in_tmp: Path) -> None:
+    """Only the endpoints the columns fit are a choice: /swap(a, b) takes no "text"."""
+    texts = write_csv(in_tmp / "texts.csv", [["text"], ["ab"]])
+    res = run(cli, multi, texts, in_tmp / "out")
     assert res.exit_code == 2
-    assert f"{multi.url} has 5 endpoints; choose one with --api:" in res.stderr
-    for signature in ("/first(text)", "/second(text, times)", "/shaky(text)", "/countdown(text)", "/swap(a, b)"):
+    assert f"{multi.url} has 4 endpoints that fit the task file's columns; choose one with --api:" in res.stderr
+    for signature in ("/first(text)", "/second(text, times)", "/shaky(text)", "/countdown(text)"):
         assert signature in res.stderr
+    assert "/swap" not in res.stderr
     assert multi.calls.count == 0
+
+    neither = write_csv(in_tmp / "neither.csv", [["prompt"], ["ab"]])
+    res = run(cli, multi, neither, in_tmp / "out")
+    assert res.exit_code == 2
+    assert f"{multi.url} has 5 endpoints and none with a name fits the task file's columns; choose one with --api:" in res.stderr
+    assert "/swap(a, b)" in res.stderr
+
+
+def test_the_endpoint_that_uses_every_column_is_chosen_and_said(cli: Cli, multi: App, in_tmp: Path) -> None:
+    tasks = write_csv(in_tmp / "t.csv", [["text", "times"], ["ab", "3"]])
+    res = run(cli, multi, tasks, in_tmp / "auto")
+    assert res.exit_code == 0, res.output
+    assert "using /second, the named endpoint that fits the task file's columns (not /first, /shaky, /countdown, /swap;" in res.stderr
+    assert multi.calls.of("/second") == [("ab", 3)]
+    multi.calls.reset()
 
     res = run(cli, multi, tasks, in_tmp / "out", "--api", "/nope")
     assert res.exit_code == 2

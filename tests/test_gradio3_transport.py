@@ -168,8 +168,10 @@ def test_calculator_api(calc: Gradio3Session) -> None:
     assert [p.name for p in predict.parameters] == ["num1", "operation", "num2"]
     assert [p.label for p in predict.parameters] == ["num1", "operation", "num2"]
     num1, operation, _ = predict.parameters
-    assert (num1.component, num1.kind, num1.has_default, num1.default) == ("number", "float", True, None)
+    # a Number and a Radio showing nothing: the page sends null, which no call can use
+    assert (num1.component, num1.kind, num1.has_default, num1.default, num1.required) == ("number", "float", False, None, True)
     assert operation.component == "radio" and operation.choices == ("add", "subtract", "multiply", "divide")
+    assert operation.required
     assert operation.kind == "any" and operation.choice_labels == ()
     assert [(r.name, r.component) for r in predict.returns] == [("output", "number")]
     # pressing Enter in either Number box is an event of its own, without a name

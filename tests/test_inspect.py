@@ -84,7 +84,7 @@ def test_inspect_lists_every_parameter(cli: Cli, typed: App) -> None:
         "parameter", "label", "component", "type", "default", "choices / limits", "required"
     ]
     assert table_rows(res.stdout) == {
-        "text": ["text", "Prompt Text", "Textbox", "text", "", "", "yes"],
+        "text": ["text", "Prompt Text", "Textbox", "text", '""', "", "no"],  # an untouched Textbox sends ""
         "count": ["count", "How Many", "Number", "int", "3", "1 … 10", "no"],
         "colour": ["colour", "Colour Choice", "Dropdown", "choice", '"red"', '"red", "green", "blue"', "no"],
         "size": ["size", "Size Index", "Dropdown", "choice", '"small"', '"small", "medium", "large"', "no"],
@@ -111,7 +111,7 @@ def test_inspect_every_endpoint_or_one(cli: Cli, multi: App) -> None:
     assert res.exit_code == 0, res.output
     assert titles(res.stdout) == ["/second"]
     assert table_rows(res.stdout) == {
-        "text": ["text", "Text", "Textbox", "text", "", "", "yes"],
+        "text": ["text", "Text", "Textbox", "text", '""', "", "no"],
         "times": ["times", "Times", "Number", "int", "2", "", "no"],
     }
 
@@ -126,14 +126,14 @@ def test_template_runs_unchanged(cli: Cli, typed: App, in_tmp: Path) -> None:
     assert res.exit_code == 0, res.output
     assert res.stdout == (
         "id,text,count,colour,size,speed,enabled,shout,level,tags,meta,table,mood\n"
-        '1,Hello!!,3,red,small,fast,true,false,1,[],"{""k"": 0}",'
+        '1,,3,red,small,fast,true,false,1,[],"{""k"": 0}",'
         '"{""headers"": [""x"", ""y""], ""data"": [], ""metadata"": null}",calm\n'
     )
     tasks = in_tmp / "template.csv"
     tasks.write_text(res.stdout, encoding="utf-8")
     run = cli("run", typed.url, tasks, "--api", "/typed", "--out", in_tmp / "out")
     assert run.exit_code == 0, run.output
-    expected = {**TYPED_DEFAULTS, "text": "Hello!!"}
+    expected = {**TYPED_DEFAULTS, "text": ""}  # the template shows what the untouched page sends
     assert typed.calls.of("/typed") == [expected]
     assert json.loads(latest(in_tmp / "out")["1"]["values"]["Echo"]) == expected
 
@@ -145,20 +145,20 @@ def test_template_of_one_of_several_endpoints(cli: Cli, multi: App, in_tmp: Path
 
     res = cli("inspect", multi.url, "--api", "second", "--template")
     assert res.exit_code == 0, res.output
-    assert res.stdout == "id,text,times\n1,Hello!!,2\n"
+    assert res.stdout == "id,text,times\n1,,2\n"
     tasks = in_tmp / "t.csv"
     tasks.write_text(res.stdout, encoding="utf-8")
     run = cli("run", multi.url, tasks, "--api", "/second", "--out", in_tmp / "out")
     assert run.exit_code == 0, run.output
-    assert multi.calls.of("/second") == [("Hello!!", 2)]
-    assert latest(in_tmp / "out")["1"]["values"] == {"Result": "Hello!!-Hello!!"}
+    assert multi.calls.of("/second") == [("", 2)]
+    assert latest(in_tmp / "out")["1"]["values"] == {"Result": "-"}
 
 
 def test_inspect_behind_a_login(cli: Cli, auth: App) -> None:
     res = cli("inspect", auth.url, "--auth", f"u:{PASSWORD}")
     assert res.exit_code == 0, res.output
     assert titles(res.stdout) == ["/greet"]
-    assert table_rows(res.stdout) == {"name": ["name", "Name", "Textbox", "text", "", "", "yes"]}
+    assert table_rows(res.stdout) == {"name": ["name", "Name", "Textbox", "text", '""', "", "no"]}
     assert PASSWORD not in res.output
 
     res = cli("inspect", auth.url)

@@ -261,11 +261,10 @@ def test_all_problems_at_once(tmp_path: Path) -> None:
         Problem(file, 7, "Id", "duplicate id 'x' (first used on row 2)"),
     ]
     assert str(info.value).splitlines() == [
-        f"{path}:4:Id: duplicate id 'x' (first used on row 2)",
+        f"{path}:Id: duplicate id 'x' (first used on row 2) (2 rows: line 4, line 7)",  # one cause, one line
         f"{path}:5:Id: empty id",
         f"{path}:6 (id y): row has 3 cells but the header has 2",
         f"{path}:6:Id: duplicate id 'y' (first used on row 3)",
-        f"{path}:7:Id: duplicate id 'x' (first used on row 2)",
         "5 problems in the task file; nothing was sent.",
     ]
 

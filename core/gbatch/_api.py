@@ -14,7 +14,7 @@ from typing import Any
 
 from ._columns import Column
 
-__all__ = ["Endpoint", "Param", "ServerApi", "choice_labels", "number_or_none"]
+__all__ = ["Endpoint", "Param", "ServerApi", "choice_labels", "number_or_none", "untouched_value"]
 
 FILE_COMPONENTS = {"audio", "image", "video", "file", "model3d", "uploadbutton", "simpleimage", "imageslider", "gallery"}
 # Components whose value is a list of files: always for a Gallery, with file_count="multiple"/"directory" otherwise.
@@ -175,6 +175,37 @@ class ServerApi:
         """The gradio major version (0 if unknown)."""
         head = self.version.split(".", 1)[0]
         return int(head) if head.isdigit() else 0
+
+
+# Fields whose page sends a value even when the config gives none: the frontends replace
+# null with "" (Textbox: gradio 4.44 `Textbox.svelte`, 6.x `textbox/Index.svelte`; 3.41's
+# configs already say ""), and from gradio 6 a Number shows and sends 0 (`number/Index.svelte`).
+TEXT_COMPONENTS = {"textbox", "textarea"}
+# Fields that need a value: untouched with none, the page sends null, which the app's
+# function cannot take as a number or a choice.
+VALUE_COMPONENTS = {"number", "slider", "checkbox", "dropdown", "radio"}
+
+
+def untouched_value(component: str, props: Mapping[str, Any], major: int) -> tuple[bool, Any] | None:
+    """What the page sends for a field the user never touches, from its `/config` props.
+
+    `(True, value)`: that value; `(False, None)`: nothing a call could use (a Number or a
+    choice with no initial value before gradio 6); None: this rule has no opinion (files,
+    and components whose null the app receives as it is), so the transport's own applies.
+    """
+    kind = component.lower()
+    if kind in FILE_COMPONENTS or not props:
+        return None  # no config props (the API listing and config did not line up): nothing known
+    value = props.get("value")
+    if value is not None:
+        return True, value
+    if kind in TEXT_COMPONENTS:
+        return True, ""
+    if kind == "number" and major >= 6:
+        return True, 0
+    if kind in VALUE_COMPONENTS:
+        return False, None
+    return None
 
 
 def choice_labels(props: Mapping[str, Any], choices: tuple[Any, ...] | None) -> tuple[tuple[str, Any], ...]:

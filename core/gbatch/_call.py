@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._errors import AppError, CallCancelled, CallError, CallTimeout, QueueFull, RowFailed
+from ._errors import TIMEOUT_ERRORS, AppError, CallCancelled, CallError, CallTimeout, QueueFull, RowFailed
 from ._executor import Attempt, ErrorKind
 from .transports.base import Job, Request, Result, Session
 
@@ -52,7 +52,7 @@ def call(
             raise CallTimeout("timed out; the job was cancelled on the server", logs=logs)
         try:
             result = job.result(timeout=poll if left is None else max(0.01, min(poll, left)))
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             continue
         except CallError as exc:
             _drain(job, logs, attempt, progress)
@@ -132,7 +132,7 @@ def classify(exc: BaseException, *, retry_app_errors: bool = False) -> ErrorKind
     if isinstance(exc, CallError):
         return ErrorKind.TRANSIENT if exc.cause in ("transport", "timeout") else ErrorKind.PERMANENT
     # A plugin's own network code may raise these; other OSErrors (a full disk) would fail again.
-    if isinstance(exc, (ConnectionError, TimeoutError)):
+    if isinstance(exc, (ConnectionError, *TIMEOUT_ERRORS)):
         return ErrorKind.TRANSIENT
     return ErrorKind.PERMANENT
 
@@ -143,12 +143,25 @@ def describe(exc: BaseException) -> str:
         return "the server's queue is full"
     if isinstance(exc, AppError):
         if exc.hidden:
-            return "the app raised an error (the server hides the details: no show_error=True; see its log)"
+            return "the app raised an error (the server hides the details: no show_error=True; see its log)" + _last_messages(exc.logs)
         return f"the app raised an error: {exc.message}"
     if isinstance(exc, (CallError, RowFailed)):
         return str(exc)  # our own messages, written for the user: no class name in front
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# What a hidden error's line quotes of the app's own messages for that job: the last few, cut short.
+LAST_MESSAGES = 3
+MESSAGE_CHARS = 200
+
+
+def _last_messages(logs: list[tuple[str, str]]) -> str:
+    """The app's last log and warning messages for the job: all gbatch sees of a hidden error."""
+    if not logs:
+        return ""
+    shown = [f"{level.lower()}: {text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + '…'}" for level, text in logs[-LAST_MESSAGES:]]
+    return "; the app's last messages for it: " + " | ".join(shown)
 
 
 def cause_of(exc: BaseException) -> str:

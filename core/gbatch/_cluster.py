@@ -50,7 +50,16 @@ from ._api import Endpoint, ServerApi
 from ._batch import PreparedRow
 from ._call import cause_of, classify, describe
 from ._columns import File
-from ._errors import CallCancelled, CallError, CallTimeout, ConnectionLost, Failure, NoServerError, ServerError
+from ._errors import (
+    TIMEOUT_ERRORS,
+    CallCancelled,
+    CallError,
+    CallTimeout,
+    ConnectionLost,
+    Failure,
+    NoServerError,
+    ServerError,
+)
 from ._executor import (
     Attempt,
     AttemptFailed,
@@ -102,12 +111,14 @@ def client_for(address: str, *, wait: float = 60.0) -> distributed.Client:
         if client is None:
             try:
                 client = distributed.Client(address, set_as_default=False, timeout=30)
-            except (OSError, TimeoutError) as exc:
+            except OSError as exc:
+                raise NoServerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+            except TIMEOUT_ERRORS as exc:
                 raise NoServerError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
             _clients[address] = client
     try:
         client.wait_for_workers(1, timeout=wait)
-    except TimeoutError:
+    except TIMEOUT_ERRORS:
         raise NoServerError(f"the Dask scheduler at {address} has no workers (waited {wait:.0f}s)") from None
     return client
 
@@ -506,7 +517,7 @@ class _RemoteJob(Job):
     def result(self, timeout: float) -> Result:
         try:
             answer = _result(self._future, timeout)
-        except TimeoutError:
+        except TIMEOUT_ERRORS:
             raise
         except Exception as exc:  # noqa: BLE001 - a worker lost on the way
             raise ConnectionLost(f"{self._label}: the worker running this request failed: {exc}") from None

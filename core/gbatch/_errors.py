@@ -27,6 +27,7 @@ and the batch goes on. Transports raise only `CallError`s from a job.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -47,10 +48,21 @@ __all__ = [
     "RowFailed",
     "RowProblem",
     "ServerError",
+    "TIMEOUT_ERRORS",
     "UsageError",
     "ValidationError",
 ]
 
+
+# Before Python 3.11, concurrent.futures (gradio_client's jobs) and asyncio (dask's waits)
+# raise timeout errors of their own, which are not the builtin `TimeoutError`. (Since 3.11
+# both are the builtin: asyncio is then not imported here, which keeps `gbatch --help` fast.)
+TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError,)
+if sys.version_info < (3, 11):
+    import asyncio
+    import concurrent.futures
+
+    TIMEOUT_ERRORS = (TimeoutError, concurrent.futures.TimeoutError, asyncio.TimeoutError)
 
 # A file with a problem on every one of 100,000 rows should not flood the terminal.
 SHOWN_PROBLEMS = 200
@@ -152,16 +164,44 @@ class Problem:
 
 
 class ValidationError(GbatchError):
-    """The task file has problems; every one of them is listed, nothing was sent."""
+    """The task file has problems; every one of them is listed (`problems`), nothing was sent.
+
+    The message gives one line per cause: rows that share a problem (same column, same
+    message: a forgotten `--prompt-text`) are one line with their count and first ids.
+    """
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         count = len(problems)
-        lines = [str(p) for p in problems[:SHOWN_PROBLEMS]]
-        if count > SHOWN_PROBLEMS:
-            lines.append(f"… and {count - SHOWN_PROBLEMS} more (the first {SHOWN_PROBLEMS} are shown)")
+        causes = by_cause(problems)
+        lines = causes[:SHOWN_PROBLEMS]
+        if len(causes) > SHOWN_PROBLEMS:
+            lines.append(f"… and {len(causes) - SHOWN_PROBLEMS} more (the first {SHOWN_PROBLEMS} are shown)")
         summary = f"{count} problem{'s' if count != 1 else ''} in the task file; nothing was sent."
         super().__init__("\n".join([*lines, summary]))
+
+
+# How many rows a grouped problem names, so its line stays readable.
+SHOWN_IDS = 3
+
+
+def by_cause(problems: list[Problem]) -> list[str]:
+    """One line per cause, in the order first seen: a problem found on several rows is one
+    line with the row count and the first few ids (or lines)."""
+    groups: dict[tuple[str, str | None, str], list[Problem]] = {}
+    for index, problem in enumerate(problems):
+        # A problem of the whole file (no row) is its own cause.
+        key = (problem.file, problem.column, problem.message) if problem.row is not None else ("", None, str(index))
+        groups.setdefault(key, []).append(problem)
+    return [str(group[0]) if len(group) == 1 else _grouped(group) for group in groups.values()]
+
+
+def _grouped(group: list[Problem]) -> str:
+    first = group[0]
+    named = [f"id {p.id}" if p.id is not None else f"line {p.row}" for p in group[:SHOWN_IDS]]
+    more = f" and {len(group) - SHOWN_IDS} more" if len(group) > SHOWN_IDS else ""
+    where = f"{first.file}:{first.column}" if first.column else first.file
+    return f"{where}: {first.message} ({len(group)} rows: {', '.join(named)}{more})"
 
 
 class RowProblem(GbatchError):

@@ -8,18 +8,19 @@ numbered files), other values in `results.csv` and the journal.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._api import Endpoint, ServerApi
-from ._columns import Column
-from ._errors import ServerError
+from ._api import Endpoint, Param, ServerApi
+from ._columns import Column, normalize_key
+from ._errors import Failure, ServerError
 from ._files import save_file
 from ._tool import Call, Outputs, Plan, Tool
 from .transports.base import Result, ServerFile, Updated
 
-__all__ = ["GenericTool", "choose_endpoint"]
+__all__ = ["GenericTool", "choose_endpoint", "fitting_endpoints"]
 
 
 def _listing(api: ServerApi) -> str:
@@ -27,8 +28,13 @@ def _listing(api: ServerApi) -> str:
     return "\n  ".join(lines) or "(none)"
 
 
-def choose_endpoint(api: ServerApi, name: str | None, fn_index: int | None = None) -> Endpoint:
-    """The endpoint called `name` (or at `fn_index`), or the only one; otherwise a ServerError listing them."""
+def choose_endpoint(api: ServerApi, name: str | None, fn_index: int | None = None, columns: Sequence[str] | None = None) -> Endpoint:
+    """The endpoint called `name` (or at `fn_index`); with neither, the only one, or the only named
+    one that fits the task file's `columns` (all of them when None); otherwise a ServerError listing them.
+
+    Events without an api_name (a gradio 3 Interface's Flag and Clear buttons, Enter in a box)
+    are chosen only by `--fn-index`: they are no candidates while a named endpoint fits.
+    """
     if fn_index is not None:
         endpoint = api.by_index(fn_index)
         if endpoint is None:
@@ -44,15 +50,53 @@ def choose_endpoint(api: ServerApi, name: str | None, fn_index: int | None = Non
         return every[0]
     if not every:
         raise ServerError(f"{api.url} offers no endpoint that can be called")
+    fitting = fitting_endpoints(api, columns)
+    if len(fitting) == 1:
+        return fitting[0]
     hint = "--api" + (" NAME or --fn-index N" if api.unnamed else "")
-    raise ServerError(f"{api.url} has {len(every)} endpoints; choose one with {hint}:\n  {_listing(api)}")
+    if len(fitting) > 1 and columns is not None:
+        shown = "\n  ".join(e.signature() for e in fitting)
+        raise ServerError(f"{api.url} has {len(fitting)} endpoints that fit the task file's columns; choose one with {hint}:\n  {shown}")
+    none_fit = " and none with a name fits the task file's columns" if columns is not None and api.endpoints and not fitting else ""
+    raise ServerError(f"{api.url} has {len(every)} endpoints{none_fit}; choose one with {hint}:\n  {_listing(api)}")
+
+
+def fitting_endpoints(api: ServerApi, columns: Sequence[str] | None) -> list[Endpoint]:
+    """The named endpoints that fit a task file with these headers best: each of their required
+    parameters has a column, and no other uses more of the columns. Every named one when `columns` is None."""
+    named = list(api.endpoints.values())
+    if columns is None:
+        return named
+    headers = {normalize_key(c) for c in columns}
+
+    def fed(param: Param) -> bool:
+        return bool(param.column().match_keys() & headers)
+
+    used = {e.key: sum(1 for p in e.parameters if fed(p)) for e in named}
+    fitting = [e for e in named if used[e.key] and all(fed(p) for p in e.parameters if p.required)]
+    most = max((used[e.key] for e in fitting), default=0)
+    return [e for e in fitting if used[e.key] == most]
 
 
 class GenericPlan(Plan):
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, notice: str | None = None, api: ServerApi | None = None, known: Sequence[Tool] = ()) -> None:
         self.endpoint = endpoint
         self.api_name = endpoint.key
         self.columns: Sequence[Column] = [param.column() for param in endpoint.parameters]
+        self.notice = notice
+        self._api = api
+        self._known = known
+
+    def explain(self, failure: Failure, call: Call) -> str:
+        # A tool that knows this app (CosyVoice's web UI driven through `run`) may know the likely cause.
+        if failure.cause != "app" or self._api is None:
+            return failure.message
+        sent = call if call.endpoint is not None else dataclasses.replace(call, endpoint=self.api_name)
+        for tool in self._known:
+            hint = tool.diagnose(self._api, sent, failure)
+            if hint:
+                return f"{failure.message}. {hint}"
+        return failure.message
 
     def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> Call:
         kwargs = {}
@@ -120,9 +164,27 @@ class GenericTool(Tool):
     slots_per_server = 2
     default_out = "gbatch-out"
 
-    def __init__(self, api_name: str | None = None, fn_index: int | None = None) -> None:
+    def __init__(self, api_name: str | None = None, fn_index: int | None = None, columns: Sequence[str] | None = None, known: Sequence[Tool] = ()) -> None:
+        """:param columns: the task file's headers, which choose the endpoint when neither api_name nor fn_index does.
+        :param known: the installed tools, asked (`Tool.diagnose`) why a row of their app failed."""
         self.api_name = api_name
         self.fn_index = fn_index
+        self.task_columns = columns
+        self.known = tuple(known)
+
+    def for_task(self, columns: Sequence[str]) -> GenericTool:
+        return GenericTool(self.api_name, self.fn_index, columns, self.known)
 
     def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
-        return GenericPlan(choose_endpoint(api, self.api_name, self.fn_index))
+        endpoint = choose_endpoint(api, self.api_name, self.fn_index, self.task_columns)
+        notice = _chosen(api, endpoint) if self.api_name is None and self.fn_index is None else None
+        return GenericPlan(endpoint, notice, api, self.known)
+
+
+def _chosen(api: ServerApi, endpoint: Endpoint) -> str | None:
+    """Say which endpoint was picked when the app has others (a user must not wonder what ran)."""
+    others = [e.key + (f" [{e.trigger}]" if not e.name and e.trigger else "") for e in api.every_endpoint() if e is not endpoint]
+    if not others:
+        return None
+    shown = ", ".join(others[:4]) + (f" and {len(others) - 4} more" if len(others) > 4 else "")
+    return f"using {endpoint.key}, the named endpoint that fits the task file's columns (not {shown}; --api or --fn-index chooses)"

@@ -126,6 +126,7 @@ def prepare_batch(
         call = calls[plans[0][0]]
         names.append(template.render({**row.values, "id": row.id, "row": row.line}))
         prepared.append(PreparedRow(row, call, "", input_hash(_sent(call), call.generated, first.fingerprint()), values, calls))
+    problems.extend(_unused_defaults(task, first, mapping, defaults, file))
     if problems:
         raise ValidationError(_one_line_per_cause(problems))
     for item, name in zip(prepared, names, strict=True):
@@ -161,6 +162,33 @@ def _one_line_per_cause(problems: list[Problem]) -> list[Problem]:
         else p
         for p in kept
     ]
+
+
+def _unused_defaults(task: TaskFile, plan: Plan, mapping: Mapping[str, str], defaults: Mapping[str, Any], file: str) -> list[Problem]:
+    """A `--flag` default that no row uses (each gives its own value) is still checked, as the
+    first row would see it with its cell left empty: `--speaker carol` for a server without
+    carol is a mistake whether or not a row needs it today."""
+    if not task.rows:
+        return []
+    first = task.rows[0]
+    problems: list[Problem] = []
+    for column in plan.columns:
+        header = mapping.get(column.name)
+        key = normalize_key(column.name)
+        if header is None or key not in defaults or any(column.is_empty(row.values.get(header)) for row in task.rows):
+            continue  # no default, or a row uses it and was checked with it
+        flag = _flag(column.name)
+        probe = TaskRow(first.id, first.line, {**first.values, header: ""})
+        values, found = _convert_row(probe, plan.columns, mapping, defaults, task.path.parent, file, set())
+        messages = [p.message for p in found if p.column == flag]
+        if not found:
+            try:
+                plan.prepare(values, {})
+            except RowProblem as exc:
+                if exc.column == column.name:
+                    messages.append(str(exc))
+        problems.extend(Problem(file, None, flag, f"{flag} {defaults[key]!r}: {m} (no row uses this default, but it does not fit this server)") for m in messages)
+    return problems
 
 
 def _convert_row(

@@ -56,6 +56,7 @@ def run_batch(
     backends = _backends(tool, options)
     task_problems: list[Problem] = []  # rows with bad or duplicate ids: reported with all the others
     task = _read_task(tasks, options, task_problems, say)
+    tool = tool.for_task(task.columns)
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
     connected = _connect(backends, options, transport or _default_transport(options), tool)

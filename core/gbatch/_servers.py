@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._api import Endpoint, ServerApi
-from ._errors import CallError, ConnectionLost, NoServerError, ServerError, UsageError
+from ._errors import TIMEOUT_ERRORS, CallError, ConnectionLost, NoServerError, ServerError, UsageError
 from ._executor import Backend
 from .transports.base import Connection, Request, Result, ServerFile, Session, Transport, browser_values
 
@@ -86,7 +86,7 @@ class Server:
         while True:
             try:
                 return job.result(timeout=0.5)
-            except TimeoutError:
+            except TIMEOUT_ERRORS:
                 if time.monotonic() > deadline:
                     job.cancel()
                     raise ConnectionLost(f"{self.label}: no answer within {timeout or self._timeout:.0f}s") from None

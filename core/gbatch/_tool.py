@@ -218,6 +218,17 @@ class Tool(ABC):
         names = [c.name for c in self.columns if c.option] + [o.name for o in self.options]
         return [n for n in names if n.replace("_", "-") in BUILTIN_FLAGS]
 
+    def diagnose(self, api: ServerApi, call: Call, failure: Failure) -> str | None:
+        """The likely cause of a failed row when `gbatch run` drove this tool's app directly:
+        `call` as it was sent to `api`, `failure` what went wrong. None when the app is not this
+        tool's, or the tool has nothing to add. Main thread, once per failed row."""
+        return None
+
+    def for_task(self, columns: Sequence[str]) -> Tool:
+        """This tool for a task file with these headers (`gbatch run` picks its endpoint by them);
+        by default the tool itself. Main thread, once per batch, before `plan`."""
+        return self
+
     @abstractmethod
     def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
         """Check the server offers what the tool needs and bind to it.

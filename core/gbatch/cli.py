@@ -368,7 +368,7 @@ def _tool_command(tool: Tool) -> Callable[..., None]:
     return _command(tool.name, tool.help, params, lambda kw: _run_tool(tool, kw.pop("tasks"), kw))
 
 
-def _run_command() -> Callable[..., None]:
+def _run_command(known: Sequence[Tool] = ()) -> Callable[..., None]:
     from ._generic import GenericTool
 
     params = [
@@ -382,7 +382,7 @@ def _run_command() -> Callable[..., None]:
     def body(kw: dict[str, Any]) -> int:
         url, tasks = kw.pop("url"), kw.pop("tasks")
         kw["server"] = [url, *(kw.get("server") or [])]
-        return _run_tool(GenericTool(kw.pop("api"), kw.pop("fn_index")), tasks, kw)
+        return _run_tool(GenericTool(kw.pop("api"), kw.pop("fn_index"), known=known), tasks, kw)
 
     help_text = """Run a task file against any endpoint of any Gradio app (gradio 3, 4, 5, 6).
 
@@ -507,7 +507,7 @@ def build_app(registry: Registry) -> typer.Typer:
     ) -> None:
         """Batch-drive Gradio AI apps from a task file."""
 
-    app.command("run")(_run_command())
+    app.command("run")(_run_command(list(registry.tools.values())))
     app.command("inspect")(_inspect_command())
     app.command("plugins")(_plugins_command(registry))
     app.command("review")(_review_command())

@@ -216,11 +216,11 @@ def normalize(samples: npt.ArrayLike, target_db: float) -> Samples:
     The peak limit is a plain gain reduction (no limiter), so loud-peaked material may end
     up below the target RMS rather than distorted. Silence is returned unchanged.
     """
-    data = np.asarray(samples, dtype=np.float32)
+    data: Samples = np.asarray(samples, dtype=np.float32)
     level = rms_db(data)
     if not math.isfinite(level):
-        return data.copy()
-    out = data * np.float32(10 ** ((target_db - level) / 20))
+        return np.array(data, dtype=np.float32)  # a copy
+    out: Samples = data * np.float32(10 ** ((target_db - level) / 20))
     ceiling = 10 ** (-1 / 20)
     peak = float(np.max(np.abs(out)))
     if peak > ceiling:

@@ -112,6 +112,22 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
         plan.kbps = kbps
         return plan
 
+    def diagnose(self, api: ServerApi, call: Call, failure: gbatch.Failure) -> str | None:
+        """CosyVoice's web UI driven through `gbatch run`: what a hidden error most likely was."""
+        endpoint = api.endpoint("/generate_audio")
+        names = tuple(p.name for p in endpoint.parameters) if endpoint else ()
+        if not failure.hidden or call.endpoint not in ("/generate_audio", "generate_audio") or names not in (UPSTREAM_PARAMS, SPACE_PARAMS):
+            return None
+        sent = " ".join(str(call.kwargs.get(name) or "") for name in ("tts_text", "prompt_text", "instruct_text"))
+        command = f"gbatch cosyvoice TASKS --server {api.url}"
+        if names == UPSTREAM_PARAMS and MARKER not in sent:
+            return (
+                f"This is CosyVoice's web UI: with a CosyVoice3 model it fails every row whose prompt text (zero-shot) "
+                f"or text (cross-lingual) lacks the {MARKER} marker, which this UI does not add. "
+                f"`{command}` adds it, and checks every row before sending"
+            )
+        return f"This is CosyVoice's web UI: `{command}` knows its modes and checks every row before sending"
+
 
 def _describe_mismatch(api: ServerApi) -> str:
     lines = []

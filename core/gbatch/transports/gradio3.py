@@ -49,7 +49,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
-from .._api import FILE_COMPONENTS, Endpoint, Param, ServerApi, choice_labels, number_or_none
+from .._api import FILE_COMPONENTS, Endpoint, Param, ServerApi, choice_labels, number_or_none, untouched_value
 from .._columns import File
 from .._errors import AppError, CallCancelled, CallError, ConnectionLost, QueueFull, ServerError
 from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated
@@ -731,15 +731,18 @@ def _param(name: str, component: dict[str, Any], props: dict[str, Any]) -> Param
     multiple = kind == "gallery" or (kind in ("file", "uploadbutton") and props.get("file_count") in ("multiple", "directory"))
     choices = _choice_values(props.get("choices"))
     precision = props.get("precision") if isinstance(props.get("precision"), int) and not isinstance(props.get("precision"), bool) else None
+    # The page sends what each field shows (a file input starts empty); a Number or a choice
+    # showing nothing sends null, which no call can use.
+    untouched = untouched_value(kind, {"value": props.get("value")}, 3)
+    has_default, default = untouched or (not is_file, None)
     return Param(
         name=name,
         label=str(props.get("label") or ""),
         component=kind,
         python_type=_python_type(kind, props, multiple, precision),
         schema=_schema(kind, component, props),
-        # Every non-file component shows a value, and the page sends it; a file input starts empty.
-        has_default=not is_file,
-        default=None if is_file else props.get("value"),
+        has_default=has_default,
+        default=default,
         choices=choices,
         minimum=number_or_none(props.get("minimum")),
         maximum=number_or_none(props.get("maximum")),

@@ -25,9 +25,9 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from .._api import Endpoint, Param, ServerApi, choice_labels, number_or_none
+from .._api import Endpoint, Param, ServerApi, choice_labels, number_or_none, untouched_value
 from .._columns import File
-from .._errors import AppError, CallCancelled, CallError, ConnectionLost, QueueFull, ServerError
+from .._errors import TIMEOUT_ERRORS, AppError, CallCancelled, CallError, ConnectionLost, QueueFull, ServerError
 from ._telemetry import quiet_telemetry
 from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated
 from .http import download
@@ -260,8 +260,9 @@ class ClientJob(Job):
     def result(self, timeout: float) -> Result:
         try:
             value = self._job.result(timeout=timeout)
-        except TimeoutError:
-            raise
+        except TIMEOUT_ERRORS:
+            # The Job protocol promises the builtin, which concurrent.futures' is not before 3.11.
+            raise TimeoutError(f"{self._endpoint.key} is still running") from None
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -365,7 +366,7 @@ def translate(exc: BaseException, logs: list[tuple[str, str]]) -> CallError:
         if code == 429 or code >= 500:
             return ConnectionLost(f"HTTP {code} from {exc.request.url}", status=code, logs=logs)
         return CallError(f"HTTP {code} from {exc.request.url}", logs=logs)
-    if isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError)):
+    if isinstance(exc, (httpx.TransportError, ConnectionError, *TIMEOUT_ERRORS)):
         return ConnectionLost(_describe(exc), logs=logs)
     if isinstance(exc, ValueError) and "Server stopped" in str(exc):
         return ConnectionLost("the server stopped", logs=logs)
@@ -411,6 +412,8 @@ def api_from_info(info: Mapping[str, Any], config: Mapping[str, Any], url: str) 
     dependencies: list[dict[str, Any]] = list(config.get("dependencies", []))
     by_name: dict[Any, tuple[int | None, dict[str, Any]]] = {d.get("api_name"): (i, d) for i, d in enumerate(dependencies) if d.get("api_name")}
     endpoints: dict[str, Endpoint] = {}
+    version = str(config.get("version", ""))
+    major = int(version.split(".", 1)[0]) if version.split(".", 1)[0].isdigit() else 0
     for name, spec in (info.get("named_endpoints") or {}).items():
         fn_index, dep = by_name.get(name.lstrip("/"), (None, {}))
         parameters = spec.get("parameters", [])
@@ -419,14 +422,14 @@ def api_from_info(info: Mapping[str, Any], config: Mapping[str, Any], url: str) 
         out_props = _props(dep.get("outputs", []), components, len(returns))
         endpoints[name] = Endpoint(
             name=name,
-            parameters=tuple(_param(p, pr, cid) for p, (pr, cid) in zip(parameters, in_props, strict=True)),
+            parameters=tuple(_param(p, pr, cid, major=major) for p, (pr, cid) in zip(parameters, in_props, strict=True)),
             returns=tuple(_param(p, pr, cid, index=i) for i, (p, (pr, cid)) in enumerate(zip(returns, out_props, strict=True))),
             fn_index=dep.get("id", fn_index) if dep else None,
             trigger=_trigger(dep, components),
             queued=dep.get("queue") is not False,
             after=dep.get("trigger_after"),
         )
-    return ServerApi(url=url, version=str(config.get("version", "")), endpoints=endpoints, title=str(config.get("title", "")))
+    return ServerApi(url=url, version=version, endpoints=endpoints, title=str(config.get("title", "")))
 
 
 def _trigger(dep: Mapping[str, Any], components: Mapping[Any, Any]) -> str:
@@ -446,7 +449,7 @@ def _props(ids: list[int], components: Mapping[Any, Any], expected: int) -> list
     return found
 
 
-def _param(spec: Mapping[str, Any], props: Mapping[str, Any], component_id: int | None, index: int | None = None) -> Param:
+def _param(spec: Mapping[str, Any], props: Mapping[str, Any], component_id: int | None, index: int | None = None, major: int = 0) -> Param:
     schema = spec.get("type") or {}
     if not isinstance(schema, dict):
         schema = {}
@@ -455,14 +458,15 @@ def _param(spec: Mapping[str, Any], props: Mapping[str, Any], component_id: int 
     python_type = spec.get("python_type") or {}
     component = str(spec.get("component", ""))
     multiple = component.lower() == "gallery" or props.get("file_count") in ("multiple", "directory")
+    has_default, default = _untouched(spec, props, major) if index is None else (False, None)
     return Param(
         name=name,
         label=str(spec.get("label") or props.get("label") or ""),
         component=component,
         python_type=str(python_type.get("type", "")) if isinstance(python_type, dict) else str(python_type),
         schema=schema,
-        has_default=bool(spec.get("parameter_has_default", False)),
-        default=spec.get("parameter_default"),
+        has_default=has_default,
+        default=default,
         choices=choices,
         minimum=number_or_none(props.get("minimum")),
         maximum=number_or_none(props.get("maximum")),
@@ -474,6 +478,19 @@ def _param(spec: Mapping[str, Any], props: Mapping[str, Any], component_id: int 
         multiple=bool(multiple),
         component_id=component_id,
     )
+
+
+def _untouched(spec: Mapping[str, Any], props: Mapping[str, Any], major: int) -> tuple[bool, Any]:
+    """Whether the page sends a value for this field untouched, and which.
+
+    view_api calls a field optional only when the config gives it a value or the function's
+    argument defaults to None; the page also fills some that have none (a Textbox sends "").
+    """
+    listed = (bool(spec.get("parameter_has_default", False)), spec.get("parameter_default"))
+    untouched = untouched_value(str(spec.get("component", "")), props, major)
+    if untouched is None or (not untouched[0] and listed[0]):
+        return listed  # nothing known from the config, or a function that takes None
+    return untouched
 
 
 def _choices(schema: Mapping[str, Any]) -> tuple[Any, ...] | None:
