@@ -209,7 +209,7 @@ def validate_in_process(url: str, big: Path) -> tuple[float, float, int]:
     from gbatch._generic import GenericPlan
     from gbatch._prepare import prepare_batch
 
-    session = gbatch.AutoTransport().connect(url, gbatch.Connection(), 1)
+    session = gbatch.transports.AutoTransport().connect(url, gbatch.ConnectOptions(), 1)
     try:
         api = session.api
     finally:

@@ -8,14 +8,15 @@ file verbatim, and tests/test_docs_plugins.py runs it against such an app.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import gbatch
 
 MAX_SEED = 2**32 - 1
 MAX_WORDS = 75  # the app's text encoder ignores the rest: refuse rather than paint half a prompt
+# "This is the painter app": /paint with exactly these inputs, in this order.
+EXPECTED = gbatch.ExpectedApp("the painter app", "/paint", {"painter": ("prompt", "size", "count", "seed")})
 
 
 class PainterPlan(gbatch.Plan):
@@ -34,16 +35,10 @@ class PainterPlan(gbatch.Plan):
         words = len(values["prompt"].split())
         if words > MAX_WORDS:
             raise gbatch.RowProblem(f"{words} words; the model reads at most {MAX_WORDS}", "prompt")
-        generated: dict[str, Any] = {}
-        seed = gbatch.generated_value(
-            "seed", values, previous, generated,
-            make=lambda: random.randint(0, MAX_SEED),
-            valid=lambda s: isinstance(s, int) and 0 <= s <= MAX_SEED,
-        )  # fmt: skip
-        kwargs = {"prompt": values["prompt"], "size": values["size"], "count": values["count"], "seed": seed}
-        return gbatch.Call(kwargs, generated)
+        # values["seed"] is the row's seed, or the one gbatch chose (journaled, reused on re-runs)
+        return gbatch.Call({name: values[name] for name in ("prompt", "size", "count", "seed")})
 
-    def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
         images, info = result.outputs  # a Gallery is a list of ServerFile, a gr.JSON a dict
         if not images:
             raise gbatch.RowFailed("the app returned no image")
@@ -69,22 +64,23 @@ class PainterTool(gbatch.Tool):
         gbatch.Column("prompt", required=True, aliases=("text",), help="What to paint."),
         gbatch.Column("size", param="size", help="One of the sizes the server offers."),
         gbatch.Column("count", kind="int", param="count", help="Images per row."),
-        gbatch.Column("seed", kind="int", minimum=0, maximum=MAX_SEED, help="Random when absent; kept for re-runs."),
+        # Random when absent, kept for re-runs; never the page's seed (0), which would paint every row alike.
+        gbatch.seed_column(maximum=MAX_SEED, param="seed"),
     )
     options = (gbatch.Option("model", str, "sketch", "The model to load on every server."),)
     slots_per_server = 1  # one GPU: a second row would only wait in the app's queue
     default_out = "painter-out"
 
     def plan(self, api: gbatch.ServerApi, options: Mapping[str, Any]) -> gbatch.Plan:
+        EXPECTED.find(api)  # the standard "does not look like the painter app" error otherwise
         load = api.endpoint("/load_model")
         name = load.param("name") if load is not None else None
         if name is None:
-            raise gbatch.ServerError(f"{api.url} has no /load_model(name) endpoint: is it the painter app?")
+            raise gbatch.not_the_app(api, "the painter app", "/load_model(name).", f"  {api.url} has no /load_model(name)")
         if name.choices is not None and options["model"] not in name.choices:
             raise gbatch.UsageError(f"--model {options['model']!r}: this server has {', '.join(map(str, name.choices))}")
         return PainterPlan(options["model"])
 
 
-@gbatch.hookimpl
-def register_tools(register: Callable[[gbatch.Tool], None]) -> None:
-    register(PainterTool())
+# The hook gbatch calls when it loads its plugins (a package names "module:Class" to import it only then).
+register_tools = gbatch.tool_hook(PainterTool)

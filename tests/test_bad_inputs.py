@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gbatch import Column
-from gbatch._errors import Problem, ValidationError
+from gbatch._errors import TaskFileProblem, ValidationError
 from gbatch._tasks import read_tasks
 
 MODES = ("zero_shot", "cross_lingual", "instruct", "sft")
@@ -239,16 +239,16 @@ CELL_CASES = [
 ]
 
 
-def check_cells(path: Path, columns: dict[str, Column]) -> list[Problem]:
+def check_cells(path: Path, columns: dict[str, Column]) -> list[TaskFileProblem]:
     """Convert every cell of `columns` as the runner does, collecting a problem for each failure."""
-    problems: list[Problem] = []
+    problems: list[TaskFileProblem] = []
     tasks = read_tasks(path, problems=problems)
     for row in tasks.rows:
         for header, column in columns.items():
             try:
                 column.convert(row.values.get(header), path.parent)
             except ValueError as exc:
-                problems.append(Problem(str(path), row.line, header, str(exc), id=row.id))
+                problems.append(TaskFileProblem(str(path), row.line, header, str(exc), id=row.id))
     return sorted(problems, key=lambda p: p.row or 0)
 
 

@@ -1,4 +1,4 @@
-"""The shared executor (`gbatch.execute`) with fake work functions, and the
+"""The shared executor (`gbatch.executor.execute`) with fake work functions, and the
 sorting of gradio_client's exceptions (`translate`, then `_call.classify` / `describe`).
 
 No servers. Ordering is forced with events and barriers set from the listener,
@@ -21,19 +21,19 @@ from gradio_client.exceptions import AppError, AuthenticationError
 from gradio_client.exceptions import ValidationError as ClientValidationError
 from gradio_client.utils import QueueError, TooManyRequestsError
 
-from gbatch import (
-    Attempt,
-    Backend,
-    ErrorKind,
-    ExecutionReport,
-    Outcome,
-    RetryPolicy,
-    RowFailed,
-    execute,
-)
+from gbatch import RowFailed
 from gbatch._call import classify as classify_error
 from gbatch._call import describe as describe_error
 from gbatch._errors import CallCancelled, CallError, CallTimeout
+from gbatch.executor import (
+    Attempt,
+    ErrorKind,
+    ExecutorReport,
+    ItemOutcome,
+    RetryPolicy,
+    ServerSlots,
+    execute,
+)
 from gbatch.transports.gradio_client import GENERIC_APP_ERROR, translate
 
 
@@ -50,8 +50,8 @@ def describe(exc: BaseException) -> str:
     return describe_error(_ours(exc))
 
 
-A = Backend("http://a.test/", 1, label="A")
-B = Backend("http://b.test/", 1, label="B")
+A = ServerSlots("http://a.test/", 1, label="A")
+B = ServerSlots("http://b.test/", 1, label="B")
 WAIT = 5.0  # seconds an event may take before a test gives up (only reached when something is broken)
 POLICY = RetryPolicy(retries=2, backoff=0.01, max_backoff=0.05, jitter=0.5, backpressure_delay=0.005)
 
@@ -83,16 +83,16 @@ def many(n: int) -> list[tuple[str, Any]]:
 def run(
     rows: Iterable[tuple[str, Any]],
     work: Callable[[Attempt], Any],
-    backends: Iterable[Backend] = (A, B),
+    backends: Iterable[ServerSlots] = (A, B),
     **kwargs: Any,
-) -> ExecutionReport[Any]:
+) -> ExecutorReport[Any]:
     kwargs.setdefault("policy", POLICY)
     kwargs.setdefault("classify", sort_fake)
     kwargs.setdefault("rng", random.Random(0))
     return execute(list(rows), work, list(backends), **kwargs)
 
 
-def accounted(report: ExecutionReport[Any], ids: Iterable[str]) -> None:
+def accounted(report: ExecutorReport[Any], ids: Iterable[str]) -> None:
     """Every item is either an outcome or not run, exactly once."""
     done = [o.id for o in report.outcomes]
     assert len(done) == len(set(done)), done
@@ -129,10 +129,10 @@ class Recorder:
     def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
         self._note("row_retrying", item_id, attempt, error, delay, kind)
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         self._note("row_finished", outcome)
 
-    def batch_finished(self, report: ExecutionReport[Any]) -> None:
+    def batch_finished(self, report: ExecutorReport[Any]) -> None:
         self._note("batch_finished", report)
 
 
@@ -183,7 +183,7 @@ def test_every_item_runs_once_and_every_outcome_is_reported() -> None:
             tracker.leave(attempt)
 
     rows = many(25)
-    report = run(rows, work, [Backend("http://a.test/", 2), Backend("http://b.test/", 2)], listener=listener)
+    report = run(rows, work, [ServerSlots("http://a.test/", 2), ServerSlots("http://b.test/", 2)], listener=listener)
 
     accounted(report, [i for i, _ in rows])
     assert report.not_run == [] and not report.interrupted and not report.halted
@@ -224,7 +224,7 @@ def test_jobs_caps_concurrency_below_the_slots() -> None:
         finally:
             tracker.leave(attempt)
 
-    backends = [Backend("http://a.test/", 3), Backend("http://b.test/", 3)]
+    backends = [ServerSlots("http://a.test/", 3), ServerSlots("http://b.test/", 3)]
     report = run(many(30), work, backends, jobs=4)
 
     assert all(o.ok for o in report.outcomes), [o.error for o in report.outcomes if not o.ok]
@@ -245,7 +245,7 @@ def test_slots_cap_each_backend_and_jobs_defaults_to_their_sum() -> None:
         finally:
             tracker.leave(attempt)
 
-    big, small = Backend("http://big.test/", 2), Backend("http://small.test/", 1)
+    big, small = ServerSlots("http://big.test/", 2), ServerSlots("http://small.test/", 1)
     report = run(many(30), work, [big, small], jobs=10)  # more jobs than slots: the slots win
 
     assert all(o.ok for o in report.outcomes)
@@ -263,7 +263,7 @@ def test_rows_are_spread_over_both_backends() -> None:
         if attempt.item_id in {"r0", "r1", "r2", "r3"}:
             first_round.wait()
 
-    a, b = Backend("http://a.test/", 2, label="A"), Backend("http://b.test/", 2, label="B")
+    a, b = ServerSlots("http://a.test/", 2, label="A"), ServerSlots("http://b.test/", 2, label="B")
     report = run(many(8), work, [a, b])
 
     assert all(o.ok for o in report.outcomes)
@@ -439,7 +439,7 @@ def test_halt_on_failures_stops_starting_rows_and_lets_running_ones_finish() -> 
     called: list[str] = []
 
     class Listener(Recorder):
-        def row_finished(self, outcome: Outcome[Any]) -> None:
+        def row_finished(self, outcome: ItemOutcome[Any]) -> None:
             super().row_finished(outcome)
             finished[outcome.id].set()
 
@@ -457,7 +457,7 @@ def test_halt_on_failures_stops_starting_rows_and_lets_running_ones_finish() -> 
         return "ok"
 
     listener = Listener()
-    report = run(items(*"abcdef"), work, [Backend("http://a.test/", 2)], halt_on_failures=2, listener=listener)
+    report = run(items(*"abcdef"), work, [ServerSlots("http://a.test/", 2)], halt_on_failures=2, listener=listener)
 
     assert sorted(called) == ["a", "b", "c"]
     assert {o.id: o.ok for o in report.outcomes} == {"a": False, "b": False, "c": True}
@@ -483,7 +483,7 @@ def test_halting_drops_rows_waiting_for_a_retry() -> None:
 
     policy = RetryPolicy(retries=5, backoff=10.0)  # t would wait 10 s for its retry; the halt ends that
     report = run(
-        items("t", "p"), work, [Backend("http://a.test/", 2)], halt_on_failures=1, policy=policy, listener=Listener()
+        items("t", "p"), work, [ServerSlots("http://a.test/", 2)], halt_on_failures=1, policy=policy, listener=Listener()
     )
 
     assert [o.id for o in report.outcomes] == ["p"]
@@ -507,7 +507,7 @@ def test_halting_cancels_rows_in_flight_and_reports_them_not_run() -> None:
         classified.append(exc)
         return ErrorKind.PERMANENT
 
-    report = run(items("long", "bad", "later"), work, [Backend("http://a.test/", 2)], halt_on_failures=1, classify=sort)
+    report = run(items("long", "bad", "later"), work, [ServerSlots("http://a.test/", 2)], halt_on_failures=1, classify=sort)
 
     assert report.halted and not report.interrupted
     assert [(o.id, o.ok) for o in report.outcomes] == [("bad", False)]
@@ -599,7 +599,7 @@ class InterruptAfter(Recorder):
         super().row_retrying(item_id, attempt, error, delay, kind)
         self._maybe("row_retrying")
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         super().row_finished(outcome)
         self._maybe("row_finished")
 
@@ -623,7 +623,7 @@ def test_ctrl_c_cancels_running_rows_keeps_finished_ones_and_returns() -> None:
         return ErrorKind.PERMANENT
 
     ids = list("abcdefg")
-    report = run(items(*ids), work, [Backend("http://a.test/", 3)], listener=listener, classify=sort)
+    report = run(items(*ids), work, [ServerSlots("http://a.test/", 3)], listener=listener, classify=sort)
 
     assert report.interrupted and not report.halted
     assert sorted(o.id for o in report.outcomes) == ["a", "b"]
@@ -718,7 +718,7 @@ def test_every_row_is_reported_exactly_once_wherever_ctrl_c_lands(seed: int) -> 
     after = rng.randint(1, 25)
     clock = InterruptingClock(after if where == "clock" else 0)
     listener = InterruptAfter(where, after) if where != "clock" else Recorder()
-    backends = rng.choice([[A], [A, B], [Backend("http://a.test/", 2), B]])
+    backends = rng.choice([[A], [A, B], [ServerSlots("http://a.test/", 2), B]])
 
     def work(attempt: Attempt) -> str:
         calls[attempt.item_id] += 1  # one attempt per row at a time: no lock needed
@@ -757,7 +757,7 @@ class InterruptTwice(Recorder):
         if len(self.named("row_started")) == 2:
             raise KeyboardInterrupt
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         super().row_finished(outcome)
         raise KeyboardInterrupt
 
@@ -772,7 +772,7 @@ def test_a_second_ctrl_c_stops_waiting_for_running_rows() -> None:
 
     listener = InterruptTwice()
     try:
-        report = run(items("deaf", "quick"), work, [Backend("http://a.test/", 2)], listener=listener)
+        report = run(items("deaf", "quick"), work, [ServerSlots("http://a.test/", 2)], listener=listener)
     except KeyboardInterrupt:
         pytest.fail("the second Ctrl-C escaped execute()")
     finally:
@@ -790,7 +790,7 @@ def test_a_second_ctrl_c_stops_waiting_for_running_rows() -> None:
 class FullDisk(Recorder):
     """A listener whose `row_finished` fails as a journal write on a full disk does."""
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         super().row_finished(outcome)
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -808,7 +808,7 @@ def test_a_listener_raising_cancels_running_rows_and_re_raises() -> None:
 
     listener = FullDisk()
     with pytest.raises(OSError) as caught:
-        run(items("long", "quick"), work, [Backend("http://a.test/", 2)], listener=listener)
+        run(items("long", "quick"), work, [ServerSlots("http://a.test/", 2)], listener=listener)
 
     assert caught.value.errno == errno.ENOSPC
     assert saw_cancel == ["long"]
@@ -831,7 +831,7 @@ def test_an_attempt_that_ignores_cancellation_is_given_up_after_the_grace(ending
         return "late"
 
     listener = {"ctrl-c": InterruptAfter("row_finished", after=1), "halt": Recorder(), "error": FullDisk()}[ending]
-    rows, backends = items("deaf", "trigger"), [Backend("http://a.test/", 2)]
+    rows, backends = items("deaf", "trigger"), [ServerSlots("http://a.test/", 2)]
     try:
         if ending == "error":
             with pytest.raises(OSError):
@@ -958,7 +958,7 @@ def test_the_generic_app_error_text_is_what_gradio_client_raises() -> None:
 
 def test_a_retry_waits_for_a_backend_it_has_not_failed_on() -> None:
     """When only the backend a row failed on is free, a fresh row takes it and the retry waits for the other."""
-    a, b = Backend("a", 1), Backend("b", 1)
+    a, b = ServerSlots("a", 1), ServerSlots("b", 1)
     z_done = threading.Event()
     seen: list[tuple[str, str, int]] = []
 
@@ -986,7 +986,7 @@ def test_a_retry_waits_for_a_backend_it_has_not_failed_on() -> None:
 
 def test_a_failing_backend_rests_while_another_is_healthy() -> None:
     """After a transient failure, fresh rows go to the healthy backend instead of spending attempts on the sick one."""
-    sick, healthy = Backend("sick", 2), Backend("healthy", 1)
+    sick, healthy = ServerSlots("sick", 2), ServerSlots("healthy", 1)
     tried: Counter[str] = Counter()
 
     def work(attempt: Attempt) -> str:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 import gbatch
+import gbatch.executor
+import gbatch.transports
 from gbatch.transports.fake import FakeServer, FakeTransport
 
 
@@ -78,7 +80,7 @@ def test_an_app_error_carries_its_cause_to_explain(tmp_path: Path) -> None:
         def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> gbatch.Call:
             return gbatch.Call({"text": values["text"]})
 
-        def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+        def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
             raise AssertionError("not reached")
 
         def explain(self, failure: gbatch.Failure, call: gbatch.Call) -> str:
@@ -127,7 +129,7 @@ class ChainPlan(gbatch.Plan):
             raise gbatch.RowProblem(f"unknown voice {voice!r}; the model has: {', '.join(sorted(self.voices))}", "voice")
         return gbatch.Call({"text": values["text"]}, before=(gbatch.Call({"voice": voice}, endpoint="/choose"),))
 
-    def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
         out.value("said", result.value)
 
 
@@ -199,7 +201,7 @@ def test_servers_of_one_app_with_different_uis_each_get_their_own_calls(tmp_path
         def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> gbatch.Call:
             return gbatch.Call({"text": values["text"], self.speed_param: 1.5})
 
-        def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+        def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
             out.value("said", result.value)
 
     old, new = FakeServer({"/speak": old_ui}), FakeServer({"/speak": new_ui})
@@ -239,7 +241,7 @@ def test_a_plan_reads_progress_from_what_a_generator_yields(serve: Any, tmp_path
     url = serve(multi_app(Calls()))
     seen: list[float] = []
 
-    class Watch(gbatch.Listener):
+    class Watch(gbatch.executor.Listener):
         def row_status(self, item_id: str, status: dict[str, Any]) -> None:
             if status.get("code") == "progress":
                 seen.append(float(status["progress"]))
@@ -251,7 +253,7 @@ def test_a_plan_reads_progress_from_what_a_generator_yields(serve: Any, tmp_path
         def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> gbatch.Call:
             return gbatch.Call({"text": values["text"]})
 
-        def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+        def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
             out.value("said", result.value)
 
         def progress(self, outputs: Any) -> float | None:

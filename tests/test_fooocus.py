@@ -19,6 +19,8 @@ import pytest
 from PIL import Image
 
 import gbatch
+import gbatch.executor
+import gbatch.transports
 import gbatch_fooocus
 from gbatch.testing import run_cli
 from gbatch_fooocus import demo_server
@@ -165,17 +167,17 @@ def test_stand_in_has_fooocus_config(stand_in: StandIn) -> None:
 
 def test_stand_in_swallows_what_fooocus_swallows(stand_in: StandIn) -> None:
     """Sent raw, `1152*896` makes the worker fail; the client sees an empty gallery, no error."""
-    session = gbatch.AutoTransport().connect(stand_in.url, gbatch.Connection(), 1)
+    session = gbatch.transports.AutoTransport().connect(stand_in.url, gbatch.ConnectOptions(), 1)
     try:
         get_task, generate = find_chain(session.api)
         ratio = next(p for p in get_task.parameters if p.label == "Aspect Ratios")
         prompt = next(p for p in get_task.parameters if p.component == "textbox" and not p.label)
         values = {prompt.name: "a cat", ratio.name: "1152*896", "image_number": 1}
-        session.submit(gbatch.Request(get_task, values, session="raw"), 0).result(30)
-        result = session.submit(gbatch.Request(generate, {}, session="raw"), 0).result(30)
-        assert result.outputs[3] == gbatch.Updated(value=[], props={"visible": True}, has_value=True)
+        session.submit(gbatch.transports.TransportRequest(get_task, values, session="raw"), 0).result(30)
+        result = session.submit(gbatch.transports.TransportRequest(generate, {}, session="raw"), 0).result(30)
+        assert result.outputs[3] == gbatch.ComponentUpdate(value=[], props={"visible": True}, has_value=True)
         # without get_task first, the session has no task: nothing at all comes back
-        empty = session.submit(gbatch.Request(generate, {}, session="other"), 0).result(30)
+        empty = session.submit(gbatch.transports.TransportRequest(generate, {}, session="other"), 0).result(30)
         assert empty.outputs == (None, None, None, None)
     finally:
         session.close()
@@ -400,14 +402,14 @@ def test_ratio_spellings() -> None:
 
 def test_progress_from_the_progress_bar_html() -> None:
     html = demo_server.make_progress_html(42, "Sampling step 3/5, image 1/2 ...")
-    assert progress_percent((gbatch.Updated(value=html, has_value=True), None, None, None)) == 0.42
+    assert progress_percent((gbatch.ComponentUpdate(value=html, has_value=True), None, None, None)) == 0.42
     assert progress_percent((html,)) == 0.42
-    assert progress_percent((gbatch.Updated(props={"visible": False}), None)) is None
+    assert progress_percent((gbatch.ComponentUpdate(props={"visible": False}), None)) is None
     assert progress_percent(()) is None
 
 
 def test_plan_finds_the_controls_by_their_labels(stand_in: StandIn) -> None:
-    session = gbatch.AutoTransport().connect(stand_in.url, gbatch.Connection(), 1)
+    session = gbatch.transports.AutoTransport().connect(stand_in.url, gbatch.ConnectOptions(), 1)
     try:
         plan = FooocusPlan(session.api)
     finally:
@@ -420,8 +422,10 @@ def test_plan_finds_the_controls_by_their_labels(stand_in: StandIn) -> None:
     assert "Base Model (SDXL only)" in columns["base_model"].aliases
     assert (columns["image_number"].minimum, columns["image_number"].maximum) == (1, 32)
     assert columns["performance"].choices == ("Quality", "Speed", "Extreme Speed", "Lightning", "Hyper-SD")
-    call = plan.prepare({"prompt": "a cat", "aspect_ratio": "1344x768"}, {"seed": 5})
-    assert call.generated == {"seed": 5} and call.kwargs == {} and call.endpoint == f"#{generate}"
+    # gbatch fills the seed column (a new seed, or the one journaled for the row) before prepare
+    assert columns["seed"].seed and columns["seed"].default is None
+    call = plan.prepare({"prompt": "a cat", "aspect_ratio": "1344x768", "seed": 5}, {"seed": 5})
+    assert call.kwargs == {} and call.endpoint == f"#{generate}"
     assert call.before[0].endpoint == f"#{get_task}"
     assert call.before[0].kwargs == {"input_1": "a cat", "aspect_ratios": demo_server.add_ratio("1344*768"), "seed": "5"}
 
@@ -436,7 +440,7 @@ def test_the_percentage_fooocus_reports_reaches_the_progress_display(fresh: Stan
     """Fooocus reports progress only in its yields' HTML; the plan reads it and the listener gets it."""
     seen: list[float] = []
 
-    class Watch(gbatch.Listener):
+    class Watch(gbatch.executor.Listener):
         def row_status(self, item_id: str, status: dict[str, Any]) -> None:
             if status.get("code") == "progress":
                 seen.append(float(status["progress"]))

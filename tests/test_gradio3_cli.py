@@ -88,9 +88,9 @@ def test_inspect_lists_events_without_a_name_by_fn_index(cli: Cli, blocks: App) 
 def _fn_index(cli: Cli, app: App, trigger: str) -> int:
     from gbatch import load_registry  # noqa: F401 - the same code path as the CLI
     from gbatch._inspect import inspect_server
-    from gbatch.transports.base import Connection
+    from gbatch.transports.base import ConnectOptions
 
-    api = inspect_server(app.url, Connection())
+    api = inspect_server(app.url, ConnectOptions())
     return next(e.fn_index for e in api.unnamed.values() if trigger in e.trigger and e.fn_index is not None)
 
 

@@ -26,7 +26,16 @@ from PIL import Image
 
 from gbatch._columns import File
 from gbatch._errors import AppError, CallCancelled, CallError, ConnectionLost, QueueFull, ServerError
-from gbatch.transports.base import Connection, Job, Request, Result, ServerFile, Update, Updated, browser_values
+from gbatch.transports.base import (
+    CallResult,
+    ComponentUpdate,
+    ConnectOptions,
+    Job,
+    JobEvent,
+    ServerFile,
+    TransportRequest,
+    browser_values,
+)
 from gbatch.transports.gradio3 import (
     HIDDEN_ERROR,
     Gradio3Session,
@@ -97,7 +106,7 @@ def members(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
 
 
 def connect(app: App, **connection: Any) -> Gradio3Session:
-    return Gradio3Transport().connect(app.url, Connection(**connection), slots=2)
+    return Gradio3Transport().connect(app.url, ConnectOptions(**connection), slots=2)
 
 
 @pytest.fixture(scope="module")
@@ -114,17 +123,17 @@ def g3(blocks: App) -> Iterator[Gradio3Session]:
     session.close()
 
 
-def call(session: Gradio3Session, ref: str | int, values: dict[str, Any] | None = None, key: str | None = None, timeout: float = 60) -> Result:
+def call(session: Gradio3Session, ref: str | int, values: dict[str, Any] | None = None, key: str | None = None, timeout: float = 60) -> CallResult:
     return submit(session, ref, values, key).result(timeout)
 
 
 def submit(session: Gradio3Session, ref: str | int, values: dict[str, Any] | None = None, key: str | None = None) -> Job:
     endpoint = session.api.endpoint(ref)
     assert endpoint is not None, f"no endpoint {ref}"
-    return session.submit(Request(endpoint, browser_values(endpoint, values or {}), session=key))
+    return session.submit(TransportRequest(endpoint, browser_values(endpoint, values or {}), session=key))
 
 
-def wait_for(job: Job, code: str, seen: list[Update], timeout: float = 30) -> None:
+def wait_for(job: Job, code: str, seen: list[JobEvent], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         seen.extend(job.updates())
@@ -273,7 +282,7 @@ def test_small_helpers() -> None:
 
 
 def test_outputs_are_converted() -> None:
-    session = Gradio3Session("http://h:1/app", Connection(), 1)
+    session = Gradio3Session("http://h:1/app", ConnectOptions(), 1)
     try:
         session._read_config(
             {
@@ -303,11 +312,11 @@ def test_outputs_are_converted() -> None:
         session.close()
     assert len(outputs) == 4
     gallery, preview, inline, speakers = outputs
-    assert isinstance(gallery, Updated) and gallery.has_value and gallery.props == {"visible": True}
+    assert isinstance(gallery, ComponentUpdate) and gallery.has_value and gallery.props == {"visible": True}
     assert gallery.value == [ServerFile(name="x.png", url="http://h:1/app/file=/tmp/gradio/a/x.png", mime="image/png", path="/tmp/gradio/a/x.png")]
     assert isinstance(preview, ServerFile) and preview.name == "image.png" and preview.url.startswith("data:image/png")
     assert isinstance(inline, ServerFile) and inline.name == "r.wav" and inline.mime == "audio/wav"
-    assert speakers == Updated(value=None, props={"choices": ["a", "b"]}, has_value=False)
+    assert speakers == ComponentUpdate(value=None, props={"choices": ["a", "b"]}, has_value=False)
 
 
 # -- queue-less calls ------------------------------------------------------------------------
@@ -474,12 +483,12 @@ def test_chain_shares_state_within_a_session_key(g3: Gradio3Session, blocks: App
     assert blocks.last("get_task")["seed_type"] == "int" and blocks.last("get_task")["styles"] == ["Fooocus V2"]
     progress_html, finished = call(g3, 9, key="row-1").outputs
     assert blocks.last("generate_clicked")["task"] == {"prompt": "cat", "seed": 123456789, "styles": ["Fooocus V2"]}
-    assert isinstance(progress_html, Updated) and progress_html.props == {"visible": False}
-    assert isinstance(finished, Updated) and finished.props == {"visible": True}
+    assert isinstance(progress_html, ComponentUpdate) and progress_html.props == {"visible": False}
+    assert isinstance(finished, ComponentUpdate) and finished.props == {"visible": True}
     assert [item.name for item in finished.value] == ["cat_123456789_0.png", "cat_123456789_1.png"]
     assert all(g3.fetch(item).startswith(b"\x89PNG") for item in finished.value)
     # another row's session has no task
-    assert call(g3, 9, key="row-2").outputs == (Updated(), Updated())
+    assert call(g3, 9, key="row-2").outputs == (ComponentUpdate(), ComponentUpdate())
     assert blocks.last("generate_clicked")["task"] is None
 
 
@@ -543,7 +552,7 @@ def test_reset_forgets_sessions(g3: Gradio3Session) -> None:
     call(g3, 8, {"input_0": "dog"}, key="row-9")
     assert call(g3, 9, key="row-9").outputs[1].has_value
     g3.reset()
-    assert call(g3, 9, key="row-9").outputs == (Updated(), Updated())
+    assert call(g3, 9, key="row-9").outputs == (ComponentUpdate(), ComponentUpdate())
 
 
 # -- login ---------------------------------------------------------------------------------------
@@ -559,7 +568,7 @@ def test_login(members: App) -> None:
         assert call(session, "/greet_now", {"name": "Bo"}).outputs[0] == "Hello, Bo!"
         # REST refused for a queued event ("Not authorized to skip the queue"): the queue takes it
         as_rest = dataclasses.replace(greet, queued=False)
-        assert session.submit(Request(as_rest, {"name": "Cy"})).result(30).outputs[0] == "Hello, Cy!"
+        assert session.submit(TransportRequest(as_rest, {"name": "Cy"})).result(30).outputs[0] == "Hello, Cy!"
         session.reset()
         assert call(session, "/greet", {"name": "Di"}).outputs[0] == "Hello, Di!"
     finally:
@@ -576,7 +585,7 @@ def test_login_refused(members: App) -> None:
 
 def test_unreachable_server() -> None:
     with pytest.raises(ConnectionLost):
-        Gradio3Transport().connect(f"http://127.0.0.1:{oldgradio.free_port()}/", Connection(http_timeout=5), slots=1)
+        Gradio3Transport().connect(f"http://127.0.0.1:{oldgradio.free_port()}/", ConnectOptions(http_timeout=5), slots=1)
 
 
 # -- a server that dies -----------------------------------------------------------------------

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 import gbatch
+import gbatch.transports
 import gbatch_instantid
 from gbatch.testing import run_cli
 from gbatch_instantid import demo_server
@@ -100,7 +101,7 @@ def decoded(path: Path) -> Image.Image:
 
 
 def test_stand_in_has_the_upstream_api(stand_in: StandIn) -> None:
-    session = gbatch.AutoTransport().connect(stand_in.url, gbatch.Connection(), 1)
+    session = gbatch.transports.AutoTransport().connect(stand_in.url, gbatch.ConnectOptions(), 1)
     try:
         api = session.api
     finally:
@@ -133,13 +134,13 @@ def test_stand_in_refuses_a_float_seed_like_torch(fresh: StandIn, tmp_path: Path
 
 
 def test_progress_is_reported(fresh: StandIn, tmp_path: Path) -> None:
-    session = gbatch.AutoTransport().connect(fresh.url, gbatch.Connection(), 1)
+    session = gbatch.transports.AutoTransport().connect(fresh.url, gbatch.ConnectOptions(), 1)
     try:
         endpoint = session.api.endpoint("/generate_image")
         assert endpoint is not None
         values = {p.name: p.default for p in endpoint.parameters} | {"face_image_path": gbatch.File(str(face(tmp_path / "f.png"))), "pose_image_path": None}
-        job = session.submit(gbatch.Request(endpoint, values))
-        updates: list[gbatch.Update] = []
+        job = session.submit(gbatch.transports.TransportRequest(endpoint, values))
+        updates: list[gbatch.transports.JobEvent] = []
         while True:
             try:
                 result = job.result(0.05)
@@ -281,7 +282,7 @@ def test_unknown_format_is_a_usage_error(fresh: StandIn, tmp_path: Path) -> None
 
 
 def test_a_server_that_is_not_instantid(stand_in: StandIn) -> None:
-    session = gbatch.AutoTransport().connect(stand_in.url, gbatch.Connection(), 1)
+    session = gbatch.transports.AutoTransport().connect(stand_in.url, gbatch.ConnectOptions(), 1)
     session.close()
     api = session.api
     endpoint = api.endpoint("/generate_image")

@@ -45,7 +45,7 @@ class SpeakPlan(gbatch.Plan):
     def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> gbatch.Call:
         return gbatch.Call({k: v for k, v in values.items() if v is not None})
 
-    def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
         out.value("said", result.value)
 
 

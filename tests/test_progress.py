@@ -7,9 +7,9 @@ import re
 
 from rich.console import Console
 
-from gbatch import ErrorKind, ExecutionReport, Outcome
 from gbatch._progress import PlainListener, RichListener, _Counts
 from gbatch._row import Collected
+from gbatch.executor import ErrorKind, ExecutorReport, ItemOutcome
 
 
 def plain(text: str) -> str:
@@ -22,8 +22,8 @@ def drive(listener: RichListener | PlainListener) -> None:
     listener.row_started("b", "http://h/", 1)
     listener.row_status("b", {"code": "queued", "rank": 0, "queue_size": 1})
     listener.row_retrying("a", 1, "the connection to the server dropped", 1.5, ErrorKind.TRANSIENT)
-    listener.row_finished(Outcome("b", True, Collected(["b.wav"], {}, [], []), attempts=1, started=10.0, ended=12.5))
-    listener.row_finished(Outcome("c", False, error="the app raised an error: bad thing", attempts=1))
+    listener.row_finished(ItemOutcome("b", True, Collected(["b.wav"], {}, [], []), attempts=1, started=10.0, ended=12.5))
+    listener.row_finished(ItemOutcome("c", False, error="the app raised an error: bad thing", attempts=1))
 
 
 def test_rich_progress_shows_counts_queue_and_failures() -> None:
@@ -34,7 +34,7 @@ def test_rich_progress_shows_counts_queue_and_failures() -> None:
     assert "1 done" in live and "1 failed" in live and "1 retrying" in live
     listener.row_status("a", {"code": "queued", "rank": 2, "queue_size": 3})
     assert "server queue: 1 waiting (next at 3)" in listener.counts.line()
-    listener.batch_finished(ExecutionReport([]))
+    listener.batch_finished(ExecutorReport([]))
     text = plain(out.getvalue())
     assert "retry a (attempt 1 failed: the connection to the server dropped); again in 1.5s" in text
     assert "failed c: the app raised an error: bad thing" in text
@@ -45,7 +45,7 @@ def test_plain_progress_prints_one_line_per_event() -> None:
     out = io.StringIO()
     listener = PlainListener(Console(file=out, width=200))
     drive(listener)
-    listener.batch_finished(ExecutionReport([]))
+    listener.batch_finished(ExecutorReport([]))
     assert out.getvalue().splitlines() == [
         "running 3 rows",
         "retry a: attempt 1 failed (the connection to the server dropped); again in 1.5s",

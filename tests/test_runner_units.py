@@ -5,21 +5,22 @@ from typing import Any
 
 import pytest
 
-from gbatch import Backend, ExitCode, UsageError
+from gbatch import ExitCode, UsageError
 from gbatch._batch import BatchResult
 from gbatch._servers import parse_server, redact, redact_url
+from gbatch.executor import ServerSlots
 
 # parse_server
 
 
 def test_parse_server_url_gets_default_slots_and_a_trailing_slash() -> None:
-    assert parse_server("http://127.0.0.1:7860", 2) == Backend(
+    assert parse_server("http://127.0.0.1:7860", 2) == ServerSlots(
         url="http://127.0.0.1:7860/", slots=2, label="http://127.0.0.1:7860/"
     )
 
 
 def test_parse_server_with_slots() -> None:
-    assert parse_server(" https://gpu-box:8000/app/=4 ", 1) == Backend(
+    assert parse_server(" https://gpu-box:8000/app/=4 ", 1) == ServerSlots(
         url="https://gpu-box:8000/app/", slots=4, label="https://gpu-box:8000/app/"
     )
 
@@ -30,7 +31,7 @@ def test_parse_server_trailing_slashes_fold_to_one() -> None:
 
 def test_parse_server_label_hides_credentials() -> None:
     backend = parse_server("http://user:pw@h:1=2", 1)
-    assert backend == Backend(url="http://user:pw@h:1/", slots=2, label="http://***@h:1/")
+    assert backend == ServerSlots(url="http://user:pw@h:1/", slots=2, label="http://***@h:1/")
     assert str(backend) == "http://***@h:1/"
 
 

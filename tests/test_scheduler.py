@@ -17,23 +17,23 @@ from gbatch._scheduler import (
     MAX_REST,
     POLL,
     REST,
-    Backend,
     ErrorKind,
     Fail,
+    ItemOutcome,
     NotRun,
-    Outcome,
     Retry,
     Retrying,
     RetryPolicy,
     Scheduler,
+    ServerSlots,
     Start,
     Stop,
     Wait,
     decide,
 )
 
-A = Backend("http://a.test/", 1, label="A")
-B = Backend("http://b.test/", 1, label="B")
+A = ServerSlots("http://a.test/", 1, label="A")
+B = ServerSlots("http://b.test/", 1, label="B")
 POLICY = RetryPolicy(retries=2, backoff=1.0, max_backoff=8.0, jitter=0.5, backpressure_delay=0.25, max_backpressure_waits=3)
 
 
@@ -60,7 +60,7 @@ class FixedRandom(random.Random):
 
 def scheduler(
     ids: str | list[str] = "xyz",
-    backends: list[Backend] | None = None,
+    backends: list[ServerSlots] | None = None,
     clock: Clock | None = None,
     **kwargs: Any,
 ) -> Scheduler[str]:
@@ -145,7 +145,7 @@ def test_decide_rules_hold_for_every_combination(kind: ErrorKind, attempts: int,
 
 
 def test_rows_go_to_the_emptiest_backend_in_order() -> None:
-    a, b = Backend("http://a.test/", 2, label="A"), Backend("http://b.test/", 2, label="B")
+    a, b = ServerSlots("http://a.test/", 2, label="A"), ServerSlots("http://b.test/", 2, label="B")
     sched = scheduler(["r0", "r1", "r2", "r3", "r4"], [a, b])
 
     assert placed(sched.starts()) == [("r0", "A", 0, 1), ("r1", "B", 0, 1), ("r2", "A", 1, 1), ("r3", "B", 1, 1)]
@@ -154,7 +154,7 @@ def test_rows_go_to_the_emptiest_backend_in_order() -> None:
 
 
 def test_jobs_caps_rows_in_flight_and_defaults_to_the_slots() -> None:
-    big, small = Backend("http://big.test/", 3), Backend("http://small.test/", 1)
+    big, small = ServerSlots("http://big.test/", 3), ServerSlots("http://small.test/", 1)
     assert scheduler(backends=[big, small]).jobs == 4
     assert scheduler(backends=[big, small], jobs=10).jobs == 4
     capped = scheduler("abcdef", [big, small], jobs=2)
@@ -162,7 +162,7 @@ def test_jobs_caps_rows_in_flight_and_defaults_to_the_slots() -> None:
 
 
 def test_a_free_slot_is_the_lowest_one() -> None:
-    a = Backend("http://a.test/", 3)
+    a = ServerSlots("http://a.test/", 3)
     sched = scheduler("wxyz", [a])
     w, x, y = sched.starts()
     sched.succeeded(x, "ok")
@@ -180,7 +180,7 @@ def test_a_success_records_the_outcome() -> None:
     sched = scheduler("x", [A])
     [start] = sched.starts()
     outcome = sched.succeeded(start, "value")
-    assert outcome == Outcome(
+    assert outcome == ItemOutcome(
         id="x",
         ok=True,
         value="value",
@@ -221,7 +221,7 @@ def test_retries_run_out() -> None:
         [start] = sched.starts()
         assert start.number == number
         result = sched.failed(start, ErrorKind.TRANSIENT, f"blip {number}")
-    assert isinstance(result, Outcome)
+    assert isinstance(result, ItemOutcome)
     assert (result.ok, result.kind, result.attempts, result.error) == (False, ErrorKind.TRANSIENT, 3, "blip 3")
     assert result.failed_on == [A.url] * 3 and sched.failures == 1 and sched.finished
 
@@ -230,7 +230,7 @@ def test_a_permanent_failure_fails_at_once_and_does_not_rest_the_backend() -> No
     sched = scheduler("x", [A])
     [start] = sched.starts()
     outcome = sched.failed(start, ErrorKind.PERMANENT, "bad")
-    assert isinstance(outcome, Outcome) and not outcome.ok and outcome.kind is ErrorKind.PERMANENT
+    assert isinstance(outcome, ItemOutcome) and not outcome.ok and outcome.kind is ErrorKind.PERMANENT
     assert outcome.failed_on == [] and sched.resting_until[A.url] == 0.0
 
 
@@ -258,7 +258,7 @@ def test_backpressure_waits_without_spending_an_attempt_then_spends_them() -> No
 
 def test_due_rows_go_first_in_the_order_they_came_due() -> None:
     clock = Clock()
-    a = Backend("http://a.test/", 3, label="A")
+    a = ServerSlots("http://a.test/", 3, label="A")
     sched = scheduler(["p", "q", "r", "s", "t"], [a], clock=clock, rng=FixedRandom(0.0))
     p, q, r = sched.starts()
     sched.failed(q, ErrorKind.BACKPRESSURE, "full")  # due in 0.25
@@ -313,7 +313,7 @@ def test_a_retry_that_failed_everywhere_is_not_deferred() -> None:
 
 
 def test_at_most_max_deferred_retries_wait_per_pass() -> None:
-    a, b = Backend("http://a.test/", MAX_DEFERRED + 5), Backend("http://b.test/", 1)
+    a, b = ServerSlots("http://a.test/", MAX_DEFERRED + 5), ServerSlots("http://b.test/", 1)
     ids = [f"r{i}" for i in range(MAX_DEFERRED + 3)]
     sched = scheduler(ids, [a, b])
     sched.free[b.url] = []  # B busy
@@ -328,7 +328,7 @@ def test_at_most_max_deferred_retries_wait_per_pass() -> None:
 
 def test_a_backend_rests_after_a_transient_failure_while_another_is_healthy() -> None:
     clock = Clock()
-    a, b = Backend("http://a.test/", 2, label="A"), Backend("http://b.test/", 1, label="B")
+    a, b = ServerSlots("http://a.test/", 2, label="A"), ServerSlots("http://b.test/", 1, label="B")
     sched = scheduler("wxyz", [a, b], clock=clock, jobs=1)
     [w] = sched.starts()
     assert str(w.backend) == "A"
@@ -370,7 +370,7 @@ def test_when_every_backend_rests_they_are_all_used() -> None:
 
 
 def test_halting_after_n_failures_stops_starting_and_running_rows_end_not_run() -> None:
-    a = Backend("http://a.test/", 3)
+    a = ServerSlots("http://a.test/", 3)
     sched = scheduler("abcdef", [a], halt_on_failures=2)
     sa, sb, sc = sched.starts()
     sched.failed(sa, ErrorKind.PERMANENT, "bad")
@@ -409,7 +409,7 @@ def test_ctrl_c_overrides_a_halt_and_not_the_other_way() -> None:
 
 def test_halt_on_zero_or_none_never_halts() -> None:
     for halt in (None, 0):
-        sched = scheduler("xyz", [Backend("http://a.test/", 3)], halt_on_failures=halt)
+        sched = scheduler("xyz", [ServerSlots("http://a.test/", 3)], halt_on_failures=halt)
         for start in sched.starts():
             sched.failed(start, ErrorKind.PERMANENT, "bad")
         assert not sched.stopping and sched.failures == 3
@@ -420,7 +420,7 @@ def test_halt_on_zero_or_none_never_halts() -> None:
 
 def test_rows_anywhere_in_the_queues_are_not_run_in_input_order() -> None:
     clock = Clock()
-    sched = scheduler(list("abcde"), [Backend("http://a.test/", 2)], clock=clock)
+    sched = scheduler(list("abcde"), [ServerSlots("http://a.test/", 2)], clock=clock)
     a, b = sched.starts()  # a and b run
     sched.failed(a, ErrorKind.TRANSIENT, "blip")  # a waits for its retry
     sched.stop(Stop.INTERRUPT)
@@ -428,7 +428,7 @@ def test_rows_anywhere_in_the_queues_are_not_run_in_input_order() -> None:
 
 
 def test_duplicate_ids_are_separate_rows() -> None:
-    sched = scheduler(["x", "x"], [Backend("http://a.test/", 2)])
+    sched = scheduler(["x", "x"], [ServerSlots("http://a.test/", 2)])
     first, second = sched.starts()
     sched.succeeded(first, "one")
     assert ids_of(sched) == (["x"], ["x"])
@@ -448,7 +448,7 @@ def test_every_row_ends_exactly_once_in_any_order_of_events(seed: int) -> None:
     rng = random.Random(seed)
     clock = Clock()
     ids = [f"r{i}" for i in range(rng.randint(0, 12))]
-    backends = [Backend(f"http://{name}.test/", rng.randint(1, 3)) for name in "abc"[: rng.randint(1, 3)]]
+    backends = [ServerSlots(f"http://{name}.test/", rng.randint(1, 3)) for name in "abc"[: rng.randint(1, 3)]]
     policy = RetryPolicy(retries=rng.randint(0, 3), backoff=0.5, jitter=0.5, backpressure_delay=0.1, max_backpressure_waits=rng.randint(0, 3))
     jobs, halt = rng.choice([None, 1, 2, 5]), rng.choice([None, 1, 3])
     sched = scheduler(ids, backends, clock=clock, policy=policy, rng=random.Random(seed), jobs=jobs, halt_on_failures=halt)
@@ -476,7 +476,7 @@ def test_every_row_ends_exactly_once_in_any_order_of_events(seed: int) -> None:
             continue
         kind = ErrorKind.CANCELLED if sched.stopping else KINDS[what]
         result = sched.failed(start, kind, what)
-        if isinstance(result, Outcome):
+        if isinstance(result, ItemOutcome):
             finished_by_listener[result.id] += 1
 
     report = sched.report()

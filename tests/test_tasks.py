@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gbatch._errors import Problem, UsageError, ValidationError
+from gbatch._errors import TaskFileProblem, UsageError, ValidationError
 from gbatch._tasks import TaskFile, TaskRow, read_tasks
 
 
@@ -254,11 +254,11 @@ def test_all_problems_at_once(tmp_path: Path) -> None:
         read_tasks(path)
     file = str(path)
     assert info.value.problems == [
-        Problem(file, 4, "Id", "duplicate id 'x' (first used on row 2)"),
-        Problem(file, 5, "Id", "empty id"),
-        Problem(file, 6, None, "row has 3 cells but the header has 2", id="y"),
-        Problem(file, 6, "Id", "duplicate id 'y' (first used on row 3)"),
-        Problem(file, 7, "Id", "duplicate id 'x' (first used on row 2)"),
+        TaskFileProblem(file, 4, "Id", "duplicate id 'x' (first used on row 2)"),
+        TaskFileProblem(file, 5, "Id", "empty id"),
+        TaskFileProblem(file, 6, None, "row has 3 cells but the header has 2", id="y"),
+        TaskFileProblem(file, 6, "Id", "duplicate id 'y' (first used on row 3)"),
+        TaskFileProblem(file, 7, "Id", "duplicate id 'x' (first used on row 2)"),
     ]
     assert str(info.value).splitlines() == [
         f"{path}:Id: duplicate id 'x' (first used on row 2) (2 rows: line 4, line 7)",  # one cause, one line
@@ -312,7 +312,7 @@ def test_problem_uses_path_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     write(tmp_path, "t.csv", b"id,text\n1,a\n1,b\n")
     with pytest.raises(ValidationError) as info:
         read_tasks("t.csv")
-    assert info.value.problems == [Problem("t.csv", 3, "id", "duplicate id '1' (first used on row 2)")]
+    assert info.value.problems == [TaskFileProblem("t.csv", 3, "id", "duplicate id '1' (first used on row 2)")]
     assert str(info.value.problems[0]) == "t.csv:3:id: duplicate id '1' (first used on row 2)"
 
 
@@ -493,27 +493,27 @@ def test_bad_delimiter_option(tmp_path: Path, name: str, delimiter: str, message
 
 
 def test_problem_shows_the_row_id() -> None:
-    assert str(Problem("lines.csv", 3, "speed", "3.0 is above the maximum 2", id="2")) == (
+    assert str(TaskFileProblem("lines.csv", 3, "speed", "3.0 is above the maximum 2", id="2")) == (
         "lines.csv:3 (id 2):speed: 3.0 is above the maximum 2"
     )
-    assert str(Problem("t.csv", 6, None, "row has 3 cells but the header has 2", id="b7")) == (
+    assert str(TaskFileProblem("t.csv", 6, None, "row has 3 cells but the header has 2", id="b7")) == (
         "t.csv:6 (id b7): row has 3 cells but the header has 2"
     )
-    assert str(Problem("t.csv", 4, "text", "empty")) == "t.csv:4:text: empty"  # positional, as before
-    assert str(Problem("t.csv", None, "word", "required column 'word' is missing")) == (
+    assert str(TaskFileProblem("t.csv", 4, "text", "empty")) == "t.csv:4:text: empty"  # positional, as before
+    assert str(TaskFileProblem("t.csv", None, "word", "required column 'word' is missing")) == (
         "t.csv: required column 'word' is missing"
     )
 
 
 def test_problem_to_json() -> None:
-    assert Problem("t.csv", 3, "speed", "too fast", id="2").to_json() == {
+    assert TaskFileProblem("t.csv", 3, "speed", "too fast", id="2").to_json() == {
         "file": "t.csv",
         "line": 3,
         "id": "2",
         "column": "speed",
         "message": "too fast",
     }
-    assert Problem("t.csv", None, None, "no such file").to_json() == {
+    assert TaskFileProblem("t.csv", None, None, "no such file").to_json() == {
         "file": "t.csv",
         "line": None,
         "id": None,
@@ -529,21 +529,21 @@ def test_row_number_ids_are_shown_too(tmp_path: Path) -> None:
 
 def test_collecting_problems_returns_the_rows(tmp_path: Path) -> None:
     path = write(tmp_path, "t.csv", b"id,text\na,x\na,y\nb,z,extra\n")
-    problems: list[Problem] = []
+    problems: list[TaskFileProblem] = []
     tasks = read_tasks(path, problems=problems)
     assert [r.id for r in tasks.rows] == ["a", "a", "b"]
     assert [str(p) for p in problems] == [
         f"{path}:3:id: duplicate id 'a' (first used on row 2)",
         f"{path}:4 (id b): row has 3 cells but the header has 2",
     ]
-    clean: list[Problem] = []
+    clean: list[TaskFileProblem] = []
     read_tasks(write(tmp_path, "ok.csv", b"id,text\na,x\n"), problems=clean)
     assert clean == []
 
 
 def test_collecting_still_raises_for_the_whole_file(tmp_path: Path) -> None:
     path = write(tmp_path, "t.csv", b"id,,text\na,x,y\na,z,w\n")
-    problems: list[Problem] = []
+    problems: list[TaskFileProblem] = []
     with pytest.raises(ValidationError) as info:
         read_tasks(path, problems=problems)
     assert [str(p) for p in info.value.problems] == [

@@ -12,8 +12,14 @@ The library is the product; the `gbatch` command is a thin client of it::
     )
     print(result.summary())
 
-Plugins implement the hooks in `gbatch.hookspecs` with `@gbatch.hookimpl` and
-import only the names below.
+The names here serve two audiences: tool authors (plugins implement the hooks in
+`gbatch.hookspecs` with `@gbatch.hookimpl` and import only these names) and library
+callers (`run_batch`, `read_tasks`, `load_registry`). The rest have modules of their own:
+
+- `gbatch.transports`: the seam to servers, for transport authors (`Transport`,
+  `ServerSession`, `Job`, `TransportRequest`, `JobEvent`, `AutoTransport`);
+- `gbatch.executor`: the threaded executor on its own (`execute`, `ServerSlots`, `Listener`);
+- `gbatch.testing`: real Gradio servers on 127.0.0.1 and the CLI in-process, for tests.
 """
 
 import importlib as _importlib
@@ -21,7 +27,8 @@ import typing as _typing
 
 from ._api import Endpoint, Param, ServerApi
 from ._batch import BatchOptions, BatchResult
-from ._columns import Column, File, normalize_key
+from ._binding import bind_column, bind_columns
+from ._columns import Column, File, normalize_key, seed_column
 from ._errors import (
     AppError,
     CallCancelled,
@@ -33,37 +40,34 @@ from ._errors import (
     GbatchError,
     NoServerError,
     PluginError,
-    Problem,
     QueueFull,
     RowFailed,
     ServerError,
+    TaskFileProblem,
     UsageError,
     ValidationError,
 )
 from ._outputs import atomic_write, sanitize
+from ._plugin_kit import ExpectedApp, StandIn, not_the_app, tool_hook
 from ._plugins import PluginInfo, Registry, load_registry
 from ._tool import Call, Option, Outputs, Plan, RowProblem, Tool, generated_value
 from .hookspecs import hookimpl
-from .transports import AutoTransport
-from .transports._telemetry import quiet_telemetry
-from .transports.base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated
+from .transports.base import CallResult, ComponentUpdate, ConnectOptions, ServerFile
 
 # The rooms a batch needs but `gbatch --help` does not: imported on first use of one of
 # their names (`gbatch.run_batch`, `from gbatch import read_tasks`), as ordinary attributes after.
 if _typing.TYPE_CHECKING:
-    from ._executor import Attempt, Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
     from ._files import StreamedFile, fetch_stream, is_file_value, save_file, suffix_of
     from ._generic import GenericTool, choose_endpoint
     from ._runner import run_batch
-    from ._servers import Server, parse_server
+    from ._servers import Server
     from ._tasks import TaskFile, TaskRow, read_tasks
 
 _LAZY = {
-    "._executor": ("Attempt", "Backend", "ErrorKind", "ExecutionReport", "Listener", "Outcome", "RetryPolicy", "execute"),
     "._files": ("StreamedFile", "fetch_stream", "is_file_value", "save_file", "suffix_of"),
     "._generic": ("GenericTool", "choose_endpoint"),
     "._runner": ("run_batch",),
-    "._servers": ("Server", "parse_server"),
+    "._servers": ("Server",),
     "._tasks": ("TaskFile", "TaskRow", "read_tasks"),
 }
 _LAZY_HOME = {name: module for module, names in _LAZY.items() for name in names}
@@ -72,74 +76,65 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AppError",
-    "Attempt",
-    "AutoTransport",
-    "Backend",
     "BatchOptions",
     "BatchResult",
     "Call",
     "CallCancelled",
     "CallError",
+    "CallResult",
     "CallTimeout",
     "Column",
-    "Connection",
+    "ComponentUpdate",
+    "ConnectOptions",
     "ConnectionLost",
     "Endpoint",
-    "ErrorKind",
-    "ExecutionReport",
     "ExitCode",
+    "ExpectedApp",
     "Failure",
     "File",
     "GbatchError",
     "GenericTool",
-    "Job",
-    "Listener",
     "NoServerError",
     "Option",
-    "Outcome",
     "Outputs",
     "Param",
     "Plan",
     "PluginError",
     "PluginInfo",
-    "Problem",
     "QueueFull",
     "Registry",
-    "Request",
-    "Result",
-    "RetryPolicy",
     "RowFailed",
     "RowProblem",
     "Server",
     "ServerApi",
     "ServerError",
     "ServerFile",
-    "Session",
+    "StandIn",
     "StreamedFile",
     "TaskFile",
+    "TaskFileProblem",
     "TaskRow",
     "Tool",
-    "Transport",
-    "Update",
-    "Updated",
     "UsageError",
     "ValidationError",
     "atomic_write",
+    "bind_column",
+    "bind_columns",
     "choose_endpoint",
-    "execute",
     "fetch_stream",
     "generated_value",
     "hookimpl",
     "is_file_value",
     "load_registry",
     "normalize_key",
-    "parse_server",
-    "quiet_telemetry",
+    "not_the_app",
     "read_tasks",
     "run_batch",
     "sanitize",
     "save_file",
+    "seed_column",
     "suffix_of",
+    "tool_hook",
 ]
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._columns import File
 from ._errors import ExitCode
-from .transports.base import Connection
+from .transports.base import ConnectOptions
 
 if TYPE_CHECKING:  # annotations only: `gbatch --help` needs these dataclasses, not the rooms below
     from ._executor import RetryPolicy
@@ -50,7 +50,7 @@ class BatchOptions:
     #: retry rows the app itself failed (gr.Error), not only transient failures
     retry_app_errors: bool = False
     encoding: str | None = None
-    connection: Connection = field(default_factory=Connection)
+    connection: ConnectOptions = field(default_factory=ConnectOptions)
     #: column name -> value given on the command line, used where a row is empty
     defaults: Mapping[str, Any] = field(default_factory=dict)
     #: the tool's own options (`Tool.options`), by name

@@ -16,7 +16,7 @@ from typing import Any
 
 from ._errors import TIMEOUT_ERRORS, AppError, CallCancelled, CallError, CallTimeout, QueueFull, RowFailed
 from ._executor import Attempt, ErrorKind
-from .transports.base import Job, Request, Result, Session
+from .transports.base import CallResult, Job, ServerSession, TransportRequest
 
 __all__ = ["call", "classify", "describe"]
 
@@ -25,8 +25,8 @@ TRANSIENT_APP_ERRORS = ("exceeded your gpu quota", "out of memory", "cuda error"
 
 
 def call(
-    session: Session, request: Request, attempt: Attempt, poll: float = 0.2, progress: Callable[[tuple[Any, ...]], float | None] | None = None
-) -> Result:
+    session: ServerSession, request: TransportRequest, attempt: Attempt, poll: float = 0.2, progress: Callable[[tuple[Any, ...]], float | None] | None = None
+) -> CallResult:
     """Submit `request` and wait for it, honouring the attempt's deadline and cancellation.
 
     :param progress: reads 0..1 from a generator's intermediate outputs (`Plan.progress`).
@@ -62,7 +62,7 @@ def call(
         return dataclasses.replace(result, logs=tuple(logs))
 
 
-def _submit(session: Session, request: Request, attempt: Attempt, poll: float) -> Job:
+def _submit(session: ServerSession, request: TransportRequest, attempt: Attempt, poll: float) -> Job:
     """`session.submit`, within the attempt's deadline and cancellation: sending (uploads, a
     server that accepts the connection and never answers) must not outlast --timeout or Ctrl-C."""
     box: dict[str, Any] = {}

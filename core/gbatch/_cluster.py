@@ -63,12 +63,12 @@ from ._errors import (
 from ._executor import (
     Attempt,
     AttemptFailed,
-    Backend,
     ErrorKind,
-    ExecutionReport,
+    ExecutorReport,
+    ItemOutcome,
     Listener,
-    Outcome,
     RetryPolicy,
+    ServerSlots,
     execute,
 )
 from ._outputs import atomic_write
@@ -76,7 +76,16 @@ from ._row import BatchRun, Collected, attempt_row, failure_of
 from ._servers import Server, redact, redact_url
 from ._tool import Call, Plan
 from .transports import AutoTransport
-from .transports.base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update
+from .transports.base import (
+    CallResult,
+    ConnectOptions,
+    Job,
+    JobEvent,
+    ServerFile,
+    ServerSession,
+    Transport,
+    TransportRequest,
+)
 
 __all__ = ["ClusterRun", "ClusterTransport", "RowJob", "client_for", "probe_servers", "run_row", "servers_on_cluster"]
 
@@ -243,11 +252,11 @@ _connect_locks: dict[tuple[str, str, str], threading.Lock] = {}
 _plans: dict[str, Plan] = {}
 
 
-def _connection_key(connection: Connection) -> str:
+def _connection_key(connection: ConnectOptions) -> str:
     return hashlib.sha256(repr(connection).encode()).hexdigest()
 
 
-def _worker_server(url: str, connection: Connection, slots: int, plan_key: str) -> _WorkerServer:
+def _worker_server(url: str, connection: ConnectOptions, slots: int, plan_key: str) -> _WorkerServer:
     key = (url, _connection_key(connection), plan_key)
     with _sessions_lock:
         found = _sessions.get(key)
@@ -262,7 +271,7 @@ def _worker_server(url: str, connection: Connection, slots: int, plan_key: str) 
             return found
         session = AutoTransport().connect(url, connection, max(1, slots))
         session.slots = max(1, slots)
-        made = _WorkerServer(Server(Backend(url, max(1, slots), redact_url(url)), session, connection))
+        made = _WorkerServer(Server(ServerSlots(url, max(1, slots), redact_url(url)), session, connection))
         with _sessions_lock:
             _sessions[key] = made
             while len(_sessions) > MAX_SESSIONS:
@@ -367,7 +376,7 @@ class RowJob:
     name: str  # the output base name
     out_dir: str
     marker: str  # the token the driver wrote into OUT/.gbatch-cluster
-    connection: Connection
+    connection: ConnectOptions
     server: str  # spec: `local:URL` or a shared URL
     slots: int
     shared_limit: int | None  # a shared server's cluster-wide limit (a distributed.Semaphore)
@@ -424,7 +433,7 @@ def _attempt_here(job: RowJob, url: str, worker: str) -> tuple[Collected, list[t
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _read_api(spec: str, connection: Connection) -> dict[str, Any]:
+def _read_api(spec: str, connection: ConnectOptions) -> dict[str, Any]:
     """On a worker: the API (and each endpoint's concurrency) of the server `spec` names there."""
     name, _ = _this_worker()
     url = resolve(spec)
@@ -442,7 +451,7 @@ def _read_api(spec: str, connection: Connection) -> dict[str, Any]:
         session.close()
 
 
-def _remote_call(spec: str, connection: Connection, request: Request) -> dict[str, Any]:
+def _remote_call(spec: str, connection: ConnectOptions, request: TransportRequest) -> dict[str, Any]:
     """On a worker: one request outside the rows (a plan's setup run by the driver)."""
     url = resolve(spec)
     try:
@@ -453,7 +462,7 @@ def _remote_call(spec: str, connection: Connection, request: Request) -> dict[st
         return {"ok": False, "message": describe(exc), "transport": cause_of(exc) in ("transport", "timeout")}
 
 
-def _remote_fetch(spec: str, connection: Connection, file: ServerFile | str) -> dict[str, Any]:
+def _remote_fetch(spec: str, connection: ConnectOptions, file: ServerFile | str) -> dict[str, Any]:
     url = resolve(spec)
     try:
         return {"ok": True, "data": _worker_server(url, connection, 1, "setup").server.session.fetch(file)}
@@ -461,7 +470,7 @@ def _remote_fetch(spec: str, connection: Connection, file: ServerFile | str) -> 
         return {"ok": False, "message": describe(exc)}
 
 
-def probe_servers(specs: Sequence[str], connection: Connection) -> list[dict[str, Any]]:
+def probe_servers(specs: Sequence[str], connection: ConnectOptions) -> list[dict[str, Any]]:
     """On a worker (or here): for each server spec, the URL reached, its Gradio version and slots."""
     name, address = _this_worker()
     if not specs:
@@ -491,7 +500,7 @@ def probe_servers(specs: Sequence[str], connection: Connection) -> list[dict[str
     return rows
 
 
-def servers_on_cluster(address: str, specs: Sequence[str], connection: Connection) -> list[dict[str, Any]]:
+def servers_on_cluster(address: str, specs: Sequence[str], connection: ConnectOptions) -> list[dict[str, Any]]:
     """`gbatch servers --cluster`: `probe_servers` on every worker."""
     client = client_for(address)
     rows: list[dict[str, Any]] = []
@@ -514,7 +523,7 @@ class _RemoteJob(Job):
         self._future = future
         self._label = label
 
-    def result(self, timeout: float) -> Result:
+    def result(self, timeout: float) -> CallResult:
         try:
             answer = _result(self._future, timeout)
         except TIMEOUT_ERRORS:
@@ -525,21 +534,21 @@ class _RemoteJob(Job):
             if answer["transport"]:
                 raise ConnectionLost(answer["message"])
             raise CallError(answer["message"])
-        return cast(Result, answer["result"])
+        return cast(CallResult, answer["result"])
 
     def cancel(self) -> None:
         with contextlib.suppress(Exception):
             self._future.cancel()
 
-    def updates(self) -> list[Update]:
+    def updates(self) -> list[JobEvent]:
         return []
 
 
-class RemoteSession(Session):
+class RemoteSession(ServerSession):
     """The driver's handle on a server it may not reach itself: the API a worker read,
     and requests (a plan's setup) run on a worker."""
 
-    def __init__(self, client: distributed.Client, spec: str, api: ServerApi, limits: Mapping[str, int | None], connection: Connection) -> None:
+    def __init__(self, client: distributed.Client, spec: str, api: ServerApi, limits: Mapping[str, int | None], connection: ConnectOptions) -> None:
         self.url = spec
         self.api = api
         self.slots = 1
@@ -547,7 +556,7 @@ class RemoteSession(Session):
         self._limits = dict(limits)
         self._connection = connection
 
-    def submit(self, request: Request, slot: int = 0) -> Job:
+    def submit(self, request: TransportRequest, slot: int = 0) -> Job:
         future = self._client.submit(_remote_call, self.url, self._connection, request, pure=False)
         return _RemoteJob(future, redact_url(self.url))
 
@@ -572,7 +581,7 @@ class ClusterTransport(Transport):
     def __init__(self, client: distributed.Client) -> None:
         self.client = client
 
-    def connect(self, url: str, connection: Connection, slots: int, config: Mapping[str, Any] | None = None) -> Session:
+    def connect(self, url: str, connection: ConnectOptions, slots: int, config: Mapping[str, Any] | None = None) -> ServerSession:
         problems: list[str] = []
         # A local server is read through the first worker whose server answers.
         for address, name in _workers(self.client).items():
@@ -688,7 +697,7 @@ class _Once(Listener):
     def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
         self._inner.row_retrying(item_id, attempt, error, delay, kind)
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         if outcome.id in self._finished:
             return
         self._finished.add(outcome.id)
@@ -698,7 +707,7 @@ class _Once(Listener):
             outcome.backend = self._where[outcome.id]
         self._inner.row_finished(outcome)
 
-    def batch_finished(self, report: ExecutionReport[Any]) -> None:
+    def batch_finished(self, report: ExecutorReport[Any]) -> None:
         self._inner.batch_finished(report)
 
 
@@ -739,7 +748,7 @@ class ClusterRun:
         self.seen: dict[str, bool] = {}
         self.everyone_sees = False
         self.targets: dict[str, _Target] = {}
-        self.backends: list[Backend] = []
+        self.backends: list[ServerSlots] = []
         self.plans = {key: _pickled(group.plan) for key, group in run.groups.items()}
         self.where: dict[str, str] = {}  # row id -> "server (worker name)", for the journal
         self.timeout: float | None = None
@@ -759,7 +768,7 @@ class ClusterRun:
         timeout: float | None,
         halt_on_failures: int | None,
         listener: Listener,
-    ) -> ExecutionReport[Collected]:
+    ) -> ExecutorReport[Collected]:
         """`gbatch._executor.execute` over the cluster's backends; the same knobs."""
         self._share_outputs()
         self._make_targets()
@@ -809,7 +818,7 @@ class ClusterRun:
             for address, name in self.workers.items():
                 key = f"{server.url}@{address}"
                 self.targets[key] = _Target(server.url, str(backend), address, name, backend.slots, None)
-                self.backends.append(Backend(key, backend.slots, f"{backend} on worker {name}"))
+                self.backends.append(ServerSlots(key, backend.slots, f"{backend} on worker {name}"))
 
     def attempt(self, attempt: Attempt) -> Collected:
         """The executor's work: one attempt of a row, sent to a worker and waited for (executor thread)."""
@@ -910,7 +919,7 @@ class ClusterRun:
         with contextlib.suppress(Exception):
             self.client.cancel(pending, force=True)
 
-    def _wind_down(self, report: ExecutionReport[Collected]) -> None:
+    def _wind_down(self, report: ExecutorReport[Collected]) -> None:
         if report.interrupted:
             self.cancel_all()
         with contextlib.suppress(Exception):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Column", "File", "normalize_key"]
+__all__ = ["Column", "File", "normalize_key", "seed_column"]
 
 KINDS = ("text", "int", "float", "bool", "json", "list", "file", "files", "any")
 
@@ -58,7 +58,11 @@ class Column:
     :param option: offer `--<name>` on the command line as a default for every row.
     :param param: the endpoint parameter this column feeds: its choices, limits and default
         (where the column sets none) and its name and label (as aliases) come from the
-        server when the plan is made (`gbatch.Plan`).
+        server when the plan is made (`gbatch.bind_columns`). Naming a parameter the
+        endpoint lacks is an error then, before anything is sent.
+    :param seed: a random seed (make it with `seed_column`): a row without a value gets one
+        gbatch picks in `minimum`..`maximum`, journaled and sent again on a re-run; never
+        the endpoint's default, which would give every row the same seed.
     """
 
     name: str
@@ -73,10 +77,13 @@ class Column:
     aliases: tuple[str, ...] = ()
     option: bool = True
     param: str | None = None
+    seed: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"column {self.name!r}: unknown kind {self.kind!r}; use one of {KINDS}")
+        if self.seed and (self.kind != "int" or self.maximum is None or self.default is not None):
+            raise ValueError(f"column {self.name!r}: a seed column is an int column with a maximum and no default (use gbatch.seed_column)")
 
     def match_keys(self) -> set[str]:
         return {normalize_key(n) for n in (self.name, *self.aliases) if n}
@@ -113,6 +120,26 @@ class Column:
                 raise ValueError(f"{item!r} is not one of: {shown}{more}")
             chosen.append(match)
         return chosen if isinstance(value, list) else chosen[0]
+
+
+def seed_column(
+    name: str = "seed",
+    *,
+    maximum: int = 2**32 - 1,
+    minimum: int = 0,
+    param: str | None = None,
+    aliases: tuple[str, ...] = (),
+    help: str = "",
+) -> Column:
+    """A random-seed column: a row without a seed gets a random one in `minimum`..`maximum`,
+    journaled, left out of the row's input hash and sent again on a re-run (`--redo` picks a
+    new one). The plan reads it as `values[name]`, always an int.
+
+    With `param=`, the endpoint parameter lends its name and label (as aliases), never its
+    default: the seed the app's page shows (0, 42) would make every row the same.
+    """
+    text = help or f"Random seed, {minimum}-{maximum}; rows without one get a random seed, kept in the journal and reused on re-runs."
+    return Column(name, kind="int", minimum=minimum, maximum=maximum, param=param, aliases=aliases, help=text, seed=True)
 
 
 _NO_MATCH = object()

@@ -43,7 +43,7 @@ __all__ = [
     "JournalWriteError",
     "NoServerError",
     "PluginError",
-    "Problem",
+    "TaskFileProblem",
     "QueueFull",
     "RowFailed",
     "RowProblem",
@@ -133,7 +133,7 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class Problem:
+class TaskFileProblem:
     """One thing wrong with a task file, located as precisely as we can.
 
     `row` is the 1-based line (CSV/TSV/TXT/JSONL) or sheet row (xlsx) as the
@@ -170,7 +170,7 @@ class ValidationError(GbatchError):
     message: a forgotten `--prompt-text`) are one line with their count and first ids.
     """
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[TaskFileProblem]) -> None:
         self.problems = problems
         count = len(problems)
         causes = by_cause(problems)
@@ -185,10 +185,10 @@ class ValidationError(GbatchError):
 SHOWN_IDS = 3
 
 
-def by_cause(problems: list[Problem]) -> list[str]:
+def by_cause(problems: list[TaskFileProblem]) -> list[str]:
     """One line per cause, in the order first seen: a problem found on several rows is one
     line with the row count and the first few ids (or lines)."""
-    groups: dict[tuple[str, str | None, str], list[Problem]] = {}
+    groups: dict[tuple[str, str | None, str], list[TaskFileProblem]] = {}
     for index, problem in enumerate(problems):
         # A problem of the whole file (no row) is its own cause.
         key = (problem.file, problem.column, problem.message) if problem.row is not None else ("", None, str(index))
@@ -196,7 +196,7 @@ def by_cause(problems: list[Problem]) -> list[str]:
     return [str(group[0]) if len(group) == 1 else _grouped(group) for group in groups.values()]
 
 
-def _grouped(group: list[Problem]) -> str:
+def _grouped(group: list[TaskFileProblem]) -> str:
     first = group[0]
     named = [f"id {p.id}" if p.id is not None else f"line {p.row}" for p in group[:SHOWN_IDS]]
     more = f" and {len(group) - SHOWN_IDS} more" if len(group) > SHOWN_IDS else ""

@@ -28,13 +28,13 @@ from typing import Any, Generic, TypeVar
 
 from ._errors import ExitCode, Failure, GbatchError
 from ._scheduler import (
-    Backend,
     ErrorKind,
-    ExecutionReport,
-    Outcome,
+    ExecutorReport,
+    ItemOutcome,
     Retrying,
     RetryPolicy,
     Scheduler,
+    ServerSlots,
     Start,
     Stop,
 )
@@ -42,11 +42,11 @@ from ._scheduler import (
 __all__ = [
     "Attempt",
     "AttemptFailed",
-    "Backend",
+    "ServerSlots",
     "ErrorKind",
-    "ExecutionReport",
+    "ExecutorReport",
     "Listener",
-    "Outcome",
+    "ItemOutcome",
     "RetryPolicy",
     "execute",
 ]
@@ -66,7 +66,7 @@ class Attempt:
         item_id: str,
         payload: Any,
         number: int,
-        backend: Backend,
+        backend: ServerSlots,
         slot: int,
         cancelled: threading.Event,
         timeout: float | None,
@@ -128,12 +128,12 @@ class Listener:
         """An attempt failed with a transient error or back-pressure; the item runs again in
         `delay` s. Calling thread."""
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         """The item's final outcome (success, or failure after its retries). Calling thread.
 
         Also called for attempts that succeed while the batch stops (they are kept)."""
 
-    def batch_finished(self, report: ExecutionReport[Any]) -> None:
+    def batch_finished(self, report: ExecutorReport[Any]) -> None:
         """Every item has an outcome, or is in `report.not_run`. Calling thread; not called
         when `execute` raises."""
 
@@ -141,7 +141,7 @@ class Listener:
 def execute(
     items: Sequence[tuple[str, Any]],
     work: Callable[[Attempt], T],
-    backends: Sequence[Backend],
+    backends: Sequence[ServerSlots],
     *,
     jobs: int | None = None,
     policy: RetryPolicy | None = None,
@@ -153,7 +153,7 @@ def execute(
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
     cancel_grace: float = CANCEL_GRACE,
-) -> ExecutionReport[T]:
+) -> ExecutorReport[T]:
     """Run `work` once per item (retrying as the policy says) and return every outcome.
 
     :param items: (id, payload) pairs, run in this order as slots free up.
@@ -227,7 +227,7 @@ class _Run(Generic[T]):
         # A listener error while running attempts were wound down after a Ctrl-C or halt.
         self.late_error: Exception | None = None
 
-    def execute(self) -> ExecutionReport[T]:
+    def execute(self) -> ExecutorReport[T]:
         try:
             self.listener.batch_started(self.scheduler.total)
             self._loop()

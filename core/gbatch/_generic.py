@@ -18,7 +18,7 @@ from ._columns import Column, normalize_key
 from ._errors import Failure, ServerError
 from ._files import save_file
 from ._tool import Call, Outputs, Plan, Tool
-from .transports.base import Result, ServerFile, Updated
+from .transports.base import CallResult, ComponentUpdate, ServerFile
 
 __all__ = ["GenericTool", "choose_endpoint", "fitting_endpoints"]
 
@@ -109,9 +109,9 @@ class GenericPlan(Plan):
             kwargs[param.name] = value
         return Call(kwargs)
 
-    def collect(self, result: Result, out: Outputs) -> None:
+    def collect(self, result: CallResult, out: Outputs) -> None:
         returns = self.endpoint.returns
-        values = [v.value if isinstance(v, Updated) else v for v in result.outputs]
+        values = [v.value if isinstance(v, ComponentUpdate) else v for v in result.outputs]
         files = [v for v in values if isinstance(v, ServerFile) or _is_file_list(v)]
         # Count the declared file outputs too, so an output keeps its name in rows where others are empty.
         labelled = max(len(files), sum(1 for r in returns if r.is_file)) > 1

@@ -15,12 +15,12 @@ from ._errors import CallError, NoServerError, ServerError
 from ._generic import choose_endpoint
 from ._servers import parse_server, redact
 from .transports import AutoTransport
-from .transports.base import Connection, Transport
+from .transports.base import ConnectOptions, Transport
 
 __all__ = ["inspect_server", "print_api", "template_csv"]
 
 
-def inspect_server(url: str, connection: Connection, transport: Transport | None = None) -> ServerApi:
+def inspect_server(url: str, connection: ConnectOptions, transport: Transport | None = None) -> ServerApi:
     """Connect once and read the server's API; `NoServerError` if it cannot be reached."""
     backend = parse_server(url, 1)
     try:

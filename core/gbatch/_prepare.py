@@ -6,24 +6,29 @@ raised at once; nothing is sent before this has passed.
 from __future__ import annotations
 
 import difflib
+import random
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ._api import ServerApi
 from ._batch import BatchOptions, PreparedRow
 from ._columns import Column, normalize_key
-from ._errors import Problem, UsageError, ValidationError
+from ._errors import TaskFileProblem, UsageError, ValidationError
 from ._journal import input_hash
 from ._outputs import NameTemplate
 from ._tasks import TaskFile, TaskRow
 from ._tool import Call, Plan, RowProblem, Tool
 from .transports.base import browser_values
 
-__all__ = ["column_map", "prepare_batch"]
+__all__ = ["column_map", "pick_seeds", "prepare_batch"]
+
+# Seeds need no secrecy, but the OS source keeps forked workers from repeating each other.
+_RANDOM = random.SystemRandom()
 
 
-def column_map(task: TaskFile, columns: Sequence[Column]) -> tuple[dict[str, str], list[Problem]]:
+def column_map(task: TaskFile, columns: Sequence[Column]) -> tuple[dict[str, str], list[TaskFileProblem]]:
     """Which header of the file feeds which column."""
     by_key: dict[str, Column] = {}
     # A column's own name wins over another column's alias (label), whatever their order.
@@ -33,20 +38,20 @@ def column_map(task: TaskFile, columns: Sequence[Column]) -> tuple[dict[str, str
         for key in column.match_keys():
             by_key.setdefault(key, column)
     mapping: dict[str, str] = {}
-    problems: list[Problem] = []
+    problems: list[TaskFileProblem] = []
     for header in task.columns:
         fed = by_key.get(normalize_key(header))
         if fed is None:
             continue  # extra columns are fine: they can name outputs or group rows
         if fed.name in mapping:
-            problems.append(Problem(str(task.path), 1, header, f"both {mapping[fed.name]!r} and {header!r} feed {fed.name!r}"))
+            problems.append(TaskFileProblem(str(task.path), 1, header, f"both {mapping[fed.name]!r} and {header!r} feed {fed.name!r}"))
             continue
         mapping[fed.name] = header
     problems.extend(_misspelt(task, columns, by_key, mapping))
     return mapping, problems
 
 
-def _misspelt(task: TaskFile, columns: Sequence[Column], by_key: Mapping[str, Column], mapping: Mapping[str, str]) -> list[Problem]:
+def _misspelt(task: TaskFile, columns: Sequence[Column], by_key: Mapping[str, Column], mapping: Mapping[str, str]) -> list[TaskFileProblem]:
     """An unused header one typo away from a column nobody feeds (`spead` for speed) would
     silently send that column's default: an error that names the column meant."""
     open_keys = {key: column for key, column in by_key.items() if column.name not in mapping}
@@ -58,7 +63,7 @@ def _misspelt(task: TaskFile, columns: Sequence[Column], by_key: Mapping[str, Co
         close = difflib.get_close_matches(key, list(open_keys), n=1, cutoff=0.8)
         if close:
             meant = open_keys[close[0]].name
-            problems.append(Problem(str(task.path), 1, header, f"no column is called {header!r}: did you mean {meant!r}? (rename the header; other extra columns are fine)"))
+            problems.append(TaskFileProblem(str(task.path), 1, header, f"no column is called {header!r}: did you mean {meant!r}? (rename the header; other extra columns are fine)"))
     return problems
 
 
@@ -78,7 +83,7 @@ def prepare_batch(
     options: BatchOptions,
     tool: Tool,
     previous: Mapping[str, Mapping[str, Any]],
-    task_problems: Sequence[Problem] = (),
+    task_problems: Sequence[TaskFileProblem] = (),
 ) -> list[PreparedRow]:
     """Convert and check every row for every plan (one per kind of server in the batch).
 
@@ -94,7 +99,7 @@ def prepare_batch(
         if column.required and column.name not in mapping and normalize_key(column.name) not in defaults:
             absent.add(column.name)
             hint = f" (and no {_flag(column.name)} default was given)" if column.name in flags else ""
-            problems.append(Problem(file, None, column.name, f"required column {column.name!r} is missing{hint}{_near_misses(column.name, task, mapping)}"))
+            problems.append(TaskFileProblem(file, None, column.name, f"required column {column.name!r} is missing{hint}{_near_misses(column.name, task, mapping)}"))
     try:
         template = NameTemplate(options.name or tool.default_name)
     except ValueError as exc:
@@ -112,13 +117,16 @@ def prepare_batch(
         values, row_problems = _convert_row(row, first.columns, mapping, defaults, task.path.parent, file, absent)
         calls: dict[str, Call] = {}
         if not row_problems:
+            earlier = previous.get(row.id, {}).get("generated") or {}
+            seeds = pick_seeds(first.columns, values, earlier)
             for key, plan, api in plans:
                 try:
-                    call = plan.prepare(values, previous.get(row.id, {}).get("generated") or {})
+                    call = plan.prepare({**values, **seeds}, earlier)
                 except RowProblem as exc:
                     shown = mapping.get(exc.column, exc.column) if exc.column else None
-                    row_problems.append(Problem(file, row.line, shown, str(exc), id=row.id))
+                    row_problems.append(TaskFileProblem(file, row.line, shown, str(exc), id=row.id))
                     break
+                call = replace(call, generated={**seeds, **call.generated})
                 calls[key] = _as_browser_sends(call, plan, api)
         problems.extend(row_problems)
         if row_problems:
@@ -134,6 +142,23 @@ def prepare_batch(
     return prepared
 
 
+def pick_seeds(columns: Sequence[Column], values: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str, int]:
+    """A seed for every seed column the row left empty (`gbatch.seed_column`): the seed an
+    earlier run chose for this row when it is still valid, else a new random one. They go to
+    `Plan.prepare` with the row's values and into `Call.generated` (journaled, and left out of
+    the row's input hash)."""
+    chosen: dict[str, int] = {}
+    for column in columns:
+        if not column.seed or values.get(column.name) is not None:
+            continue
+        low, high = int(column.minimum or 0), int(column.maximum or 0)
+        seed = earlier.get(column.name)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not low <= seed <= high:
+            seed = _RANDOM.randint(low, high)
+        chosen[column.name] = seed
+    return chosen
+
+
 def _sent(call: Call) -> Mapping[str, Any]:
     """What a row sends, for its input hash: its values and each earlier step's (a one-step
     call hashes as it always did, so existing journals stay valid)."""
@@ -142,10 +167,10 @@ def _sent(call: Call) -> Mapping[str, Any]:
     return {**call.kwargs, " before": [{"endpoint": step.endpoint, **step.kwargs} for step in call.before]}
 
 
-def _one_line_per_cause(problems: list[Problem]) -> list[Problem]:
+def _one_line_per_cause(problems: list[TaskFileProblem]) -> list[TaskFileProblem]:
     """A bad command-line default (`--prompt-audio missing.wav`) is one problem, not one per row."""
     seen: dict[tuple[str | None, str], int] = {}
-    kept: list[Problem] = []
+    kept: list[TaskFileProblem] = []
     for problem in problems:
         if not (problem.column or "").startswith("--"):
             kept.append(problem)
@@ -157,21 +182,21 @@ def _one_line_per_cause(problems: list[Problem]) -> list[Problem]:
         seen[key] = 1
         kept.append(problem)
     return [
-        Problem(p.file, None, p.column, f"{p.message} (the {p.column} default, used by {seen[(p.column, p.message)]} rows)")
+        TaskFileProblem(p.file, None, p.column, f"{p.message} (the {p.column} default, used by {seen[(p.column, p.message)]} rows)")
         if (p.column or "").startswith("--") and seen.get((p.column, p.message), 1) > 1
         else p
         for p in kept
     ]
 
 
-def _unused_defaults(task: TaskFile, plan: Plan, mapping: Mapping[str, str], defaults: Mapping[str, Any], file: str) -> list[Problem]:
+def _unused_defaults(task: TaskFile, plan: Plan, mapping: Mapping[str, str], defaults: Mapping[str, Any], file: str) -> list[TaskFileProblem]:
     """A `--flag` default that no row uses (each gives its own value) is still checked, as the
     first row would see it with its cell left empty: `--speaker carol` for a server without
     carol is a mistake whether or not a row needs it today."""
     if not task.rows:
         return []
     first = task.rows[0]
-    problems: list[Problem] = []
+    problems: list[TaskFileProblem] = []
     for column in plan.columns:
         header = mapping.get(column.name)
         key = normalize_key(column.name)
@@ -187,15 +212,15 @@ def _unused_defaults(task: TaskFile, plan: Plan, mapping: Mapping[str, str], def
             except RowProblem as exc:
                 if exc.column == column.name:
                     messages.append(str(exc))
-        problems.extend(Problem(file, None, flag, f"{flag} {defaults[key]!r}: {m} (no row uses this default, but it does not fit this server)") for m in messages)
+        problems.extend(TaskFileProblem(file, None, flag, f"{flag} {defaults[key]!r}: {m} (no row uses this default, but it does not fit this server)") for m in messages)
     return problems
 
 
 def _convert_row(
     row: TaskRow, columns: Sequence[Column], mapping: Mapping[str, str], defaults: Mapping[str, Any], base: Path, file: str, absent: set[str]
-) -> tuple[dict[str, Any], list[Problem]]:
+) -> tuple[dict[str, Any], list[TaskFileProblem]]:
     values: dict[str, Any] = {}
-    problems: list[Problem] = []
+    problems: list[TaskFileProblem] = []
     for column in columns:
         header = mapping.get(column.name)
         raw = row.values.get(header) if header else None
@@ -208,13 +233,13 @@ def _convert_row(
         try:
             value = column.convert(raw, source_dir)
         except ValueError as exc:
-            problems.append(Problem(file, row.line, where, str(exc), id=row.id))
+            problems.append(TaskFileProblem(file, row.line, where, str(exc), id=row.id))
             continue
         if value is None or (column.required and value == ""):
             if column.name in absent:
                 continue  # already reported once for the whole file
             if column.required:
-                problems.append(Problem(file, row.line, header or column.name, "a value is required", id=row.id))
+                problems.append(TaskFileProblem(file, row.line, header or column.name, "a value is required", id=row.id))
                 continue
             value = column.default
         values[column.name] = value

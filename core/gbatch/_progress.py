@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
 
-from ._executor import ErrorKind, ExecutionReport, Listener, Outcome
+from ._executor import ErrorKind, ExecutorReport, ItemOutcome, Listener
 
 __all__ = ["PlainListener", "RichListener"]
 
@@ -135,7 +135,7 @@ class RichListener(Listener):
             self.progress.console.print(f"[yellow]retry[/] {item_id} (attempt {attempt} failed: {error}); again in {delay:.1f}s")
         self._refresh()
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         with self.counts.lock:
             self.counts.running.discard(outcome.id)
             self.counts.retrying.discard(outcome.id)
@@ -150,7 +150,7 @@ class RichListener(Listener):
         self.progress.advance(self.task)
         self._refresh()
 
-    def batch_finished(self, report: ExecutionReport[Any]) -> None:
+    def batch_finished(self, report: ExecutorReport[Any]) -> None:
         self._refresh()
         self.progress.stop()
 
@@ -187,7 +187,7 @@ class PlainListener(Listener):
         if kind is not ErrorKind.BACKPRESSURE:
             self._say(f"retry {item_id}: attempt {attempt} failed ({error}); again in {delay:.1f}s")
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         self.finished += 1
         where = f"[{self.finished}/{self.total}]"
         if outcome.ok:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ._batch import BatchOptions, PreparedRow
-from ._errors import Problem, UsageError, ValidationError
+from ._errors import TaskFileProblem, UsageError, ValidationError
 from ._journal import Journal
 from ._tasks import TaskFile
 
@@ -32,7 +32,7 @@ def read_redo(path: Path, known: Sequence[str]) -> list[str]:
         if not row_id or row_id.startswith("#"):
             continue
         if row_id not in ids:
-            problems.append(Problem(str(path), number, None, f"{row_id!r} is not a row id of the task file"))
+            problems.append(TaskFileProblem(str(path), number, None, f"{row_id!r} is not a row id of the task file"))
         elif row_id not in wanted:
             wanted.append(row_id)
     if problems:
@@ -75,7 +75,7 @@ def refuse_foreign_files(to_run: Sequence[PreparedRow], journal: Journal, histor
         for existing in out_dir.glob(_glob_escape(item.name) + ".*"):
             if existing.resolve() not in owned and not existing.name.startswith(".gbatch-"):
                 message = f"{existing} exists and is not from an earlier gbatch run; use --overwrite or another --out"
-                problems.append(Problem(str(task.path), item.row.line, None, message))
+                problems.append(TaskFileProblem(str(task.path), item.row.line, None, message))
                 break
     if problems:
         raise ValidationError(problems)

@@ -19,12 +19,12 @@ from ._api import ServerApi
 from ._batch import BatchOptions, PreparedRow, plain_values
 from ._call import call, cause_of, classify, describe
 from ._errors import AppError, CallError, ConnectionLost, Failure
-from ._executor import Attempt, AttemptFailed, ErrorKind, Listener, Outcome
+from ._executor import Attempt, AttemptFailed, ErrorKind, ItemOutcome, Listener
 from ._journal import Journal
 from ._outputs import atomic_write, sanitize
 from ._servers import Server, redact, redact_url
 from ._tool import Call, Plan, Tool
-from .transports.base import Request, Result, ServerFile, Session
+from .transports.base import CallResult, ServerFile, ServerSession, TransportRequest
 
 __all__ = ["BatchRun", "Collected", "Group", "JournalRecorder", "RowOutputs", "attempt_row", "failure_of"]
 
@@ -42,7 +42,7 @@ class Collected:
 class RowOutputs:
     """The `gbatch.Outputs` a plan writes one row's results through (worker thread)."""
 
-    def __init__(self, out_dir: Path, name: str, call: Call, session: Session, logs: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, out_dir: Path, name: str, call: Call, session: ServerSession, logs: Sequence[tuple[str, str]]) -> None:
         self.out_dir = out_dir
         self.call = call
         self._name = name
@@ -147,14 +147,14 @@ def failure_of(exc: BaseException, logs: Sequence[tuple[str, str]], secrets: Seq
     )
 
 
-def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> Result:
+def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt) -> CallResult:
     ref = step.endpoint if step.endpoint is not None else plan.api_name
     endpoint = server.api.endpoint(ref)
     if endpoint is None:
         raise CallError(f"{server.label} has no endpoint {ref!r}")
     progress = plan.progress if type(plan).progress is not Plan.progress else None
     # step.kwargs are already as a browser sends them (prepare_batch, for this server's API)
-    return call(server.session, Request(endpoint, step.kwargs, session), attempt, progress=progress)
+    return call(server.session, TransportRequest(endpoint, step.kwargs, session), attempt, progress=progress)
 
 
 def _ensure_setup(server: Server, plan: Plan) -> None:
@@ -250,7 +250,7 @@ class JournalRecorder(Listener):
     run: BatchRun
     rows: Mapping[str, PreparedRow]
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         item = self.rows[outcome.id]
         group = self.run.group(outcome.backend_url or "")
         if not outcome.ok:
@@ -267,7 +267,7 @@ def explained(plan: Plan, failure: Failure, row_call: Call, secrets: Sequence[st
     return replace(failure, message=redact(plan.explain(failure, row_call), secrets))
 
 
-def journal_record(item: PreparedRow, outcome: Outcome[Any], tool: str, previous: Mapping[str, Any] | None, secrets: Sequence[str]) -> dict[str, Any]:
+def journal_record(item: PreparedRow, outcome: ItemOutcome[Any], tool: str, previous: Mapping[str, Any] | None, secrets: Sequence[str]) -> dict[str, Any]:
     """The journal line of a finished row: what it sent, where, when, and what came of it."""
     done: Collected | None = outcome.value if outcome.ok else None
     failure = outcome.failure

@@ -14,11 +14,12 @@ from typing import Any
 
 from ._api import ServerApi
 from ._batch import BatchOptions, BatchResult, PreparedRow, plain_values
+from ._binding import bind_columns
 from ._call import classify, describe
 from ._columns import normalize_key
 from ._each import cross, parse_each
-from ._errors import CallError, PluginError, Problem, ServerError, UsageError
-from ._executor import Backend, ErrorKind, ExecutionReport, Listener, Outcome, RetryPolicy, execute
+from ._errors import CallError, PluginError, ServerError, TaskFileProblem, UsageError
+from ._executor import ErrorKind, ExecutorReport, ItemOutcome, Listener, RetryPolicy, ServerSlots, execute
 from ._journal import Journal, write_results
 from ._outputs import clean_partials
 from ._prepare import column_map, prepare_batch
@@ -27,7 +28,7 @@ from ._review import write_review
 from ._row import BatchRun, Collected, Group, JournalRecorder
 from ._servers import Connected, Server, connect_servers, parse_server, redact
 from ._tasks import TaskFile, read_tasks
-from ._tool import Plan, Tool, bind_columns
+from ._tool import Plan, Tool
 from .transports import AutoTransport
 from .transports.base import Transport
 
@@ -54,7 +55,7 @@ def run_batch(
     """
     started = time.monotonic()
     backends = _backends(tool, options)
-    task_problems: list[Problem] = []  # rows with bad or duplicate ids: reported with all the others
+    task_problems: list[TaskFileProblem] = []  # rows with bad or duplicate ids: reported with all the others
     task = _read_task(tasks, options, task_problems, say)
     tool = tool.for_task(task.columns)
     out_dir = Path(options.out or tool.default_out).resolve()
@@ -70,7 +71,7 @@ def run_batch(
         connected.close()
 
 
-def _backends(tool: Tool, options: BatchOptions) -> list[Backend]:
+def _backends(tool: Tool, options: BatchOptions) -> list[ServerSlots]:
     """The servers to use, as given (`URL=N`, or -j with one server), checked."""
     jobs = options.jobs
     if jobs is not None and jobs < 1:
@@ -85,7 +86,7 @@ def _backends(tool: Tool, options: BatchOptions) -> list[Backend]:
     return backends
 
 
-def _read_task(tasks: str | Path | None, options: BatchOptions, problems: list[Problem], say: Callable[[str], None]) -> TaskFile:
+def _read_task(tasks: str | Path | None, options: BatchOptions, problems: list[TaskFileProblem], say: Callable[[str], None]) -> TaskFile:
     read = read_tasks(tasks, encoding=options.encoding, delimiter=options.delimiter, problems=problems) if tasks is not None else None
     task = cross(read, [parse_each(spec) for spec in options.each])
     for note in task.notes:
@@ -116,7 +117,7 @@ def _start(tool: Tool, connected: Connected, options: BatchOptions, journal: Jou
     return BatchRun(tool, groups, group_of, servers, options, journal, journal.read(), out_dir, options.connection.secrets(), say)
 
 
-def _prepare(run: BatchRun, task: TaskFile, redo: Sequence[str], task_problems: list[Problem]) -> list[PreparedRow]:
+def _prepare(run: BatchRun, task: TaskFile, redo: Sequence[str], task_problems: list[TaskFileProblem]) -> list[PreparedRow]:
     """Every row checked and turned into calls (raises `ValidationError`), with its output name."""
     # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
     previous = {k: v for k, v in run.history.items() if k not in set(redo)}
@@ -148,9 +149,9 @@ def _names(prepared: Sequence[PreparedRow], history: dict[str, dict[str, Any]], 
     )
 
 
-def _connect(backends: Sequence[Backend], options: BatchOptions, transport: Transport, tool: Tool) -> Connected:
+def _connect(backends: Sequence[ServerSlots], options: BatchOptions, transport: Transport, tool: Tool) -> Connected:
     # Until the server's API is known, size each session for the most rows it may get.
-    provisional = [b if b.slots else Backend(b.url, 2 * max(1, tool.slots_per_server), b.label) for b in backends]
+    provisional = [b if b.slots else ServerSlots(b.url, 2 * max(1, tool.slots_per_server), b.label) for b in backends]
     connected = connect_servers(provisional, options.connection, transport)
     chosen = {b.url: b for b in backends}
     for server in connected.servers:
@@ -172,26 +173,17 @@ def _plan(tool: Tool, servers: Sequence[Server], tool_options: Mapping[str, Any]
 
 
 def resolve_options(tool: Tool, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Every `Tool.options` entry: the given value or the option's default, checked against its choices."""
+    """Every `Tool.options` entry: the given value or the option's default, checked against its choices and range."""
     known = {o.name for o in tool.options}
     unknown = sorted(set(given) - known)
     if unknown:
         raise UsageError(f"tool {tool.name!r} has no option {', '.join(unknown)}; its options: {', '.join(sorted(known)) or 'none'}")
-    resolved: dict[str, Any] = {}
-    for option in tool.options:
-        value = given.get(option.name)
-        if value is None:
-            value = option.default
-        if value is not None and option.choices and str(value).lower() not in {c.lower() for c in option.choices}:
-            flag = "--" + option.name.replace("_", "-")
-            raise UsageError(f"{flag} {value!r}: choose one of {', '.join(option.choices)}")
-        resolved[option.name] = value
-    return resolved
+    return {option.name: option.resolve(given.get(option.name)) for option in tool.options}
 
 
 def make_plan(tool: Tool, api: ServerApi, options: Mapping[str, Any]) -> Plan:
     """The tool's plan for this server, with the library's defaults: `api_name` and `columns`
-    from the tool, columns bound to their endpoint parameters (`Column(param=...)`)."""
+    from the tool, the tool's columns bound to their endpoint parameters (`Column(param=...)`)."""
     plan = tool.plan(api, options)
     if not getattr(plan, "api_name", None):
         if not tool.api_name:
@@ -202,8 +194,7 @@ def make_plan(tool: Tool, api: ServerApi, options: Mapping[str, Any]) -> Plan:
         found = "\n  ".join(e.signature() for e in api.every_endpoint()) or "(none)"
         raise ServerError(f"{api.url} has no endpoint {plan.api_name!r}, which tool {tool.name!r} calls. Its endpoints:\n  {found}")
     if not getattr(plan, "columns", None):
-        plan.columns = tool.columns
-    plan.columns = bind_columns(plan.columns, endpoint)
+        plan.columns = bind_columns(tool.columns, endpoint)  # a plan that sets its own columns binds them
     return plan
 
 
@@ -220,7 +211,7 @@ def _setup(server: Server, plan: Plan) -> None:
     server.needs_setup = False
 
 
-def _slots(server: Server, plan: Plan, tool: Tool) -> Backend:
+def _slots(server: Server, plan: Plan, tool: Tool) -> ServerSlots:
     """How many rows go to a server at once: `URL=N` (or -j with one server) when given;
     otherwise the server's concurrency (or the tool's), plus as many waiting in its queue,
     so a slot never idles while the next row travels."""
@@ -230,7 +221,7 @@ def _slots(server: Server, plan: Plan, tool: Tool) -> Backend:
     endpoint = server.api.endpoint(plan.api_name)
     concurrency = (server.session.concurrency(endpoint) if endpoint is not None else None) or tool.slots_per_server
     waiting = concurrency if endpoint is not None and endpoint.queued else 0
-    return Backend(backend.url, concurrency + waiting, backend.label)
+    return ServerSlots(backend.url, concurrency + waiting, backend.label)
 
 
 def _run(run: BatchRun, task: TaskFile, prepared: list[PreparedRow], redo: Sequence[str], listener: Listener | None, started: float) -> BatchResult:
@@ -255,7 +246,7 @@ def _run(run: BatchRun, task: TaskFile, prepared: list[PreparedRow], redo: Seque
         return _report(run, task, prepared, to_run, report, result, started)
 
 
-def _size_servers(run: BatchRun) -> list[Backend]:
+def _size_servers(run: BatchRun) -> list[ServerSlots]:
     backends = []
     for server in run.servers.values():
         server.backend = _slots(server, run.group(server.url).plan, run.tool)
@@ -298,7 +289,7 @@ def _report(
     task: TaskFile,
     prepared: Sequence[PreparedRow],
     to_run: Sequence[PreparedRow],
-    report: ExecutionReport[Collected],
+    report: ExecutorReport[Collected],
     result: BatchResult,
     started: float,
 ) -> BatchResult:
@@ -332,7 +323,7 @@ def _describe_slots(server: Server) -> str:
     return f"{server.label} (gradio {server.api.version or '?'}): {slots} row{'s' if slots != 1 else ''} at once"
 
 
-def _execute(run: BatchRun, to_run: Sequence[PreparedRow], backends: Sequence[Backend], listener: Listener | None) -> ExecutionReport[Collected]:
+def _execute(run: BatchRun, to_run: Sequence[PreparedRow], backends: Sequence[ServerSlots], listener: Listener | None) -> ExecutorReport[Collected]:
     """Send the rows, here or on the cluster; journal each one as it finishes (in the calling thread)."""
     options = run.options
     recorder = JournalRecorder(run, {item.row.id: item for item in to_run})
@@ -374,10 +365,10 @@ class _Fanout(Listener):
         for listener in self._listeners:
             listener.row_retrying(item_id, attempt, error, delay, kind)
 
-    def row_finished(self, outcome: Outcome[Any]) -> None:
+    def row_finished(self, outcome: ItemOutcome[Any]) -> None:
         for listener in self._listeners:
             listener.row_finished(outcome)
 
-    def batch_finished(self, report: ExecutionReport[Any]) -> None:
+    def batch_finished(self, report: ExecutorReport[Any]) -> None:
         for listener in self._listeners:
             listener.batch_finished(report)

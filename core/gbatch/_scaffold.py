@@ -162,8 +162,7 @@ and parameters. docs/plugins.md in gbatch's repository is the guide.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import gbatch
@@ -172,6 +171,8 @@ __version__ = "0.1.0"
 
 MAX_SEED = 2**31 - 1
 MAX_PROMPT = 1000
+# "This is the app": the endpoint and its exact inputs. Another server gets a clear error.
+EXPECTED = gbatch.ExpectedApp("the app gbatch-{{name}} drives", "/generate", {"app": ("prompt", "style", "seed")})
 
 
 class {{Class}}Plan(gbatch.Plan):
@@ -185,16 +186,10 @@ class {{Class}}Plan(gbatch.Plan):
         """Main thread, every row, before anything is sent: refuse a row with `RowProblem`."""
         if len(values["prompt"]) > MAX_PROMPT:
             raise gbatch.RowProblem(f"{len(values['prompt'])} characters; at most {MAX_PROMPT}", "prompt")
-        generated: dict[str, Any] = {}
-        # A row without a seed gets a random one, journaled and sent again on a re-run.
-        seed = gbatch.generated_value(
-            "seed", values, previous, generated,
-            make=lambda: random.randint(0, MAX_SEED),
-            valid=lambda s: isinstance(s, int) and 0 <= s <= MAX_SEED,
-        )  # fmt: skip
-        return gbatch.Call({"prompt": values["prompt"], "style": values["style"], "seed": seed}, generated)
+        # values["seed"]: the row's, or one gbatch chose (journaled, sent again on a re-run).
+        return gbatch.Call({"prompt": values["prompt"], "style": values["style"], "seed": values["seed"]})
 
-    def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
         """Worker thread, once per successful request: save what the app returned."""
         file, caption = result.outputs
         if not isinstance(file, gbatch.ServerFile):
@@ -222,21 +217,20 @@ class {{Class}}Tool(gbatch.Tool):
         # The alias lets a .txt task file (one row per line, read as `text`) feed the prompt.
         gbatch.Column("prompt", required=True, aliases=("text",), help="What to generate."),
         gbatch.Column("style", param="style", help="One of the styles the server offers."),
-        # No param= for the seed: the app's default seed would fill every row, and none would be random.
-        gbatch.Column("seed", kind="int", minimum=0, maximum=MAX_SEED, help="Random when absent; kept for re-runs."),
+        # Random when absent, kept for re-runs; never the app's default seed, which would make every row alike.
+        gbatch.seed_column(maximum=MAX_SEED, param="seed"),
     )
     options = (gbatch.Option("save_caption", flag=True, help="Also write each caption to <name>.caption.txt."),)
     default_out = "{{name}}-out"
     slots_per_server = 2
 
     def plan(self, api: gbatch.ServerApi, options: Mapping[str, Any]) -> gbatch.Plan:
+        EXPECTED.find(api)
         return {{Class}}Plan(save_caption=bool(options["save_caption"]))
 
 
-@gbatch.hookimpl
-def register_tools(register: Callable[[gbatch.Tool], None]) -> None:
-    """Main thread, once, when gbatch loads its plugins: no network, no heavy imports."""
-    register({{Class}}Tool())
+# Registers the tool when gbatch loads its plugins (main thread, once): no network, no heavy imports.
+register_tools = gbatch.tool_hook({{Class}}Tool)
 '''
 
 _TEST = '''\
@@ -354,7 +348,7 @@ Each row's file goes to `{{name}}-out/<id>.<ext>`, its caption to `results.csv`.
 ## Layout
 
 - `pyproject.toml`: the `gbatch` entry point that makes gbatch find the plugin.
-- `{{module}}/__init__.py`: the `register_tools` hook, the Tool (name, columns,
+- `{{module}}/__init__.py`: the `register_tools` hook (`gbatch.tool_hook`), the Tool (name, columns,
   options, endpoint) and the Plan (`prepare` a row into a call, `collect` the result).
 - `tests/{{test}}.py`: serves a stand-in of the app with the same endpoint
   (`gbatch_serve`) and runs the command in-process (`gbatch_cli`); both fixtures

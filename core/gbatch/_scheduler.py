@@ -29,13 +29,13 @@ from typing import Any, Generic, TypeVar
 from ._errors import Failure
 
 __all__ = [
-    "Backend",
+    "ServerSlots",
     "Decision",
     "ErrorKind",
-    "ExecutionReport",
+    "ExecutorReport",
     "Fail",
     "NotRun",
-    "Outcome",
+    "ItemOutcome",
     "Retry",
     "RetryPolicy",
     "Retrying",
@@ -66,7 +66,7 @@ class ErrorKind(Enum):
 
 
 @dataclass(frozen=True)
-class Backend:
+class ServerSlots:
     """A server the executor can send work to, with how many rows it runs at once."""
 
     url: str
@@ -92,7 +92,7 @@ class RetryPolicy:
 
 
 @dataclass
-class Outcome(Generic[T]):
+class ItemOutcome(Generic[T]):
     """The final state of one item."""
 
     id: str
@@ -112,8 +112,8 @@ class Outcome(Generic[T]):
 
 
 @dataclass
-class ExecutionReport(Generic[T]):
-    outcomes: list[Outcome[T]]
+class ExecutorReport(Generic[T]):
+    outcomes: list[ItemOutcome[T]]
     interrupted: bool = False
     halted: bool = False
     not_run: list[str] = field(default_factory=list)
@@ -187,7 +187,7 @@ class Start:
     """An attempt to send now: `row` to `backend`'s `slot`, as attempt `number`."""
 
     row: Row
-    backend: Backend
+    backend: ServerSlots
     slot: int
     number: int
 
@@ -215,7 +215,7 @@ class Scheduler(Generic[T]):
     def __init__(
         self,
         items: Sequence[tuple[str, Any]],
-        backends: Sequence[Backend],
+        backends: Sequence[ServerSlots],
         *,
         jobs: int | None = None,
         policy: RetryPolicy | None = None,
@@ -245,7 +245,7 @@ class Scheduler(Generic[T]):
         self.failures = 0
         self.stopped: Stop | None = None
         # The one record of how rows ended, by input position; a row without one is not run.
-        self._outcomes: dict[int, Outcome[T]] = {}
+        self._outcomes: dict[int, ItemOutcome[T]] = {}
 
     # --- state ---
 
@@ -273,9 +273,9 @@ class Scheduler(Generic[T]):
             return POLL
         return max(0.0, min(POLL, self.delayed[0][0] - self.clock()))
 
-    def report(self) -> ExecutionReport[T]:
+    def report(self) -> ExecutorReport[T]:
         """Outcomes in the order rows ended; every other row, in input order, as not run."""
-        return ExecutionReport(
+        return ExecutorReport(
             list(self._outcomes.values()),
             interrupted=self.stopped is Stop.INTERRUPT,
             halted=self.stopped is Stop.HALT,
@@ -304,7 +304,7 @@ class Scheduler(Generic[T]):
         self.ready.extendleft(reversed(deferred))
         return chosen
 
-    def pick_backend(self, row: Row) -> Backend | None:
+    def pick_backend(self, row: Row) -> ServerSlots | None:
         """A backend with a free slot for `row`, or None."""
         now = self.clock()
         # A backend that just failed rests, so fresh rows do not spend attempts on it while
@@ -318,7 +318,7 @@ class Scheduler(Generic[T]):
         # A row that failed somewhere goes elsewhere first; otherwise the emptiest backend.
         return min(candidates, key=lambda b: (row.failed_on.count(b.url), -len(self.free[b.url])))
 
-    def _should_defer(self, row: Row, backend: Backend, deferred: int) -> bool:
+    def _should_defer(self, row: Row, backend: ServerSlots, deferred: int) -> bool:
         # Only backends this row failed on are free, but another one will free up (it is
         # busy): let a fresh row take this slot and keep the retry for that one.
         return (
@@ -327,7 +327,7 @@ class Scheduler(Generic[T]):
             and any(b.url not in row.failed_on for b in self.backends)
         )
 
-    def _start(self, row: Row, backend: Backend) -> Start:
+    def _start(self, row: Row, backend: ServerSlots) -> Start:
         slot = self.free[backend.url].pop(0)
         row.attempts += 1
         if row.started is None:
@@ -345,14 +345,14 @@ class Scheduler(Generic[T]):
 
     # --- settling ---
 
-    def succeeded(self, start: Start, value: T) -> Outcome[T]:
+    def succeeded(self, start: Start, value: T) -> ItemOutcome[T]:
         """The attempt returned `value`: the row is done (even when stopping: its work is saved)."""
         self._release(start)
         self.troubles[start.backend.url] = 0
         self.resting_until[start.backend.url] = 0.0
         return self._finish(start, True, value, None, None)
 
-    def failed(self, start: Start, kind: ErrorKind, error: str, failure: Failure | None = None) -> Outcome[T] | Retrying | None:
+    def failed(self, start: Start, kind: ErrorKind, error: str, failure: Failure | None = None) -> ItemOutcome[T] | Retrying | None:
         """The attempt failed: the row's outcome (a failure), a `Retrying` when it runs again,
         or None when it is not run. `failure`, when known, goes on the outcome as it is."""
         self._release(start)
@@ -391,9 +391,9 @@ class Scheduler(Generic[T]):
         heapq.heappush(self.delayed, (self.clock() + delay, next(self._sequence), row))
         return Retrying(row.id, row.attempts, error, delay, kind)
 
-    def _finish(self, start: Start, ok: bool, value: T | None, error: str | None, kind: ErrorKind | None) -> Outcome[T]:
+    def _finish(self, start: Start, ok: bool, value: T | None, error: str | None, kind: ErrorKind | None) -> ItemOutcome[T]:
         row = start.row
-        outcome = Outcome(
+        outcome = ItemOutcome(
             id=row.id,
             ok=ok,
             value=value,

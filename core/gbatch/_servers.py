@@ -14,8 +14,16 @@ from typing import Any
 
 from ._api import Endpoint, ServerApi
 from ._errors import TIMEOUT_ERRORS, CallError, ConnectionLost, NoServerError, ServerError, UsageError
-from ._executor import Backend
-from .transports.base import Connection, Request, Result, ServerFile, Session, Transport, browser_values
+from ._executor import ServerSlots
+from .transports.base import (
+    CallResult,
+    ConnectOptions,
+    ServerFile,
+    ServerSession,
+    Transport,
+    TransportRequest,
+    browser_values,
+)
 
 __all__ = ["Server", "connect_servers", "parse_server", "redact", "redact_url"]
 
@@ -23,7 +31,7 @@ __all__ = ["Server", "connect_servers", "parse_server", "redact", "redact_url"]
 _SERVER = re.compile(r"^(?P<url>(?:local:)?https?://[^\s=]+?)(?:=(?P<slots>\d+))?$")
 
 
-def parse_server(text: str, default_slots: int) -> Backend:
+def parse_server(text: str, default_slots: int) -> ServerSlots:
     """`URL` or `URL=N` (N concurrent rows on that server). `default_slots` 0 means
     "not given": the batch then chooses from the server and the tool."""
     match = _SERVER.match(text.strip())
@@ -33,7 +41,7 @@ def parse_server(text: str, default_slots: int) -> Backend:
     if slots < 1 and not (match["slots"] is None and default_slots == 0):
         raise UsageError(f"--server {text!r}: the slot count must be at least 1")
     url = match["url"].rstrip("/") + "/"
-    return Backend(url=url, slots=slots, label=redact_url(url))
+    return ServerSlots(url=url, slots=slots, label=redact_url(url))
 
 
 def redact_url(url: str) -> str:
@@ -55,7 +63,7 @@ class Server:
     the calling thread until the server answers or `timeout` seconds pass.
     """
 
-    def __init__(self, backend: Backend, session: Session, connection: Connection) -> None:
+    def __init__(self, backend: ServerSlots, session: ServerSession, connection: ConnectOptions) -> None:
         self.backend = backend
         self.session = session
         self.url = backend.url
@@ -78,10 +86,10 @@ class Server:
             raise ServerError(f"{self.label} has no endpoint {ref!r}")
         return found
 
-    def call(self, ref: str | int | Endpoint, values: Mapping[str, Any], *, session: str | None = None, timeout: float | None = None) -> Result:
+    def call(self, ref: str | int | Endpoint, values: Mapping[str, Any], *, session: str | None = None, timeout: float | None = None) -> CallResult:
         """Call an endpoint and wait for its result. Raises `gbatch.CallError`."""
         endpoint = ref if isinstance(ref, Endpoint) else self.endpoint(ref)
-        job = self.session.submit(Request(endpoint, browser_values(endpoint, values), session))
+        job = self.session.submit(TransportRequest(endpoint, browser_values(endpoint, values), session))
         deadline = time.monotonic() + (timeout or self._timeout)
         while True:
             try:
@@ -111,7 +119,7 @@ class Connected:
             server.close()
 
 
-def connect_servers(backends: Sequence[Backend], connection: Connection, transport: Transport) -> Connected:
+def connect_servers(backends: Sequence[ServerSlots], connection: ConnectOptions, transport: Transport) -> Connected:
     """Connect every backend; unreachable ones are listed, a refused one stops the batch.
 
     Raises `NoServerError` when none can be reached, `ServerError` when one answers but

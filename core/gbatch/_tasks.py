@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ._columns import normalize_key
-from ._errors import Problem, UsageError, ValidationError
+from ._errors import TaskFileProblem, UsageError, ValidationError
 
 __all__ = ["TaskFile", "TaskRow", "read_tasks"]
 
@@ -88,7 +88,7 @@ def read_tasks(
     encoding: str | None = None,
     text_column: str = "text",
     delimiter: str | None = None,
-    problems: list[Problem] | None = None,
+    problems: list[TaskFileProblem] | None = None,
 ) -> TaskFile:
     """Read a task file; raise `ValidationError` listing every problem found.
 
@@ -108,7 +108,7 @@ def read_tasks(
     sep = _delimiter_option(delimiter, Path(path).suffix.lower())
     data = _read_bytes(Path(path), file)
     fmt = _format(Path(path), file)
-    found: list[Problem] = []
+    found: list[TaskFileProblem] = []
     notes: list[str] = []
     if fmt == "xlsx":
         columns, entries, header_line = _table(_xlsx_records(data, file), file, found)
@@ -132,12 +132,12 @@ def _format(path: Path, file: str) -> str:
     if fmt is None:
         known = ", ".join(_FORMATS)
         message = f"unsupported file type {suffix or '(no extension)'!r}; use one of {known}"
-        raise ValidationError([Problem(file, None, None, message)])
+        raise ValidationError([TaskFileProblem(file, None, None, message)])
     return fmt
 
 
 def _parse(
-    text: str, fmt: str, sep: str | None, text_column: str, file: str, found: list[Problem], notes: list[str]
+    text: str, fmt: str, sep: str | None, text_column: str, file: str, found: list[TaskFileProblem], notes: list[str]
 ) -> tuple[list[str], list[_Entry], int | None, str | None]:
     """Columns, entries, header line and delimiter of a decoded text file."""
     if fmt == "jsonl":
@@ -154,7 +154,7 @@ def _parse(
     return (*_table(_csv_records(text, sep, file, found), file, found), sep)
 
 
-def _settle(found: list[Problem], problems: list[Problem] | None, header_line: int | None) -> None:
+def _settle(found: list[TaskFileProblem], problems: list[TaskFileProblem] | None, header_line: int | None) -> None:
     """Raise every problem at once, or hand row problems to a caller that collects them."""
     if not found:
         return
@@ -165,7 +165,7 @@ def _settle(found: list[Problem], problems: list[Problem] | None, header_line: i
     problems.extend(found)
 
 
-def _name_rows(found: list[Problem], rows: list[TaskRow], id_column: str | None) -> list[Problem]:
+def _name_rows(found: list[TaskFileProblem], rows: list[TaskRow], id_column: str | None) -> list[TaskFileProblem]:
     """Give a row's problems the row's id, so they read `t.csv:7 (id a7): …`."""
     if not found:
         return found
@@ -185,20 +185,20 @@ def _read_bytes(path: Path, file: str) -> bytes:
         message = "is a directory, not a task file"
     except OSError as e:
         message = f"cannot read the file: {e.strerror or e}"
-    raise ValidationError([Problem(file, None, None, message)])
+    raise ValidationError([TaskFileProblem(file, None, None, message)])
 
 
-def _stray_boms(text: str, file: str) -> list[Problem]:
+def _stray_boms(text: str, file: str) -> list[TaskFileProblem]:
     # A byte-order mark starting a later line means two files were joined; it would
     # otherwise hide inside an id or a header name, invisible to the user.
-    found: list[Problem] = []
+    found: list[TaskFileProblem] = []
     if "\ufeff" not in text:  # a one-character search is many times faster than a two-character one
         return found
     start = text.find("\n\ufeff")
     while start >= 0:
         line = text.count("\n", 0, start) + 2
         message = "a byte-order mark (U+FEFF) starts this line (were two files joined?); delete it"
-        found.append(Problem(file, line, None, message))
+        found.append(TaskFileProblem(file, line, None, message))
         start = text.find("\n\ufeff", start + 1)
     return found
 
@@ -328,7 +328,7 @@ def _decode(data: bytes, encoding: str | None, file: str) -> tuple[str, str, boo
         # ISO-2022 (7-bit Japanese/Korean/Chinese mail encodings) is plain ASCII to a
         # UTF-8 decoder; its escape sequences give it away.
         message = "the file looks ISO-2022 encoded (it has escape sequences); pass --encoding, e.g. iso2022_jp"
-        raise ValidationError([Problem(file, _line_at(data, data.find(b"\x1b$"), "latin-1"), None, message)])
+        raise ValidationError([TaskFileProblem(file, _line_at(data, data.find(b"\x1b$"), "latin-1"), None, message)])
     if b"\x00" in data:
         # Text never holds NUL characters: this is UTF-16/32 without a BOM, or not text.
         text, name = _decode_wide(data, file)
@@ -345,17 +345,17 @@ def _codec_name(encoding: str, file: str) -> str:
     try:
         return codecs.lookup(encoding).name
     except LookupError:
-        raise ValidationError([Problem(file, None, None, f"unknown encoding {encoding!r}")]) from None
+        raise ValidationError([TaskFileProblem(file, None, None, f"unknown encoding {encoding!r}")]) from None
 
 
 def _decode_as(data: bytes, name: str, file: str) -> str:
     try:
         text = data.decode(name)
     except LookupError:  # a codec that exists but is not a text encoding, e.g. "base64"
-        raise ValidationError([Problem(file, None, None, f"unknown encoding {name!r}")]) from None
+        raise ValidationError([TaskFileProblem(file, None, None, f"unknown encoding {name!r}")]) from None
     except UnicodeDecodeError as e:
         message = f"cannot be decoded as {name}: byte 0x{data[e.start]:02x} ({e.reason})"
-        raise ValidationError([Problem(file, _line_at(data, e.start, name), None, message)]) from None
+        raise ValidationError([TaskFileProblem(file, _line_at(data, e.start, name), None, message)]) from None
     return text.removeprefix("\ufeff")  # a BOM left by a forced encoding such as "utf-8"
 
 
@@ -388,7 +388,7 @@ def _decode_wide(data: bytes, file: str) -> tuple[str, str]:
         "the file holds NUL bytes: it is not a text file, or it is UTF-16 without a byte-order mark"
         " in a byte order that could not be told; pass --encoding (e.g. utf-16-le)"
     )
-    raise ValidationError([Problem(file, None, None, message)])
+    raise ValidationError([TaskFileProblem(file, None, None, message)])
 
 
 def _detect(data: bytes, file: str, first_bad: int) -> _Reading:
@@ -399,7 +399,7 @@ def _detect(data: bytes, file: str, first_bad: int) -> _Reading:
             "the file is not UTF-8 (its first non-UTF-8 byte is on this line), and it does not read as text"
             " in any encoding gbatch recognises; pass --encoding with the encoding it was saved in"
         )
-        raise ValidationError([Problem(file, first_bad, None, message)])
+        raise ValidationError([TaskFileProblem(file, first_bad, None, message)])
     best, *others = readings
     rivals = [r for r in others if _close(r, best)]
     if rivals:
@@ -481,7 +481,7 @@ def _sample(data: bytes) -> bytes:
     return b"\n".join(parts)
 
 
-def _ambiguity(file: str, readings: list[_Reading]) -> Problem:
+def _ambiguity(file: str, readings: list[_Reading]) -> TaskFileProblem:
     """Refuse a file that reads plausibly in several encodings, showing the line where they differ."""
     first, second = readings[0].text, readings[1].text
     at = _first_difference(first, second)
@@ -492,7 +492,7 @@ def _ambiguity(file: str, readings: list[_Reading]) -> Problem:
         + ", ".join(shown)
         + f". Pass --encoding with the right one (e.g. --encoding {readings[0].codec})"
     )
-    return Problem(file, line + 1, None, message)
+    return TaskFileProblem(file, line + 1, None, message)
 
 
 def _first_difference(a: str, b: str) -> int:
@@ -668,7 +668,7 @@ _COMMON["euc_kr"] = _COMMON["cp949"]
 
 
 def _csv_records(
-    text: str, delimiter: str, file: str, problems: list[Problem]
+    text: str, delimiter: str, file: str, problems: list[TaskFileProblem]
 ) -> Iterator[tuple[int, list[str]]]:
     # strict=True: a field that opens a quote and has text after the closing one
     # (`"Hi," she said`) is reported instead of silently losing its quotes.
@@ -680,7 +680,7 @@ def _csv_records(
         except StopIteration:
             return
         except csv.Error as e:
-            problems.append(Problem(file, start, None, _csv_message(str(e), delimiter)))
+            problems.append(TaskFileProblem(file, start, None, _csv_message(str(e), delimiter)))
         else:
             yield start, cells
         start = reader.line_num + 1
@@ -706,7 +706,7 @@ def _xlsx_records(data: bytes, file: str) -> list[tuple[int, list[str]]]:
         import openpyxl
     except ImportError:
         message = "reading .xlsx files needs openpyxl: pip install 'gbatch[xlsx]'"
-        raise ValidationError([Problem(file, None, None, message)]) from None
+        raise ValidationError([TaskFileProblem(file, None, None, message)]) from None
     with warnings.catch_warnings():
         # openpyxl warns about styles and extensions it ignores; none of it matters for values.
         warnings.simplefilter("ignore")
@@ -714,11 +714,11 @@ def _xlsx_records(data: bytes, file: str) -> list[tuple[int, list[str]]]:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as e:  # damaged or non-xlsx files raise zipfile, KeyError, ValueError, ...
             message = f"not a readable .xlsx workbook: {e}"
-            raise ValidationError([Problem(file, None, None, message)]) from None
+            raise ValidationError([TaskFileProblem(file, None, None, message)]) from None
         try:
             sheet = book.active
             if sheet is None or not hasattr(sheet, "iter_rows"):
-                raise ValidationError([Problem(file, None, None, "the first sheet is not a worksheet")])
+                raise ValidationError([TaskFileProblem(file, None, None, "the first sheet is not a worksheet")])
             # Some writers store a wrong sheet size, which would cut rows off.
             sheet.reset_dimensions()
             return [
@@ -744,13 +744,13 @@ def _cell_text(value: object) -> str:
 
 
 def _table(
-    records: Iterable[tuple[int, list[str]]], file: str, problems: list[Problem]
+    records: Iterable[tuple[int, list[str]]], file: str, problems: list[TaskFileProblem]
 ) -> tuple[list[str], list[_Entry], int | None]:
     """Header, rows and header line of a CSV/TSV/xlsx table: blank rows skipped, short rows padded."""
     records = iter(records)
     first = next(((n, cells) for n, cells in records if "".join(cells).strip()), None)
     if first is None:
-        problems.append(Problem(file, None, None, "the file is empty; its first row must name the columns"))
+        problems.append(TaskFileProblem(file, None, None, "the file is empty; its first row must name the columns"))
         return [], [], None
     header_line, header = first
     columns = [c.strip() for c in header]
@@ -759,11 +759,11 @@ def _table(
     seen: dict[str, int] = {}
     for i, name in enumerate(columns, 1):
         if not name:
-            problems.append(Problem(file, header_line, f"#{i}", "empty column name"))
+            problems.append(TaskFileProblem(file, header_line, f"#{i}", "empty column name"))
         elif (same := seen.setdefault(normalize_key(name), i)) != i:
             # names are matched ignoring case, spaces, '-' and '_', so these would clash
             message = f"duplicate column name; column #{same} is {columns[same - 1]!r}"
-            problems.append(Problem(file, header_line, name, message))
+            problems.append(TaskFileProblem(file, header_line, name, message))
 
     width = len(columns)
     entries: list[_Entry] = []
@@ -774,7 +774,7 @@ def _table(
             used = max(i for i, c in enumerate(cells, 1) if c.strip())
             if used > width:
                 message = f"row has {used} cells but the header has {width}"
-                problems.append(Problem(file, line, None, message))
+                problems.append(TaskFileProblem(file, line, None, message))
             cells = cells[:width]
         elif len(cells) < width:
             cells = cells + [""] * (width - len(cells))
@@ -782,7 +782,7 @@ def _table(
     return columns, entries, header_line
 
 
-def _jsonl(text: str, file: str, problems: list[Problem]) -> tuple[list[str], list[_Entry]]:
+def _jsonl(text: str, file: str, problems: list[TaskFileProblem]) -> tuple[list[str], list[_Entry]]:
     columns: dict[str, None] = {}  # an ordered set: keys in first-seen order
     folded: dict[str, str] = {}
     entries: list[_Entry] = []
@@ -793,10 +793,10 @@ def _jsonl(text: str, file: str, problems: list[Problem]) -> tuple[list[str], li
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            problems.append(Problem(file, n, None, f"not a JSON object: {e.msg} (column {e.colno})"))
+            problems.append(TaskFileProblem(file, n, None, f"not a JSON object: {e.msg} (column {e.colno})"))
             continue
         if not isinstance(obj, dict):
-            problems.append(Problem(file, n, None, f"not a JSON object: found {_json_type(obj)}"))
+            problems.append(TaskFileProblem(file, n, None, f"not a JSON object: found {_json_type(obj)}"))
             continue
         for key in obj:
             if key not in columns:
@@ -804,7 +804,7 @@ def _jsonl(text: str, file: str, problems: list[Problem]) -> tuple[list[str], li
                 other = folded.setdefault(normalize_key(key), key)
                 if other != key:
                     message = f"key clashes with {other!r} (names are matched ignoring case, spaces, - and _)"
-                    problems.append(Problem(file, n, key, message))
+                    problems.append(TaskFileProblem(file, n, key, message))
         entries.append((n, obj))
     return list(columns), entries
 
@@ -827,7 +827,7 @@ def _id_column(columns: list[str]) -> str | None:
     return next((c for c in columns if normalize_key(c) == "id"), None)
 
 
-def _with_ids(entries: list[_Entry], columns: list[str], file: str, problems: list[Problem]) -> list[TaskRow]:
+def _with_ids(entries: list[_Entry], columns: list[str], file: str, problems: list[TaskFileProblem]) -> list[TaskRow]:
     id_column = _id_column(columns)
     if id_column is None:
         return [TaskRow(str(i), line, values) for i, (line, values) in enumerate(entries, 1)]
@@ -835,7 +835,7 @@ def _with_ids(entries: list[_Entry], columns: list[str], file: str, problems: li
     first_seen: dict[str, int] = {}
     for line, values in entries:
         if id_column not in values:  # only a JSONL row can lack a column
-            problems.append(Problem(file, line, id_column, "missing id"))
+            problems.append(TaskFileProblem(file, line, id_column, "missing id"))
             continue
         raw = values[id_column]
         if isinstance(raw, str):
@@ -847,12 +847,12 @@ def _with_ids(entries: list[_Entry], columns: list[str], file: str, problems: li
         else:
             shown = json.dumps(raw, ensure_ascii=False)
             message = f"id must be a string or an integer, not {shown[:40]}"
-            problems.append(Problem(file, line, id_column, message))
+            problems.append(TaskFileProblem(file, line, id_column, message))
             continue
         if not row_id:
-            problems.append(Problem(file, line, id_column, "empty id"))
+            problems.append(TaskFileProblem(file, line, id_column, "empty id"))
         elif (first := first_seen.setdefault(row_id, line)) != line:
             message = f"duplicate id {row_id!r} (first used on row {first})"
-            problems.append(Problem(file, line, id_column, message))
+            problems.append(TaskFileProblem(file, line, id_column, message))
         rows.append(TaskRow(row_id, line, values))
     return rows

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._api import Endpoint, ServerApi
+from ._api import ServerApi
 from ._columns import Column
-from ._errors import Failure, RowProblem
-from .transports.base import Result, ServerFile
+from ._errors import Failure, RowProblem, UsageError
+from .transports.base import CallResult, ServerFile
 
 if TYPE_CHECKING:
     from ._servers import Server
 
-__all__ = ["BUILTIN_FLAGS", "Call", "Option", "Outputs", "Plan", "RowProblem", "Tool", "bind_columns", "generated_value"]
+__all__ = ["BUILTIN_FLAGS", "Call", "Option", "Outputs", "Plan", "RowProblem", "Tool", "generated_value"]
 
 #: the flags every tool command has; a tool's column or option may not take one of these names
 BUILTIN_FLAGS = frozenset(
@@ -32,14 +32,50 @@ BUILTIN_FLAGS = frozenset(
 
 @dataclass(frozen=True)
 class Option:
-    """A tool-wide CLI option that is not a column (`--format`, `--join`, ...)."""
+    """A tool-wide CLI option that is not a column (`--format`, `--join`, ...).
+
+    `choices` and `minimum`/`maximum` are checked by gbatch before `Tool.plan` sees the
+    value (a choice is matched ignoring case and handed over as declared), so a plan
+    never re-checks them.
+    """
 
     name: str
     type: type = str
     default: Any = None
     help: str = ""
-    choices: tuple[str, ...] | None = None
+    choices: tuple[Any, ...] | None = None
     flag: bool = False  # a boolean switch: `--name` / absent
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def flag_name(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def resolve(self, given: Any) -> Any:
+        """The given value (or the default) checked against the choices and range; `UsageError` if it is neither."""
+        value = self.default if given is None else given
+        if value is None:
+            return None
+        if self.choices is not None:
+            match = next((c for c in self.choices if str(c).casefold() == str(value).casefold()), None)
+            if match is None:
+                raise UsageError(f"{self.flag_name} {value!r}: choose one of {', '.join(map(str, self.choices))}")
+            value = match
+        if self._out_of_range(value):
+            raise UsageError(f"{self.flag_name} {value!r}: {self.range_text()}")
+        return value
+
+    def _out_of_range(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum)
+
+    def range_text(self) -> str:
+        low, high = self.minimum, self.maximum
+        if low is not None and high is not None:
+            return f"must be {low:g} … {high:g}"
+        return f"must be at least {low:g}" if low is not None else f"must be at most {high:g}"
 
 
 @dataclass
@@ -125,8 +161,9 @@ class Plan(ABC):
     #: the endpoint every row calls, e.g. "/generate_audio" or "#7" (fn_index 7); default: `Tool.api_name`
     api_name: str
     #: the effective columns (may differ from Tool.columns once the server is known); default:
-    #: `Tool.columns`. A column with `param=` takes choices, limits and default from that
-    #: parameter of the endpoint when the plan is made.
+    #: `Tool.columns`, whose `param=` columns gbatch binds to the parameters of `api_name`'s
+    #: endpoint when the plan is made. A plan that sets its own columns binds them itself
+    #: (`gbatch.bind_columns(columns, endpoint)`, or `gbatch.bind_column` one by one).
     columns: Sequence[Column]
     #: shown to the user once the plan is made (e.g. "this server is a stand-in")
     notice: str | None = None
@@ -151,14 +188,14 @@ class Plan(ABC):
         """
 
     @abstractmethod
-    def collect(self, result: Result, out: Outputs) -> None:
+    def collect(self, result: CallResult, out: Outputs) -> None:
         """Save what the endpoint returned. Raise `gbatch.RowFailed` to fail the row.
 
         :param result: `result.outputs` holds one value per output of the endpoint
             (`result.value` the only one, `result.named()` them by name); server files
             are `gbatch.ServerFile`s, not yet downloaded (`out.fetch(file)` or
             `gbatch.save_file(out, file)`), galleries lists of them, and component
-            updates `gbatch.Updated`.
+            updates `gbatch.ComponentUpdate`.
 
         Runs in a worker thread, once per successful request.
         """
@@ -239,29 +276,3 @@ class Tool(ABC):
         Raise `gbatch.ServerError` with a message that shows what was found when the
         server does not fit. Runs in the main thread, once per batch.
         """
-
-
-def bind_columns(columns: Sequence[Column], endpoint: Endpoint) -> list[Column]:
-    """Columns with `param=` take the choices, limits and default of that endpoint parameter.
-
-    What the column declares itself wins: a tool may narrow a range, or keep its own default.
-    """
-    bound = []
-    for column in columns:
-        param = endpoint.param(column.param) if column.param else None
-        if param is None:
-            bound.append(column)
-            continue
-        bound.append(
-            replace(
-                column,
-                choices=column.choices if column.choices is not None else (None if param.custom_values else param.choices),
-                choice_aliases=column.choice_aliases or param.choice_labels,
-                minimum=column.minimum if column.minimum is not None else param.minimum,
-                maximum=column.maximum if column.maximum is not None else param.maximum,
-                default=column.default if column.default is not None else param.default,
-                aliases=tuple(dict.fromkeys([*column.aliases, param.name, *([param.label] if param.label else [])])),
-                help=column.help or param.label,
-            )
-        )
-    return bound

@@ -155,7 +155,9 @@ _METAVARS: dict[type, str] = {str: "TEXT", int: "INT", float: "FLOAT", Path: "PA
 
 def _option_param(option: Option) -> inspect.Parameter:
     flag = f"--{option.name.replace('_', '-')}"
-    help_text = option.help + (f" Choices: {', '.join(option.choices)}." if option.choices else "")
+    help_text = option.help + (f" Choices: {', '.join(map(str, option.choices))}." if option.choices else "")
+    if option.minimum is not None or option.maximum is not None:
+        help_text += f" It {option.range_text()}."
     if option.flag:
         return _param(f"opt_{option.name}", Annotated[bool, typer.Option(flag, help=help_text)], bool(option.default))
     kind: Any = option.type | None
@@ -173,7 +175,7 @@ def _command(name: str, help_text: str, params: Sequence[inspect.Parameter], bod
 
 
 def _connection(kwargs: dict[str, Any]) -> Any:
-    from .transports.base import Connection
+    from .transports.base import ConnectOptions
 
     auth = None
     if kwargs.get("auth"):
@@ -191,7 +193,7 @@ def _connection(kwargs: dict[str, Any]) -> Any:
     if max_mb is not None and max_mb <= 0:
         raise UsageError("--max-download-mb must be more than 0")
     limit = int(max_mb * 1_000_000) if max_mb else None
-    return Connection(auth=auth, token=kwargs.get("token") or None, headers=headers, max_download=limit)
+    return ConnectOptions(auth=auth, token=kwargs.get("token") or None, headers=headers, max_download=limit)
 
 
 def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:

@@ -11,8 +11,9 @@ plugin's tests get these fixtures without copying anything::
 
 - `serve(blocks)` / the `gbatch_serve` fixture: launch a gr.Blocks on a free loopback
   port without blocking; closed when the test ends.
-- `start_script(path, python=...)`: run an app script as a subprocess (another venv,
-  another Gradio version) with `--port N`; returns once its `/config` answers.
+- `start_script(script, *args, python=..., log_dir=None, port=None, env=None, timeout=90.0)`:
+  run an app script as a subprocess (another venv, another Gradio version) with
+  `--port N`; returns once its `/config` answers.
 - `run_cli(*args, plugins=[...])` / `gbatch_cli`: `gbatch ARGS` in this process, with
   the installed plugins (and any given plugin modules), capturing exit code and output.
 - `FakeServer` / `FakeTransport`: test a plan without any server (`gbatch.transports.fake`).

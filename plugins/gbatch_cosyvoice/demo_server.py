@@ -41,7 +41,6 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import argparse  # noqa: E402
 import functools  # noqa: E402
 import hashlib  # noqa: E402
 import io  # noqa: E402
@@ -58,9 +57,11 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
+from gbatch_cosyvoice.tool import STAND_IN  # noqa: E402
+
 log = logging.getLogger("gbatch_cosyvoice.demo_server")
 
-TITLE = "gbatch CosyVoice stand-in — NOT CosyVoice: synthetic audio for demos and tests"
+TITLE = STAND_IN.title
 PROMPT_SR = 16000
 MARKER = "<|endofprompt|>"
 SYSTEM_PROMPT = "You are a helpful assistant." + MARKER
@@ -584,16 +585,9 @@ def build_demo(
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: serve the stand-in on loopback until interrupted."""
-    parser = argparse.ArgumentParser(
-        prog="gbatch-cosyvoice-demo",
-        description="Serve a CosyVoice-compatible Gradio stand-in (NOT CosyVoice: synthetic audio).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (loopback only unless you say otherwise)")
+    parser = STAND_IN.parser("gbatch-cosyvoice-demo", port=8000, delay=0.3)
     parser.add_argument("--variant", choices=["upstream", "space"], default="upstream", help="which UI: upstream webui.py (10 inputs) or the CosyVoice3 Space-style UI (9 inputs)")
     parser.add_argument("--model-version", type=int, choices=[1, 2, 3], default=3, help="the CosyVoice version it pretends to run (1 has preset speakers)")
-    parser.add_argument("--delay", type=float, default=0.3, help="simulated compute seconds per chunk")
     parser.add_argument("--show-error", action="store_true", help="send exception texts to clients")
     parser.add_argument(
         "--voice",
@@ -614,7 +608,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.voice == "auto":
         log.warning("note: espeak-ng is not installed, so the stand-in makes synthetic tones, not speech (apt-get install espeak-ng)")
     demo = build_demo(args.variant, args.model_version, args.delay, args.show_error, "espeak" if speech else "tones")
-    demo.launch(server_name=args.host, server_port=args.port, show_error=False)
+    STAND_IN.launch(demo, args, show_error=False)
 
 
 if __name__ == "__main__":

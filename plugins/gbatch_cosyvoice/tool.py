@@ -9,7 +9,6 @@ warnings (which would add a second of silence, or fail later inside the model).
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -39,6 +38,8 @@ UPSTREAM_PARAMS = (
     "prompt_wav_record", "instruct_text", "seed", "stream", "speed",
 )  # fmt: skip
 SPACE_PARAMS = tuple(p for p in UPSTREAM_PARAMS if p != "sft_dropdown")
+EXPECTED = gbatch.ExpectedApp("a CosyVoice web UI", "/generate_audio", {"upstream": UPSTREAM_PARAMS, "space": SPACE_PARAMS})
+STAND_IN = gbatch.StandIn("CosyVoice", "synthetic audio")
 
 MARKER = "<|endofprompt|>"
 SYSTEM_PROMPT = "You are a helpful assistant." + MARKER
@@ -63,7 +64,7 @@ COLUMNS = (
     Column("prompt_text", aliases=("输入prompt文本",), help="What is said in the prompt audio (zero_shot)."),
     Column("instruct", aliases=("instruct_text", "输入instruct文本"), help="A natural-language instruction, e.g. 请用广东话表达。 (instruct mode)."),
     Column("speaker", aliases=("sft_dropdown", "spk_id"), help="A preset speaker of the server (sft mode)."),
-    Column("seed", kind="int", minimum=0, maximum=MAX_SEED, help="Random seed; rows without one get a random seed, kept in the journal."),
+    gbatch.seed_column(maximum=MAX_SEED),
     Column("speed", kind="float", default=1.0, minimum=0.5, maximum=2.0, help="Speaking speed, 0.5-2.0."),
 )
 
@@ -78,9 +79,9 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
     columns = COLUMNS
     options = (
         Option("format", str, "wav", "Output audio format.", choices=FORMATS),
-        Option("bitrate", int, 128, "kb/s for mp3 (constant) and ogg (Vorbis quality aiming at it; it tops out near 100 kb/s for mono speech)."),
+        Option("bitrate", int, 128, "kb/s for mp3 (constant) and ogg (Vorbis quality aiming at it; it tops out near 100 kb/s for mono speech).", minimum=8, maximum=320),
         Option("join", str, None, "After the batch, join each group of rows with the same value in this column (e.g. chapter) into one file, with an .srt beside it."),
-        Option("gap", float, 0.5, "Seconds of silence between joined rows."),
+        Option("gap", float, 0.5, "Seconds of silence between joined rows.", minimum=0),
         Option("normalize", bool, False, f"Bring every row to the same loudness ({NORMALIZE_DB:g} dBFS RMS), since the server normalises each chunk on its own.", flag=True),
         Option(
             "model_version",
@@ -88,6 +89,7 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
             None,
             "CosyVoice model version the server runs (1, 2 or 3); 3 adds the <|endofprompt|> system prompt where "
             "the model needs it. Default: 1 when the server lists preset speakers (only v1 models have them), else 3.",
+            choices=(1, 2, 3),
         ),
     )
     slots_per_server = 2  # the web UI runs 2 requests at once and queues 4 (queue(max_size=4, default_concurrency_limit=2))
@@ -95,22 +97,11 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
     default_out = "cosyvoice-out"
 
     def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
-        fmt = str(options.get("format") or "wav").lower()
-        if fmt not in FORMATS:
-            raise gbatch.UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-        version = options.get("model_version")
-        if version is not None and version not in (1, 2, 3):
-            raise gbatch.UsageError("--model-version must be 1, 2 or 3")
-        gap_option = options.get("gap")
-        gap = 0.5 if gap_option is None else float(gap_option)
-        if gap < 0:
-            raise gbatch.UsageError("--gap must be 0 or more seconds")
-        kbps = int(options.get("bitrate") or 128)
-        if not 8 <= kbps <= 320:
-            raise gbatch.UsageError("--bitrate must be 8 … 320 kb/s")
-        plan = CosyVoicePlan(api, fmt=fmt, version=version, join=options.get("join"), gap=gap, normalize=bool(options.get("normalize")))
-        plan.kbps = kbps
-        return plan
+        # format, bitrate, gap and model_version are already checked against their choices and ranges
+        return CosyVoicePlan(
+            api, fmt=options["format"], version=options["model_version"], join=options["join"],
+            gap=options["gap"], normalize=bool(options["normalize"]), kbps=options["bitrate"],
+        )  # fmt: skip
 
     def diagnose(self, api: ServerApi, call: Call, failure: gbatch.Failure) -> str | None:
         """CosyVoice's web UI driven through `gbatch run`: what a hidden error most likely was."""
@@ -129,37 +120,12 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
         return f"This is CosyVoice's web UI: `{command}` knows its modes and checks every row before sending"
 
 
-def _describe_mismatch(api: ServerApi) -> str:
-    lines = []
-    for endpoint in api.endpoints.values():
-        names = [p.name for p in endpoint.parameters]
-        lines.append(f"  {endpoint.signature()}")
-        if endpoint.name == "/generate_audio":
-            missing = [p for p in SPACE_PARAMS if p not in names]
-            extra = [p for p in names if p not in UPSTREAM_PARAMS]
-            lines.append(f"    missing: {', '.join(missing) or '-'}; unexpected: {', '.join(extra) or '-'}")
-    return "\n".join(lines) or "  (no endpoints)"
-
-
 class CosyVoicePlan(Plan):
-    def __init__(self, api: ServerApi, *, fmt: str, version: int | None, join: str | None, gap: float, normalize: bool) -> None:
-        endpoint = api.endpoint("/generate_audio")
-        names = tuple(p.name for p in endpoint.parameters) if endpoint else ()
-        if names == UPSTREAM_PARAMS:
-            self.variant = "upstream"
-        elif names == SPACE_PARAMS:
-            self.variant = "space"
-        else:
-            raise ServerError(
-                f"{api.url} does not look like a CosyVoice web UI. Expected /generate_audio with\n"
-                f"  {', '.join(UPSTREAM_PARAMS)} (upstream webui.py), or the same without sft_dropdown "
-                f"(CosyVoice3 Space UI).\nFound:\n{_describe_mismatch(api)}"
-            )
-        assert endpoint is not None
+    def __init__(self, api: ServerApi, *, fmt: str, version: int | None, join: str | None, gap: float, normalize: bool, kbps: int = 128) -> None:
+        self.variant, endpoint = EXPECTED.find(api)
         params = {p.name: p for p in endpoint.parameters}
-        self.api_name = "/generate_audio"
-        self.fmt, self.join, self.gap, self.normalize = fmt, join, gap, normalize
-        self.kbps = 128
+        self.api_name = EXPECTED.endpoint
+        self.fmt, self.join, self.gap, self.normalize, self.kbps = fmt, join, gap, normalize, kbps
         server_modes = set(params["mode_checkbox_group"].choices or ())
         wanted = UPSTREAM_MODES if self.variant == "upstream" else SPACE_MODES
         self.modes = {k: v for k, v in wanted.items() if v in server_modes}
@@ -179,9 +145,7 @@ class CosyVoicePlan(Plan):
             # The --join column is checked with everything else, before anything is sent
             # (join_groups would only find it missing after the whole batch ran).
             self.columns.append(Column(join, required=True, option=False, help="The --join group of the row."))
-        self.notice = None
-        if "stand-in" in api.title.lower() or "not cosyvoice" in api.title.lower():
-            self.notice = f"note: {api.url} is the gbatch CosyVoice stand-in (synthetic audio), not CosyVoice."
+        self.notice = STAND_IN.notice(api)
         self._probed: dict[str, Any] = {}
 
     def fingerprint(self) -> str:
@@ -226,12 +190,6 @@ class CosyVoicePlan(Plan):
                 raise RowProblem(f"{mode} mode needs a speaker, one of: {', '.join(self.speakers)}", "speaker")
 
         tts_text, prompt_text, instruct = self._markers(mode, text, prompt_text, instruct)
-        generated: dict[str, Any] = {}
-        seed = gbatch.generated_value(
-            "seed", values, previous, generated,
-            make=lambda: random.SystemRandom().randint(1, MAX_SEED),
-            valid=lambda s: isinstance(s, int) and 0 <= s <= MAX_SEED,
-        )  # fmt: skip
 
         # Only what the mode uses is sent: anything else makes the UI log "will be ignored".
         kwargs: dict[str, Any] = {
@@ -241,13 +199,13 @@ class CosyVoicePlan(Plan):
             "prompt_wav_upload": prompt_audio if mode in ("zero_shot", "cross_lingual") or self.variant == "space" and mode == "instruct" else None,
             "prompt_wav_record": None,
             "instruct_text": instruct if mode == "instruct" else "",
-            "seed": int(seed),
+            "seed": values["seed"],
             "stream": False,  # speed only applies to non-streaming inference
             "speed": float(values.get("speed") or 1.0),
         }
         if self.variant == "upstream":
             kwargs["sft_dropdown"] = speaker if mode in ("sft", "instruct") else (self.speakers[0] if self.speakers else "")
-        return Call(kwargs, generated)
+        return Call(kwargs)
 
     def _markers(self, mode: str, text: str, prompt_text: str, instruct: str) -> tuple[str, str, str]:
         """CosyVoice3 asserts an <|endofprompt|> marker; add it where the UI does not."""
@@ -304,7 +262,7 @@ class CosyVoicePlan(Plan):
 
     # -- results ------------------------------------------------------------
 
-    def collect(self, result: gbatch.Result, out: Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: Outputs) -> None:
         from . import audio
 
         stream = result.value

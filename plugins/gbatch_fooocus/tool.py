@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import difflib
 import json
-import random
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import gbatch
 from gbatch import (
     Call,
     Column,
+    ComponentUpdate,
     Endpoint,
     Outputs,
     Param,
@@ -37,7 +37,6 @@ from gbatch import (
     ServerError,
     ServerFile,
     Tool,
-    Updated,
 )
 
 MAX_SEED = 2**63 - 1  # Fooocus's modules/constants.py
@@ -61,6 +60,9 @@ LABELS = {
     "sampler": "Sampler",
     "scheduler": "Scheduler",
 }
+#: the columns that take the server's choices as they are (the others are matched loosely in `prepare`)
+SERVER_CHOICES = ("performance", "output_format", "sampler", "scheduler")
+STAND_IN = gbatch.StandIn("Fooocus", "drawn images")
 LORA_LABEL = re.compile(r"LoRA (\d+)")
 RATIO = re.compile(r"^\s*(\d+)\s*[×xX*]\s*(\d+)\s*(?:[|∣]\s*(\d+)\s*:\s*(\d+)\s*)?$")
 PROGRESS = re.compile(r'<progress\s+value="(\d+(?:\.\d+)?)"\s+max="(\d+(?:\.\d+)?)"')
@@ -74,7 +76,7 @@ COLUMNS = (
     Column("performance", aliases=("performance_selection",), help="Quality, Speed, Extreme Speed, Lightning or Hyper-SD (as the server lists them)."),
     Column("aspect_ratio", aliases=("aspect_ratios_selection", "resolution"), help="Width×height, e.g. 1152×896, 1152x896, 1152*896 or '1152×896 | 9:7'; one the server offers."),
     Column("image_number", kind="int", aliases=("images",), help="Images per row."),
-    Column("seed", kind="int", minimum=0, maximum=MAX_SEED, aliases=("image_seed",), help="0 … 2^63-1; rows without one get a random seed, journaled and reused on re-runs."),
+    gbatch.seed_column(maximum=MAX_SEED, aliases=("image_seed",), help="0 … 2^63-1; rows without one get a random seed, journaled and reused on re-runs."),
     Column("base_model", aliases=("base_model_name",), help="A checkpoint the server lists."),
     Column("refiner", aliases=("refiner_model", "refiner_model_name"), help="A checkpoint the server lists, or None."),
     Column("loras", kind="any", aliases=("lora",), help=f"LoRAs for the server's LoRA slots: {LORA_FORMAT}."),
@@ -114,22 +116,19 @@ def find_chain(api: ServerApi) -> tuple[Endpoint, Endpoint]:
     top = ranked[0] if ranked else None
     runner_up = len(ranked[1].parameters) if len(ranked) > 1 else 0
     if top is None or len(top.parameters) < MIN_TASK_INPUTS or len(top.parameters) < 2 * runner_up:
-        raise ServerError(_not_fooocus(api, "no event has by far the most inputs (Fooocus's get_task takes about 150)", ranked))
+        raise _not_fooocus(api, "no event has by far the most inputs", ranked)
     followers = [e for e in events if e.after == top.fn_index]
     generators = [e for e in followers if any(r.component == "gallery" for r in e.returns)]
     if len(generators) != 1:
         found = ", ".join(f"{e.key} -> {[r.component for r in e.returns]}" for e in followers) or "none"
-        raise ServerError(_not_fooocus(api, f"{top.key} ({len(top.parameters)} inputs) is not followed by one event returning a gallery (found: {found})", ranked))
+        raise _not_fooocus(api, f"{top.key} ({len(top.parameters)} inputs) is not followed by one event returning a gallery (found: {found})", ranked)
     return top, generators[0]
 
 
-def _not_fooocus(api: ServerApi, why: str, ranked: Sequence[Endpoint]) -> str:
-    biggest = ", ".join(f"{e.key} ({len(e.parameters)} inputs)" for e in ranked[:3]) or "no events"
-    return (
-        f"{api.url} does not look like the Fooocus web UI (gradio {api.version or '?'}): {why}.\n"
-        f"Expected Fooocus 2.5.x's Generate chain: get_task with about 150 inputs, then generate_clicked returning a gallery.\n"
-        f"Largest events found: {biggest}"
-    )
+def _not_fooocus(api: ServerApi, why: str, ranked: Sequence[Endpoint]) -> ServerError:
+    biggest = "\n".join(f"  {e.key} ({len(e.parameters)} inputs)" for e in ranked[:3])
+    chain = "Fooocus 2.5.x's Generate chain (get_task with about 150 inputs, then generate_clicked returning a gallery)"
+    return gbatch.not_the_app(api, "the Fooocus web UI", f"{chain}, but {why} (gradio {api.version or '?'}).", biggest)
 
 
 @dataclass(frozen=True)
@@ -184,7 +183,7 @@ def progress_percent(outputs: Sequence[Any], index: int = 0) -> float | None:
     if index >= len(outputs):
         return None
     value = outputs[index]
-    if isinstance(value, Updated):
+    if isinstance(value, ComponentUpdate):
         value = value.value
     if not isinstance(value, str):
         return None
@@ -289,31 +288,24 @@ class FooocusPlan(Plan):
             if parsed is not None:
                 self.ratios.setdefault(parsed[:2], str(choice))
         self.columns = [self._column(c) for c in COLUMNS]
-        notices = []
-        if "stand-in" in api.title.lower() or "not fooocus" in api.title.lower():
-            notices.append(f"note: {api.url} is the gbatch Fooocus stand-in (drawn images), not Fooocus.")
+        notices = [STAND_IN.notice(api)]
         base = self.controls["base_model"]
         if base.choices and base.default not in base.choices:
             notices.append(
                 f"warning: {api.url}: its default base model {base.default!r} is not among the checkpoints it lists "
                 f"({', '.join(map(str, base.choices))}); rows without a base_model will most likely finish without an image."
             )
-        self.notice = "\n".join(notices) or None
+        self.notice = "\n".join(n for n in notices if n) or None
 
     def _column(self, column: Column) -> Column:
-        """The column with the server's own choices, limits, parameter name and label."""
+        """The column with its control's name and label (as aliases) and limits, and for a few
+        its choices. No default: a control the row leaves alone is not sent, as on the page;
+        models, styles and ratios are matched more loosely by `prepare`."""
         param = self.controls.get(column.name)
         if param is None:
             return column
-        taken = {gbatch.normalize_key(n) for c in COLUMNS if c.name != column.name for n in (c.name, *c.aliases)}
-        extra = tuple(n for n in (param.name, param.label) if n and gbatch.normalize_key(n) not in taken)
-        changes: dict[str, Any] = {"aliases": tuple(dict.fromkeys((*column.aliases, *extra)))}
-        if column.name in ("performance", "output_format", "sampler", "scheduler") and param.choices:
-            changes["choices"] = tuple(param.choices)
-            changes["choice_aliases"] = param.choice_labels
-        if param.component == "slider":
-            changes["minimum"], changes["maximum"] = param.minimum, param.maximum
-        return replace(column, **changes)
+        taken = [n for c in COLUMNS if c.name != column.name for n in (c.name, *c.aliases)]
+        return gbatch.bind_column(column, param, default=False, choices=column.name in SERVER_CHOICES, taken=taken)
 
     # -- rows -----------------------------------------------------------------------------
 
@@ -332,17 +324,11 @@ class FooocusPlan(Plan):
                 task[controls[name].name] = _choose(values[name], controls[name].choices or (), what, name, stems=True)
         if values.get("loras") is not None:
             task.update(self._loras(values["loras"]))
-        generated: dict[str, Any] = {}
-        seed = gbatch.generated_value(
-            "seed", values, previous, generated,
-            make=lambda: random.randint(0, MAX_SEED),
-            valid=lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SEED,
-        )  # fmt: skip
-        seed_param = controls["seed"]
+        seed, seed_param = values["seed"], controls["seed"]
         # The seed is a Textbox: the page sends its text (Fooocus runs int() on it).
         task[seed_param.name] = str(seed) if seed_param.component == "textbox" else seed
         first = Call(task, endpoint=self.get_task.key)
-        return Call({}, generated, endpoint=self.generate.key, before=(first,))
+        return Call({}, endpoint=self.generate.key, before=(first,))
 
     def aspect_ratio(self, value: Any) -> str:
         """The server's exact aspect-ratio choice for any usual spelling; RowProblem otherwise."""
@@ -397,7 +383,7 @@ class FooocusPlan(Plan):
 
     # -- results ----------------------------------------------------------------------------
 
-    def collect(self, result: gbatch.Result, out: Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: Outputs) -> None:
         outputs = result.outputs
         final = outputs[self.gallery_index] if self.gallery_index < len(outputs) else None
         if final is None or all(value is None for value in outputs):
@@ -407,7 +393,7 @@ class FooocusPlan(Plan):
                 "(was the server restarted between the two calls?)",
                 retryable=True,
             )
-        items = final.value if isinstance(final, Updated) else final
+        items = final.value if isinstance(final, ComponentUpdate) else final
         files = [item for item in items or [] if isinstance(item, ServerFile)] if isinstance(items, list) else []
         if not files:
             raise RowFailed(self.empty_gallery(out.call))

@@ -10,13 +10,12 @@ silently becomes Watercolor and out-of-range numbers go straight to the model.
 from __future__ import annotations
 
 import io
-import random
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import gbatch
-from gbatch import Call, Column, File, Option, Outputs, Param, Plan, RowFailed, RowProblem, ServerApi, ServerError, Tool
+from gbatch import Call, Column, File, Option, Outputs, Param, Plan, RowFailed, RowProblem, ServerApi, Tool
 
 API_NAME = "/generate_image"
 APP_PARAMS = (
@@ -27,29 +26,8 @@ MULTI_PARAMS = (
     *APP_PARAMS[:8], "pose_strength", "canny_strength", "depth_strength", "controlnet_selection",
     "guidance_scale", "seed", "scheduler", "enable_LCM", "enhance_face_region",
 )  # fmt: skip
-VARIANTS = {APP_PARAMS: "app", MULTI_PARAMS: "multicontrolnet"}
-
-#: column -> the endpoint parameter it fills
-PARAM_OF = {
-    "face_image": "face_image_path",
-    "pose_image": "pose_image_path",
-    "prompt": "prompt",
-    "negative_prompt": "negative_prompt",
-    "style": "style_name",
-    "steps": "num_steps",
-    "identitynet_strength": "identitynet_strength_ratio",
-    "adapter_strength": "adapter_strength_ratio",
-    "guidance_scale": "guidance_scale",
-    "seed": "seed",
-    "enable_lcm": "enable_LCM",
-    "enhance_face_region": "enhance_face_region",
-    "pose_strength": "pose_strength",
-    "canny_strength": "canny_strength",
-    "depth_strength": "depth_strength",
-    "controlnet": "controlnet_selection",
-    "scheduler": "scheduler",
-}
-MULTI_ONLY = ("pose_strength", "canny_strength", "depth_strength", "controlnet", "scheduler")
+EXPECTED = gbatch.ExpectedApp("the InstantID Gradio demo", API_NAME, {"app": APP_PARAMS, "multicontrolnet": MULTI_PARAMS})
+STAND_IN = gbatch.StandIn("InstantID", "drawn images")
 
 MAX_SEED = 2147483647  # np.iinfo(np.int32).max: the UI's seed slider
 # LCM needs few steps and the UI, once LCM is switched on, allows 0..100 steps and guidance up
@@ -62,36 +40,35 @@ NO_FACE_TEXTS = ("cannot find any face in the image", "unable to detect a face")
 NO_POSE_FACE_TEXT = "cannot find any face in the reference image"
 STYLE_ALIASES = (("none", "(No style)"), ("no style", "(No style)"), ("lineart", "Line art"))
 
+# Each column feeds the endpoint parameter of the same name (`param=`): its default, choices,
+# range and label come from the server, as the page shows them.
 COLUMNS = (
-    Column("face_image", kind="file", required=True, aliases=("face_image_path", "face", "Upload a photo of your face"),
+    Column("face_image", kind="file", required=True, param="face_image_path", aliases=("face", "Upload a photo of your face"),
            help="The photo with the face to keep (the largest face in it is used)."),
-    Column("pose_image", kind="file", aliases=("pose_image_path", "pose", "Upload a reference pose image (optional)"),
+    Column("pose_image", kind="file", param="pose_image_path", aliases=("pose", "Upload a reference pose image (optional)"),
            help="Optional: a second photo whose face pose the result takes."),
-    Column("prompt", default="", aliases=("Prompt",), help="What to make, e.g. 'a man in a spacesuit'; the style wraps it."),
-    Column("negative_prompt", aliases=("Negative Prompt",), help="What to avoid (default: the UI's long negative prompt)."),
-    Column("style", default="Watercolor", aliases=("style_name", "Style template"), choice_aliases=STYLE_ALIASES,
+    Column("prompt", default="", param="prompt", help="What to make, e.g. 'a man in a spacesuit'; the style wraps it."),
+    Column("negative_prompt", param="negative_prompt", help="What to avoid (default: the UI's long negative prompt)."),
+    Column("style", param="style_name", aliases=("Style template",), choice_aliases=STYLE_ALIASES,
            help="A style template of the server, e.g. '(No style)', 'Watercolor', 'Film Noir', 'Neon'."),
-    Column("steps", kind="int", default=30, minimum=LCM_MIN_STEPS, maximum=100, aliases=("num_steps", "Number of sample steps"),
+    # Steps and guidance go as far as the UI allows once LCM is on; `prepare` applies the row's range.
+    Column("steps", kind="int", minimum=LCM_MIN_STEPS, maximum=100, param="num_steps", aliases=("Number of sample steps",),
            help="Sampling steps: the UI's range, 20-100 (down to 1 with enable_lcm)."),
-    Column("identitynet_strength", kind="float", default=0.8, minimum=0.0, maximum=1.5,
-           aliases=("identitynet_strength_ratio", "IdentityNet strength (for fidelity)"), help="IdentityNet strength, 0-1.5 (fidelity)."),
-    Column("adapter_strength", kind="float", default=0.8, minimum=0.0, maximum=1.5,
-           aliases=("adapter_strength_ratio", "Image adapter strength (for detail)"), help="Image adapter strength, 0-1.5 (detail)."),
-    Column("guidance_scale", kind="float", default=5.0, minimum=0.1, maximum=LCM_MAX_GUIDANCE, aliases=("Guidance scale",),
+    Column("identitynet_strength", kind="float", param="identitynet_strength_ratio", help="IdentityNet strength, 0-1.5 (fidelity)."),
+    Column("adapter_strength", kind="float", param="adapter_strength_ratio", help="Image adapter strength, 0-1.5 (detail)."),
+    Column("guidance_scale", kind="float", maximum=LCM_MAX_GUIDANCE, param="guidance_scale", aliases=("Guidance scale",),
            help="Guidance scale: the UI's range, 0.1-10 (up to 20 with enable_lcm)."),
-    Column("seed", kind="int", minimum=0, maximum=MAX_SEED, aliases=("Seed",),
-           help="Random seed, 0-2147483647; rows without one get a random seed, kept in the journal and reused on re-runs."),
-    Column("enable_lcm", kind="bool", default=False, aliases=("enable_LCM", "lcm", "Enable Fast Inference with LCM"),
+    # The UI's 42 is replaced by a random seed in its hidden randomize step ("Randomize seed" is ticked).
+    gbatch.seed_column(maximum=MAX_SEED, param="seed"),
+    Column("enable_lcm", kind="bool", param="enable_LCM", aliases=("lcm", "Enable Fast Inference with LCM"),
            help="Fast inference with the LCM LoRA (use about 5 steps and guidance 0-1.5)."),
-    Column("enhance_face_region", kind="bool", default=True, aliases=("Enhance non-face region",),
-           help="The UI's 'Enhance non-face region' switch."),
+    Column("enhance_face_region", kind="bool", param="enhance_face_region", help="The UI's 'Enhance non-face region' switch."),
     # Only app-multicontrolnet.py has these; on app.py a row that sets one is refused.
-    Column("pose_strength", kind="float", minimum=0.0, maximum=1.5, aliases=("Pose strength",), help="Pose ControlNet strength, 0-1.5 (multi-ControlNet UI only)."),
-    Column("canny_strength", kind="float", minimum=0.0, maximum=1.5, aliases=("Canny strength",), help="Canny ControlNet strength, 0-1.5 (multi-ControlNet UI only)."),
-    Column("depth_strength", kind="float", minimum=0.0, maximum=1.5, aliases=("Depth strength",), help="Depth ControlNet strength, 0-1.5 (multi-ControlNet UI only)."),
-    Column("controlnet", kind="list", choices=("pose", "canny", "depth"), aliases=("controlnet_selection", "Controlnet"),
-           help="ControlNets to use, e.g. 'pose;canny' (multi-ControlNet UI only)."),
-    Column("scheduler", aliases=("Schedulers",), help="Sampling scheduler as the server lists it (multi-ControlNet UI only)."),
+    Column("pose_strength", kind="float", param="pose_strength", help="Pose ControlNet strength, 0-1.5 (multi-ControlNet UI only)."),
+    Column("canny_strength", kind="float", param="canny_strength", help="Canny ControlNet strength, 0-1.5 (multi-ControlNet UI only)."),
+    Column("depth_strength", kind="float", param="depth_strength", help="Depth ControlNet strength, 0-1.5 (multi-ControlNet UI only)."),
+    Column("controlnet", kind="list", param="controlnet_selection", help="ControlNets to use, e.g. 'pose;canny' (multi-ControlNet UI only)."),
+    Column("scheduler", param="scheduler", aliases=("Schedulers",), help="Sampling scheduler as the server lists it (multi-ControlNet UI only)."),
 )  # fmt: skip
 
 
@@ -113,9 +90,7 @@ command-line defaults. Images are saved as OUT/<name>.png (see --format)."""
     default_out = "instantid-out"
 
     def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
-        fmt = str(options.get("format") or "png").lower().replace("jpeg", "jpg")
-        if fmt not in FORMATS:
-            raise gbatch.UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        fmt = options["format"]  # one of FORMATS: checked by gbatch
         if fmt != "webp" and not _have_pillow():
             raise gbatch.UsageError(
                 f"--format {fmt} converts the server's WebP with Pillow, which is not installed: "
@@ -132,43 +107,13 @@ def _have_pillow() -> bool:
     return True
 
 
-def _describe_mismatch(api: ServerApi) -> str:
-    lines = []
-    for endpoint in api.endpoints.values():
-        lines.append(f"  {endpoint.signature()}")
-        if endpoint.name == API_NAME:
-            names = [p.name for p in endpoint.parameters]
-            missing = [p for p in APP_PARAMS if p not in names]
-            extra = [p for p in names if p not in MULTI_PARAMS]
-            lines.append(f"    missing: {', '.join(missing) or '-'}; unexpected: {', '.join(extra) or '-'}")
-    return "\n".join(lines) or "  (no endpoints)"
-
-
-def _bind(column: Column, param: Param) -> Column:
-    """The column with the server's label, default, choices and slider range."""
-    aliases = tuple(dict.fromkeys((*column.aliases, param.label) if param.label else column.aliases))
-    changes: dict[str, Any] = {"aliases": aliases}
-    # Not the seed's: the UI's 42 is replaced by a random seed in the hidden randomize step
-    # (its "Randomize seed" box is ticked), so a row without a seed gets a random one here too.
-    if param.has_default and param.default is not None and column.name != "seed":
-        changes["default"] = int(param.default) if column.kind == "int" else param.default
-    if param.choices is not None and column.kind in ("text", "list"):
-        changes["choices"] = tuple(param.choices)
-    if column.kind in ("int", "float"):
-        # Widened to the server's own default (an LCM launch defaults to 5 steps, below the
-        # slider's 20) and, for steps and guidance, to what the UI allows with LCM on;
-        # `prepare` applies the range that fits the row.
-        low, high = _limits(column, param)
-        default = changes.get("default", column.default)
-        if column.name == "steps":
-            low = min(low, LCM_MIN_STEPS) if low is not None else None
-        if column.name == "guidance_scale":
-            high = max(high, LCM_MAX_GUIDANCE) if high is not None else None
-        if isinstance(default, (int, float)):
-            low = min(low, default) if low is not None else None
-            high = max(high, default) if high is not None else None
-        changes["minimum"], changes["maximum"] = low, high
-    return replace(column, **changes)
+def _widened(column: Column) -> Column:
+    """A number column's range, widened to the server's default (an LCM launch defaults to
+    5 steps and guidance 0, below the sliders' minimum)."""
+    default, low, high = column.default, column.minimum, column.maximum
+    if column.kind not in ("int", "float") or not isinstance(default, (int, float)):
+        return column
+    return replace(column, minimum=None if low is None else min(low, default), maximum=None if high is None else max(high, default))
 
 
 def _limits(column: Column, param: Param) -> tuple[float | None, float | None]:
@@ -183,26 +128,14 @@ def _num(x: float) -> str:
 
 class InstantIDPlan(Plan):
     def __init__(self, api: ServerApi, fmt: str) -> None:
-        endpoint = api.endpoint(API_NAME)
-        names = tuple(p.name for p in endpoint.parameters) if endpoint else ()
-        if names not in VARIANTS:
-            raise ServerError(
-                f"{api.url} does not look like the InstantID Gradio demo. Expected {API_NAME} with\n"
-                f"  {', '.join(APP_PARAMS)} (gradio_demo/app.py), or the 17 inputs of app-multicontrolnet.py.\n"
-                f"Found:\n{_describe_mismatch(api)}"
-            )
-        assert endpoint is not None
-        self.variant = VARIANTS[names]
+        self.variant, endpoint = EXPECTED.find(api)
         self.api_name = API_NAME
         self.fmt = fmt
-        params = {p.name: p for p in endpoint.parameters}
-        self.params = params
-        self.columns = [_bind(c, params[PARAM_OF[c.name]]) if PARAM_OF[c.name] in params else c for c in COLUMNS]
-        bound = {c.name: c for c in self.columns}
-        self.max_seed = int(bound["seed"].maximum or MAX_SEED)
-        self.notice = None
-        if "stand-in" in api.title.lower() or "not instantid" in api.title.lower():
-            self.notice = f"note: {api.url} is the gbatch InstantID stand-in (drawn images), not InstantID."
+        self.params = {p.name: p for p in endpoint.parameters}
+        # app.py lacks the multi-ControlNet inputs: those columns stay, unbound, so a row that sets one is refused.
+        columns = [c if c.param in self.params else replace(c, param=None) for c in COLUMNS]
+        self.columns = [_widened(c) for c in gbatch.bind_columns(columns, endpoint)]
+        self.notice = STAND_IN.notice(api)
         self._checked: dict[str, str | None] = {}
 
     def fingerprint(self) -> str:
@@ -217,36 +150,30 @@ class InstantIDPlan(Plan):
         if pose is not None:
             self._check_image(pose, "pose_image")
         if self.variant == "app":
-            for name in MULTI_ONLY:
-                if values.get(name) is not None:
+            for column in COLUMNS:
+                if column.param not in self.params and values.get(column.name) is not None:
                     raise RowProblem(
-                        f"this server's {API_NAME} has no {PARAM_OF[name]} input: only the multi-ControlNet UI "
-                        "(gradio_demo/app-multicontrolnet.py) has it", name
+                        f"this server's {API_NAME} has no {column.param} input: only the multi-ControlNet UI "
+                        "(gradio_demo/app-multicontrolnet.py) has it", column.name
                     )  # fmt: skip
         lcm = bool(values.get("enable_lcm"))
         self._check_range(values, "steps", lcm)
         self._check_range(values, "guidance_scale", lcm)
-        generated: dict[str, Any] = {}
-        seed = gbatch.generated_value(
-            "seed", values, previous, generated,
-            make=lambda: random.SystemRandom().randint(0, self.max_seed),
-            valid=lambda s: isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= self.max_seed,
-        )  # fmt: skip
-        kwargs = {PARAM_OF[name]: values.get(name) for name in PARAM_OF if PARAM_OF[name] in self.params}
+        kwargs = {c.param: values.get(c.name) for c in self.columns if c.param}
         kwargs["pose_image_path"] = pose  # always sent, None included: the API declares it without a default
         kwargs["prompt"] = values.get("prompt") or ""
         kwargs["num_steps"] = int(values["steps"])
-        kwargs["seed"] = int(seed)  # torch.manual_seed refuses a float (a hidden error on the server)
+        kwargs["seed"] = int(values["seed"])  # torch.manual_seed refuses a float (a hidden error on the server)
         kwargs["enable_LCM"] = lcm
         kwargs["enhance_face_region"] = bool(values.get("enhance_face_region"))
         ordered = {name: kwargs[name] for name in self.params}  # the endpoint's order, as the UI sends it
-        return Call(ordered, generated)
+        return Call(ordered)
 
     def _check_range(self, values: Mapping[str, Any], name: str, lcm: bool) -> None:
         """The UI's slider range for this row: the server's, or LCM's wider one when LCM is on."""
         value = values.get(name)
-        param = self.params[PARAM_OF[name]]
         column = next(c for c in self.columns if c.name == name)
+        param = self.params[str(column.param)]
         if value is None or value == column.default:
             return  # the server's own default is what its UI sends
         low, high = _limits(column, param)
@@ -292,9 +219,9 @@ class InstantIDPlan(Plan):
 
     # -- results ------------------------------------------------------------
 
-    def collect(self, result: gbatch.Result, out: Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: Outputs) -> None:
         image = result.outputs[0] if result.outputs else None
-        if isinstance(image, gbatch.Updated):
+        if isinstance(image, gbatch.ComponentUpdate):
             image = image.value
         if not isinstance(image, gbatch.ServerFile):
             raise RowFailed(f"expected an image from {API_NAME}, got {type(image).__name__}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,7 @@ LOAD_INPUTS = (
 )
 
 LABELS = {i.name: i.label for i in CONVERT_INPUTS}
+STAND_IN = gbatch.StandIn("So-VITS-SVC", "pitch-shifted audio")
 
 
 def _column(name: str, kind: str, help_text: str, *aliases: str, **more: Any) -> Column:
@@ -305,7 +306,7 @@ class SovitsPlan(Plan):
                     (f'the "{CONVERT_BUTTON}" event (vc_fn: {len(CONVERT_INPUTS)} inputs, the 2nd an audio -> textbox, audio)', convert),
                 ) if found is None
             )  # fmt: skip
-            raise ServerError(f"{api.url} does not look like the So-VITS-SVC 4.x web UI (webUI.py): it lacks {missing}.\nIts events:\n{describe_events(api)}")
+            raise gbatch.not_the_app(api, "the So-VITS-SVC 4.x web UI", f"webUI.py's events, but it lacks {missing}.", describe_events(api))
         self.convert, self.params = convert
         self.load, self.load_params = load
         self.api_name = self.convert.key
@@ -315,25 +316,14 @@ class SovitsPlan(Plan):
         #: speakers of the loaded model, per server URL (filled by `setup`)
         self.speakers: dict[str, tuple[str, ...]] = {}
         self.has_cluster: dict[str, bool] = {}
-        self.notice = None
-        if "stand-in" in api.title.lower() or "not so-vits" in api.title.lower():
-            self.notice = f"note: {api.url} is the gbatch So-VITS-SVC stand-in (pitch-shifted audio), not So-VITS-SVC."
+        self.notice = STAND_IN.notice(api)
 
     def _server_column(self, column: Column) -> Column:
-        """The column with the server's defaults, choices and limits, and its names as aliases."""
+        """The column with the server's defaults, choices and limits (its own are the fallbacks),
+        and the control's name and label as aliases. The speakers come from the model's load."""
         param = self.params[column.name]
-        aliases = tuple(dict.fromkeys(a for a in (*column.aliases, param.name, param.label) if a and a != column.name))
-        changes: dict[str, Any] = {"aliases": aliases}
-        if param.default is not None and not param.is_file and column.name != "speaker":
-            default = param.default
-            if column.kind == "int" and isinstance(default, (int, float)) and not isinstance(default, bool):
-                default = int(default)
-            changes["default"] = default
-        if column.choices is not None and param.choices:
-            changes["choices"] = tuple(_choice_value(c) for c in param.choices)
-        if param.minimum is not None and param.maximum is not None:
-            changes["minimum"], changes["maximum"] = param.minimum, param.maximum
-        return replace(column, **changes)
+        use_default = column.name != "speaker" and not param.is_file
+        return gbatch.bind_column(column, param, server_first=True, default=use_default, choices=column.choices is not None)
 
     def fingerprint(self) -> str:
         return self.model.fingerprint()
@@ -362,7 +352,7 @@ class SovitsPlan(Plan):
         status_text = str(status or "")
         if not status_text.startswith(LOADED):
             raise ServerError(f"{server.label}: loading the model failed; the server said: {status_text.strip()!r}")
-        choices = update.props.get("choices") if isinstance(update, gbatch.Updated) else None
+        choices = update.props.get("choices") if isinstance(update, gbatch.ComponentUpdate) else None
         speakers = tuple(_choice_value(c) for c in choices or ())
         if not speakers:
             raise ServerError(f"{server.label}: the model loaded but lists no speakers; the server said: {status_text.strip()!r}")
@@ -427,7 +417,7 @@ class SovitsPlan(Plan):
                 kwargs[param.name] = values.get(spec.name)
         return Call(kwargs)
 
-    def collect(self, result: gbatch.Result, out: Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: Outputs) -> None:
         message, audio = (tuple(result.outputs) + (None, None))[:2]
         if message != "Success":
             if message == NO_MODEL:

@@ -12,28 +12,39 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ConnectionLost, ServerError
-from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated, browser_values
+from .base import (
+    CallResult,
+    ComponentUpdate,
+    ConnectOptions,
+    Job,
+    JobEvent,
+    ServerFile,
+    ServerSession,
+    Transport,
+    TransportRequest,
+    browser_values,
+)
 
 if TYPE_CHECKING:
     import httpx
 
 __all__ = [
     "AutoTransport",
-    "Connection",
+    "ConnectOptions",
     "Job",
-    "Request",
-    "Result",
+    "TransportRequest",
+    "CallResult",
     "ServerFile",
-    "Session",
+    "ServerSession",
     "Transport",
-    "Update",
-    "Updated",
+    "JobEvent",
+    "ComponentUpdate",
     "browser_values",
     "read_config",
 ]
 
 
-def read_config(url: str, connection: Connection) -> tuple[dict[str, Any], httpx.Cookies]:
+def read_config(url: str, connection: ConnectOptions) -> tuple[dict[str, Any], httpx.Cookies]:
     """The server's `/config` (logging in first when it asks for it) and the login cookies.
 
     Raises `ConnectionLost` when the server cannot be reached, `ServerError` when it
@@ -100,7 +111,7 @@ class AutoTransport(Transport):
             self._modern = GradioClientTransport()
         return self._modern
 
-    def connect(self, url: str, connection: Connection, slots: int, config: Mapping[str, Any] | None = None) -> Session:
+    def connect(self, url: str, connection: ConnectOptions, slots: int, config: Mapping[str, Any] | None = None) -> ServerSession:
         if config is None:
             config, _ = read_config(url, connection)
         return self.for_version(gradio_major(config)).connect(url, connection, slots, config)

@@ -1,4 +1,4 @@
-"""The one way gbatch reaches a server: a `Transport` connects, a `Session` talks.
+"""The one way gbatch reaches a server: a `Transport` connects, a `ServerSession` talks.
 
 Everything above this seam (runner, executor, tools) sees only the types
 defined here and in `gbatch._api`: an endpoint is an `Endpoint`, a returned
@@ -9,8 +9,8 @@ for 3.x) stays inside its transport module.
 The shape follows httpx's `BaseTransport`: a small protocol, documented in
 full, that tests can replace (`gbatch.transports.fake`).
 
-Threads: `Transport.connect` and `Session.api` run in the main thread;
-`Session.submit`, `Session.fetch`, and every `Job` method run in worker
+Threads: `Transport.connect` and `ServerSession.api` run in the main thread;
+`ServerSession.submit`, `ServerSession.fetch`, and every `Job` method run in worker
 threads, several at once, so a session must be thread-safe.
 """
 
@@ -25,21 +25,21 @@ from typing import Any
 from .._api import Endpoint, Param, ServerApi
 
 __all__ = [
-    "Connection",
+    "ConnectOptions",
     "Job",
-    "Request",
-    "Result",
+    "TransportRequest",
+    "CallResult",
     "ServerFile",
-    "Session",
+    "ServerSession",
     "Transport",
-    "Update",
-    "Updated",
+    "JobEvent",
+    "ComponentUpdate",
     "browser_values",
 ]
 
 
 @dataclass(frozen=True)
-class Connection:
+class ConnectOptions:
     """How to reach the servers: login, Hugging Face token, extra headers, HTTP timeout."""
 
     auth: tuple[str, str] | None = None
@@ -87,7 +87,7 @@ class ServerFile:
 
 
 @dataclass(frozen=True)
-class Updated:
+class ComponentUpdate:
     """A component update an endpoint returned (`gr.update(...)`): its new value and other props.
 
     Fooocus returns its gallery this way; So-VITS-SVC returns the speaker list as
@@ -100,7 +100,7 @@ class Updated:
 
 
 @dataclass(frozen=True)
-class Request:
+class TransportRequest:
     """One call of one endpoint.
 
     :param endpoint: the endpoint, as the session's `api` describes it.
@@ -117,7 +117,7 @@ class Request:
 
 
 @dataclass(frozen=True)
-class Update:
+class JobEvent:
     """Something the server said about a running job.
 
     :param code: "queued", "started", "progress", "generating", "log" or "finished".
@@ -132,16 +132,16 @@ class Update:
     eta: float | None = None
     progress: float | None = None
     log: tuple[str, str] | None = None
-    #: "generating": what a generator yielded so far (converted like a `Result`'s outputs)
+    #: "generating": what a generator yielded so far (converted like a `CallResult`'s outputs)
     outputs: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)
-class Result:
+class CallResult:
     """What a finished request returned: one value per output of the endpoint.
 
     Files are `ServerFile`s, file lists (galleries) are lists of them, component
-    updates are `Updated`; everything else is as the JSON had it.
+    updates are `ComponentUpdate`; everything else is as the JSON had it.
     """
 
     outputs: tuple[Any, ...]
@@ -163,7 +163,7 @@ class Job(ABC):
     """A submitted request. Its methods are called from the worker thread that submitted it."""
 
     @abstractmethod
-    def result(self, timeout: float) -> Result:
+    def result(self, timeout: float) -> CallResult:
         """Wait up to `timeout` seconds. Returns the result, raises `TimeoutError` while
         the job is still running, and raises a `gbatch.CallError` if it failed."""
 
@@ -173,11 +173,11 @@ class Job(ABC):
         Best effort; must not raise."""
 
     @abstractmethod
-    def updates(self) -> list[Update]:
+    def updates(self) -> list[JobEvent]:
         """Every update received since the last call, oldest first (never blocks)."""
 
 
-class Session(ABC):
+class ServerSession(ABC):
     """A connection to one server: its API, and requests to it.
 
     A session owns whatever it needs (HTTP clients, gradio_client Clients, session
@@ -193,7 +193,7 @@ class Session(ABC):
     slots: int = 1
 
     @abstractmethod
-    def submit(self, request: Request, slot: int = 0) -> Job:
+    def submit(self, request: TransportRequest, slot: int = 0) -> Job:
         """Send one request (uploading its files first). `slot` (0..slots-1) is which of the
         backend's concurrent rows sends it. Raises `gbatch.CallError` if it cannot be sent."""
 
@@ -221,7 +221,7 @@ class Transport(ABC):
     name: str
 
     @abstractmethod
-    def connect(self, url: str, connection: Connection, slots: int, config: Mapping[str, Any] | None = None) -> Session:
+    def connect(self, url: str, connection: ConnectOptions, slots: int, config: Mapping[str, Any] | None = None) -> ServerSession:
         """Log in if needed, read the API, and return a session for `slots` concurrent rows.
 
         :param config: the server's `/config`, when the caller already read it.

@@ -27,7 +27,7 @@ from typing import Any
 from .._api import Endpoint, Param, ServerApi
 from .._columns import File
 from .._errors import CallError, ConnectionLost
-from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update
+from .base import CallResult, ConnectOptions, Job, JobEvent, ServerFile, ServerSession, Transport, TransportRequest
 
 __all__ = ["FakeServer", "FakeTransport", "Received"]
 
@@ -104,7 +104,7 @@ class FakeServer:
             self.files[path] = data
         return ServerFile(name=name, url=self.url + "file=" + path, size=len(data), mime=mime, path=path)
 
-    def handle(self, request: Request) -> Result:
+    def handle(self, request: TransportRequest) -> CallResult:
         if self.down:
             raise ConnectionLost(f"cannot connect: {self.url} is down")
         with self._lock:
@@ -114,14 +114,14 @@ class FakeServer:
         func = self.functions[request.endpoint.key]
         value = func(**request.values)
         outputs = value if isinstance(value, tuple) else (value,)
-        return Result(outputs, request.endpoint)
+        return CallResult(outputs, request.endpoint)
 
 
 class _DoneJob(Job):
-    def __init__(self, outcome: Result | CallError) -> None:
+    def __init__(self, outcome: CallResult | CallError) -> None:
         self._outcome = outcome
 
-    def result(self, timeout: float) -> Result:
+    def result(self, timeout: float) -> CallResult:
         if isinstance(self._outcome, CallError):
             raise self._outcome
         return self._outcome
@@ -129,17 +129,17 @@ class _DoneJob(Job):
     def cancel(self) -> None:
         pass
 
-    def updates(self) -> list[Update]:
+    def updates(self) -> list[JobEvent]:
         return []
 
 
-class _FakeSession(Session):
+class _FakeSession(ServerSession):
     def __init__(self, server: FakeServer) -> None:
         self.server = server
         self.url = server.url
         self.api = server.api
 
-    def submit(self, request: Request, slot: int = 0) -> Job:
+    def submit(self, request: TransportRequest, slot: int = 0) -> Job:
         try:
             return _DoneJob(self.server.handle(request))
         except CallError as exc:
@@ -164,7 +164,7 @@ class FakeTransport(Transport):
     def __init__(self, servers: Iterable[FakeServer]) -> None:
         self.servers = {s.url.rstrip("/") + "/": s for s in servers}
 
-    def connect(self, url: str, connection: Connection, slots: int, config: Mapping[str, Any] | None = None) -> Session:
+    def connect(self, url: str, connection: ConnectOptions, slots: int, config: Mapping[str, Any] | None = None) -> ServerSession:
         server = self.servers.get(url.rstrip("/") + "/")
         if server is None or server.down:
             raise ConnectionLost(f"cannot connect: {url}")

@@ -52,7 +52,17 @@ from websockets.sync.client import connect as ws_connect
 from .._api import FILE_COMPONENTS, Endpoint, Param, ServerApi, choice_labels, number_or_none, untouched_value
 from .._columns import File
 from .._errors import AppError, CallCancelled, CallError, ConnectionLost, QueueFull, ServerError
-from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated
+from .base import (
+    CallResult,
+    ComponentUpdate,
+    ConnectOptions,
+    Job,
+    JobEvent,
+    ServerFile,
+    ServerSession,
+    Transport,
+    TransportRequest,
+)
 from .http import download
 
 __all__ = ["Gradio3Session", "Gradio3Transport"]
@@ -73,7 +83,7 @@ class Gradio3Transport(Transport):
 
     name = "gradio3"
 
-    def connect(self, url: str, connection: Connection, slots: int, config: Mapping[str, Any] | None = None) -> Gradio3Session:
+    def connect(self, url: str, connection: ConnectOptions, slots: int, config: Mapping[str, Any] | None = None) -> Gradio3Session:
         session = Gradio3Session(url, connection, slots)
         try:
             session.open(config)
@@ -83,10 +93,10 @@ class Gradio3Transport(Transport):
         return session
 
 
-class Gradio3Session(Session):
+class Gradio3Session(ServerSession):
     """One gradio 3 server: an httpx client with the login cookie, and the app's `/config`."""
 
-    def __init__(self, url: str, connection: Connection, slots: int) -> None:
+    def __init__(self, url: str, connection: ConnectOptions, slots: int) -> None:
         self.url = url if url.endswith("/") else url + "/"
         self.connection = connection
         self.slots = slots
@@ -159,9 +169,9 @@ class Gradio3Session(Session):
         self._root = str(config.get("root") or "").rstrip("/")
         self.api = build_api(self.url, config)
 
-    # -- Session ---------------------------------------------------------------------
+    # -- ServerSession ---------------------------------------------------------------------
 
-    def submit(self, request: Request, slot: int = 0) -> Job:
+    def submit(self, request: TransportRequest, slot: int = 0) -> Job:
         endpoint = request.endpoint
         if endpoint.fn_index is None or not 0 <= endpoint.fn_index < len(self._dependencies):
             raise CallError(f"{endpoint.key} is not an event of {self.url}")
@@ -361,7 +371,7 @@ class Gradio3Session(Session):
     def _output(self, component: str, value: Any) -> Any:
         if isinstance(value, dict) and value.get("__type__") == "update":
             props = {k: v for k, v in value.items() if k not in ("__type__", "value")}
-            return Updated(value=self._output(component, value.get("value")), props=props, has_value="value" in value)
+            return ComponentUpdate(value=self._output(component, value.get("value")), props=props, has_value="value" in value)
         if value is None:
             return None
         if component == "gallery" and isinstance(value, list):
@@ -435,10 +445,10 @@ class _Gradio3Job(Job):
         self.endpoint = endpoint
         self.call = call
         self.queued = queued
-        self._updates: queue.SimpleQueue[Update] = queue.SimpleQueue()
+        self._updates: queue.SimpleQueue[JobEvent] = queue.SimpleQueue()
         self._logs: list[tuple[str, str]] = []
         self._done = threading.Event()
-        self._result: Result | None = None
+        self._result: CallResult | None = None
         self._error: CallError | None = None
         self._cancelled = False
         self._socket: ClientConnection | None = None
@@ -450,7 +460,7 @@ class _Gradio3Job(Job):
 
     # -- Job -------------------------------------------------------------------------
 
-    def result(self, timeout: float) -> Result:
+    def result(self, timeout: float) -> CallResult:
         if not self._done.wait(timeout):
             raise TimeoutError(f"{self.endpoint.key} is still running")
         if self._error is not None:
@@ -458,7 +468,7 @@ class _Gradio3Job(Job):
         assert self._result is not None
         return self._result
 
-    def updates(self) -> list[Update]:
+    def updates(self) -> list[JobEvent]:
         found = []
         while True:
             try:
@@ -495,8 +505,8 @@ class _Gradio3Job(Job):
             data = self._queue_exchange() if self.queued else self._rest_exchange()
             if data is not None:
                 outputs = self.session.outputs(self.call.fn_index, data)
-                self._emit(Update("finished"))
-                self._finish(result=Result(outputs=outputs, endpoint=self.endpoint, logs=tuple(self._logs)))
+                self._emit(JobEvent("finished"))
+                self._finish(result=CallResult(outputs=outputs, endpoint=self.endpoint, logs=tuple(self._logs)))
         except CallError as error:
             if not error.logs:
                 error.logs = list(self._logs)
@@ -504,20 +514,20 @@ class _Gradio3Job(Job):
         except Exception as error:  # a bug or an unexpected answer must not leave the caller waiting forever
             self._finish(error=ConnectionLost(f"{self.endpoint.key}: unexpected answer from {self.session.url}: {error!r}"))
 
-    def _finish(self, result: Result | None = None, error: CallError | None = None) -> None:
+    def _finish(self, result: CallResult | None = None, error: CallError | None = None) -> None:
         with self._socket_lock:
             if self._done.is_set():
                 return
             self._result, self._error = result, error
             self._done.set()
 
-    def _emit(self, update: Update) -> None:
+    def _emit(self, update: JobEvent) -> None:
         self._updates.put(update)
 
     # REST: POST /run/predict; a generator yields one output per POST.
 
     def _rest_exchange(self) -> list[Any] | None:
-        self._emit(Update("started"))
+        self._emit(JobEvent("started"))
         latest: list[Any] | None = None
         while not self._cancelled:
             answer = self._post_predict()
@@ -624,7 +634,7 @@ class _Gradio3Job(Job):
                 latest = _output_data(message) or latest
                 if latest is not None:
                     # Apps that report progress only in what they yield (Fooocus's HTML bar) need these.
-                    self._emit(Update("generating", outputs=self.session.outputs(self.call.fn_index, latest)))
+                    self._emit(JobEvent("generating", outputs=self.session.outputs(self.call.fn_index, latest)))
             else:
                 self._report(kind, message)
 
@@ -633,15 +643,15 @@ class _Gradio3Job(Job):
             raise QueueFull("the server's queue is full")
         if kind == "estimation":
             rank, size, eta = message.get("rank"), message.get("queue_size"), message.get("rank_eta")
-            self._emit(Update("queued", rank=_int(rank), queue_size=_int(size), eta=number_or_none(eta)))
+            self._emit(JobEvent("queued", rank=_int(rank), queue_size=_int(size), eta=number_or_none(eta)))
         elif kind == "process_starts":
-            self._emit(Update("started"))
+            self._emit(JobEvent("started"))
         elif kind == "progress":
-            self._emit(Update("progress", progress=progress_fraction(message.get("progress_data"))))
+            self._emit(JobEvent("progress", progress=progress_fraction(message.get("progress_data"))))
         elif kind == "log":
             entry = (str(message.get("level", "info")), str(message.get("log", "")))
             self._logs.append(entry)
-            self._emit(Update("log", log=entry))
+            self._emit(JobEvent("log", log=entry))
 
     def _completed(self, message: dict[str, Any], latest: list[Any] | None) -> list[Any]:
         output = message.get("output") if isinstance(message.get("output"), dict) else {}

@@ -1,6 +1,7 @@
 """Gradio 4, 5 and 6 servers, through gradio_client (SSE protocol).
 
-- telemetry is switched off before gradio_client is imported (it phones home otherwise);
+- every gradio_client Client is made without telemetry (it phones home otherwise), without
+  touching the process's environment;
 - a session builds Clients lazily, one per eight slots, since one Client is one
   event stream and one failure domain, and drops a Client whose stream broke;
 - files go as the browser sends them: uploaded, and shaped per component (a
@@ -28,11 +29,20 @@ import httpx
 from .._api import Endpoint, Param, ServerApi, choice_labels, number_or_none, untouched_value
 from .._columns import File
 from .._errors import TIMEOUT_ERRORS, AppError, CallCancelled, CallError, ConnectionLost, QueueFull, ServerError
-from ._telemetry import quiet_telemetry
-from .base import Connection, Job, Request, Result, ServerFile, Session, Transport, Update, Updated
+from .base import (
+    CallResult,
+    ComponentUpdate,
+    ConnectOptions,
+    Job,
+    JobEvent,
+    ServerFile,
+    ServerSession,
+    Transport,
+    TransportRequest,
+)
 from .http import download
 
-__all__ = ["GradioClientTransport", "make_client", "quiet_telemetry"]
+__all__ = ["GradioClientTransport", "make_client"]
 
 CLIENTS_PER_SLOTS = 8
 CANCEL_WAIT = 2.0  # seconds a cancel may take before the attempt ends anyway
@@ -42,7 +52,7 @@ READ_STALL = 30.0
 GENERIC_APP_ERROR = "The upstream Gradio app has raised an exception but has not enabled verbose error reporting"
 
 
-ClientFactory = Callable[[str, Connection, int], Any]
+ClientFactory = Callable[[str, ConnectOptions, int], Any]
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,12 +61,10 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def make_client(url: str, connection: Connection, workers: int) -> Any:
+def make_client(url: str, connection: ConnectOptions, workers: int) -> Any:
     """A gradio_client.Client that never downloads on its own and never reports telemetry."""
-    quiet_telemetry()
-    from gradio_client import Client
-
-    return Client(
+    _hub_telemetry_off()
+    return _quiet_client_class()(
         url,
         token=connection.token,
         auth=connection.auth,
@@ -72,6 +80,36 @@ def make_client(url: str, connection: Connection, workers: int) -> Any:
     )
 
 
+def _hub_telemetry_off() -> None:
+    """Every Client builds its headers with huggingface_hub, which, unless its telemetry switch is
+    off, asks huggingface.co which coding agent runs the process. The switch is a constant that
+    huggingface_hub reads from the environment when first imported; gbatch sets the constant when
+    it makes a client, and leaves the environment alone."""
+    import huggingface_hub.constants
+
+    huggingface_hub.constants.HF_HUB_DISABLE_TELEMETRY = True
+
+
+@functools.lru_cache(maxsize=1)
+def _quiet_client_class() -> type:
+    """gradio_client.Client without its telemetry.
+
+    A Client reports itself unless BOTH `analytics_enabled=False` and the variable
+    GRADIO_ANALYTICS_ENABLED say no, and an unset variable says yes. Rather than change the
+    caller's environment, the one method that reports does nothing here, and the flag reads
+    false whatever the environment says. (gradio_client is imported only when a client is made.)
+    """
+    from gradio_client import Client
+
+    class QuietClient(Client):  # type: ignore[misc]
+        analytics_enabled = property(lambda self: False, lambda self, value: None)
+
+        def _telemetry_thread(self) -> None:
+            return
+
+    return QuietClient
+
+
 class GradioClientTransport(Transport):
     """Gradio 4 and later. `client_factory` builds the gradio_client Clients (tests may replace it)."""
 
@@ -80,7 +118,7 @@ class GradioClientTransport(Transport):
     def __init__(self, client_factory: ClientFactory = make_client) -> None:
         self._factory = client_factory
 
-    def connect(self, url: str, connection: Connection, slots: int, config: Mapping[str, Any] | None = None) -> Session:
+    def connect(self, url: str, connection: ConnectOptions, slots: int, config: Mapping[str, Any] | None = None) -> ServerSession:
         session = ClientSession(url, slots, connection, self._factory)
         try:
             client = session.client(0)
@@ -105,10 +143,10 @@ def _is_login_failure(exc: BaseException) -> bool:
     return type(exc).__name__ == "AuthenticationError" or (isinstance(exc, ValueError) and "Could not login" in str(exc))
 
 
-class ClientSession(Session):
+class ClientSession(ServerSession):
     """gradio_client Clients for one server, built on first use and rebuilt after their stream drops."""
 
-    def __init__(self, url: str, slots: int, connection: Connection, factory: ClientFactory) -> None:
+    def __init__(self, url: str, slots: int, connection: ConnectOptions, factory: ClientFactory) -> None:
         self.url = url.rstrip("/") + "/"
         self.slots = slots
         self.connection = connection
@@ -170,7 +208,7 @@ class ClientSession(Session):
 
     # -- requests -----------------------------------------------------------------
 
-    def submit(self, request: Request, slot: int = 0) -> Job:
+    def submit(self, request: TransportRequest, slot: int = 0) -> Job:
         from gradio_client import handle_file
 
         params = {p.name: p for p in request.endpoint.parameters}
@@ -257,7 +295,7 @@ class ClientJob(Job):
         values = tuple(value) if returns != 1 and isinstance(value, (list, tuple)) else (value,)
         return tuple(self._convert(v) for v in values)
 
-    def result(self, timeout: float) -> Result:
+    def result(self, timeout: float) -> CallResult:
         try:
             value = self._job.result(timeout=timeout)
         except TIMEOUT_ERRORS:
@@ -269,7 +307,7 @@ class ClientJob(Job):
             if self._cancelled:
                 raise CallCancelled("cancelled") from None
             raise self._session._translate(exc, self._client, []) from None
-        return Result(self._outputs(value), self._endpoint)
+        return CallResult(self._outputs(value), self._endpoint)
 
     def _convert(self, value: Any) -> Any:
         if _is_file_data(value):
@@ -280,7 +318,7 @@ class ClientJob(Job):
                 return self._session.server_file(media, value.get("caption"))
             if value.get("__type__") == "update":
                 props = {k: self._convert(v) for k, v in value.items() if k not in ("__type__", "value")}
-                return Updated(self._convert(value.get("value")), props, "value" in value)
+                return ComponentUpdate(self._convert(value.get("value")), props, "value" in value)
             return {k: self._convert(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self._convert(v) for v in value]
@@ -301,15 +339,15 @@ class ClientJob(Job):
         worker.start()
         worker.join(CANCEL_WAIT)
 
-    def updates(self) -> list[Update]:
+    def updates(self) -> list[JobEvent]:
         # Job.status() keeps only the latest update, so a log line could be lost: read the queue.
-        found: list[Update] = []
+        found: list[JobEvent] = []
         # A generator's yields so far: apps that report progress only there need them (Plan.progress).
         with contextlib.suppress(Exception):
             yields = self._job.outputs()
             if len(yields) > self._yields_seen:
                 self._yields_seen = len(yields)
-                found.append(Update("generating", outputs=self._outputs(yields[-1])))
+                found.append(JobEvent("generating", outputs=self._outputs(yields[-1])))
         queue = getattr(getattr(self._job, "communicator", None), "updates", None)
         if queue is None:
             return found
@@ -321,7 +359,7 @@ class ClientJob(Job):
             log = getattr(update, "log", None)
             if log:
                 text, level = log
-                found.append(Update("log", log=(str(level), str(text))))
+                found.append(JobEvent("log", log=(str(level), str(text))))
             code = getattr(update, "code", None)
             if code is None:
                 continue
@@ -334,7 +372,7 @@ class ClientJob(Job):
                     progress = float(unit.progress)
                 elif getattr(unit, "length", None):
                     progress = float(unit.index or 0) / float(unit.length)
-            found.append(Update(_CODES.get(name, name.lower()), rank=update.rank, queue_size=update.queue_size, eta=update.eta, progress=progress))
+            found.append(JobEvent(_CODES.get(name, name.lower()), rank=update.rank, queue_size=update.queue_size, eta=update.eta, progress=progress))
 
 
 _CODES = {"IN_QUEUE": "queued", "JOINING_QUEUE": "queued", "PROCESSING": "started", "ITERATING": "started", "PROGRESS": "progress", "FINISHED": "finished"}

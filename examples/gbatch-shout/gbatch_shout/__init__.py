@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import gbatch
@@ -22,7 +22,7 @@ class ShoutPlan(gbatch.Plan):
             raise gbatch.RowProblem("nothing to shout", "text")
         return gbatch.Call({"text": values["text"], "times": values["times"]})
 
-    def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
         text = str(result.value)
         out.write(f"{text}{self.suffix}\n".encode(), ".txt")
         out.value("length", len(text))
@@ -43,13 +43,8 @@ class ShoutTool(gbatch.Tool):
     default_out = "shout-out"
 
     def plan(self, api: gbatch.ServerApi, options: Mapping[str, Any]) -> gbatch.Plan:
-        endpoint = api.endpoint("/shout")
-        if endpoint is None or [p.name for p in endpoint.parameters] != ["text", "times"]:
-            found = ", ".join(e.signature() for e in api.endpoints.values()) or "none"
-            raise gbatch.ServerError(f"{api.url} has no /shout(text, times) endpoint; it has: {found}")
+        gbatch.ExpectedApp("a shout app", "/shout", {"shout": ("text", "times")}).find(api)
         return ShoutPlan(options.get("suffix") or "")
 
 
-@gbatch.hookimpl
-def register_tools(register: Callable[[gbatch.Tool], None]) -> None:
-    register(ShoutTool())
+register_tools = gbatch.tool_hook(ShoutTool)

@@ -7,8 +7,7 @@ choices, the speed limits and their defaults are read from the server
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import gbatch
@@ -25,17 +24,9 @@ class TinyTtsPlan(gbatch.Plan):
     def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> gbatch.Call:
         if len(values["text"]) > MAX_CHARS:
             raise gbatch.RowProblem(f"{len(values['text'])} characters; the app takes at most {MAX_CHARS}", "text")
-        generated: dict[str, Any] = {}
-        # Random when the row gives none, journaled, and the same again on a re-run.
-        seed = gbatch.generated_value(
-            "seed", values, previous, generated,
-            make=lambda: random.randint(0, MAX_SEED),
-            valid=lambda s: isinstance(s, int) and 0 <= s <= MAX_SEED,
-        )  # fmt: skip
-        kwargs = {"text": values["text"], "voice": values["voice"], "speed": values["speed"], "seed": seed}
-        return gbatch.Call(kwargs, generated)
+        return gbatch.Call({name: values[name] for name in ("text", "voice", "speed", "seed")})
 
-    def collect(self, result: gbatch.Result, out: gbatch.Outputs) -> None:
+    def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
         audio, info = result.outputs
         if not isinstance(audio, gbatch.ServerFile):
             raise gbatch.RowFailed(f"the app returned no audio ({info})")
@@ -56,8 +47,8 @@ class TinyTtsTool(gbatch.Tool):
         gbatch.Column("text", required=True, help="What to say."),
         gbatch.Column("voice", param="voice", help="One of the voices the server offers."),
         gbatch.Column("speed", kind="float", param="speed", help="Speaking rate, within the server's limits."),
-        # No param= here: the app's default seed (0) would then fill every row, and no seed would be random.
-        gbatch.Column("seed", kind="int", minimum=0, maximum=MAX_SEED, help="Random when absent; kept for re-runs."),
+        # Random when the row gives none, journaled, and the same again on a re-run (never the app's 0).
+        gbatch.seed_column(maximum=MAX_SEED, param="seed"),
     )
     default_out = "tinytts-out"
     slots_per_server = 1
@@ -66,6 +57,4 @@ class TinyTtsTool(gbatch.Tool):
         return TinyTtsPlan()
 
 
-@gbatch.hookimpl
-def register_tools(register: Callable[[gbatch.Tool], None]) -> None:
-    register(TinyTtsTool())
+register_tools = gbatch.tool_hook(TinyTtsTool)
