@@ -24,6 +24,7 @@ PUBLIC = {
         "Endpoint",
         "ExitCode",
         "ExpectedApp",
+        "Failure",
         "File",
         "GbatchError",
         "GenericTool",
