@@ -174,7 +174,7 @@ def test_the_stand_in_notice_and_title(serve: Callable[..., str]) -> None:
     assert stand_in.notice(_api(serve(speech_app([])))) is None
 
 
-@pytest.mark.parametrize("tool", ["cosyvoice", "instantid", "fooocus", "sovits"])
+@pytest.mark.parametrize("tool", ["cosyvoice", "instantid", "fooocus", "sovits", "gptsovits", "rvc"])
 def test_each_bundled_stand_in_has_the_title_its_tool_recognises(tool: str) -> None:
     import importlib
 
@@ -185,3 +185,53 @@ def test_each_bundled_stand_in_has_the_title_its_tool_recognises(tool: str) -> N
 def test_tool_hook_registers_the_named_tools() -> None:
     registry = gbatch.load_registry(extra=[plugin])
     assert isinstance(registry.tool("speakkit"), SpeakTool) and isinstance(registry.tool("voicekit"), VoiceTool)
+
+
+@pytest.mark.parametrize(("tool", "app"), [("gptsovits", "GPT-SoVITS's inference_webui.py"), ("rvc", "RVC's infer-web.py")])
+def test_the_voice_tools_refuse_another_app_with_the_standard_message(tool: str, app: str, serve: Callable[..., str]) -> None:
+    api = _api(serve(speech_app([])))
+    with pytest.raises(gbatch.ServerError) as info:
+        gbatch.load_registry().tool(tool).plan(api, {})
+    message = str(info.value)
+    assert message.startswith(f"{api.url} does not look like {app}. Expected ") and message.endswith("Found:\n  /speak(text, speed, seed)")
+
+
+def old_gptsovits_app() -> gr.Blocks:
+    """GPT-SoVITS's web UI before pause_second and the v3 inputs (its 2024 v2 release)."""
+
+    def get_tts_wav(
+        ref_wav_path: str, prompt_text: str, prompt_language: str, text: str, text_language: str, how_to_cut: str, top_k: float, top_p: float, temperature: float, ref_free: bool, speed: float
+    ) -> None:
+        return None
+
+    def change_gpt_weights(gpt_path: str) -> None:
+        return None
+
+    def change_sovits_weights(sovits_path: str) -> None:
+        return None
+
+    with gr.Blocks() as demo:
+        gpt = gr.Dropdown(["GPT_weights_v2/alice-e15.ckpt"], value="GPT_weights_v2/alice-e15.ckpt", label="GPT weight list")
+        sovits = gr.Dropdown(["SoVITS_weights_v2/alice_e8_s200.pth"], value="SoVITS_weights_v2/alice_e8_s200.pth", label="SoVITS weight list")
+        ref = gr.Audio(type="filepath", label="Reference audio")
+        prompt_text, text = gr.Textbox(label="Text for reference audio"), gr.Textbox(label="Inference text")
+        prompt_language = gr.Dropdown(["Chinese", "English"], value="Chinese", label="Language for reference audio")
+        text_language = gr.Dropdown(["Chinese", "English"], value="Chinese", label="Inference text language")
+        how_to_cut = gr.Dropdown(["No slice", "Slice once every 4 sentences"], value="Slice once every 4 sentences", label="How to slice the sentence")
+        top_k = gr.Slider(1, 100, value=15, step=1, label="top_k")
+        top_p, temperature = gr.Slider(0, 1, value=1, label="top_p"), gr.Slider(0, 1, value=1, label="temperature")
+        ref_free, speed = gr.Checkbox(label="No reference text"), gr.Slider(0.6, 1.65, value=1, label="Speed")
+        speech = gr.Audio(label="Output")
+        gpt.change(change_gpt_weights, [gpt], [], api_name="change_gpt_weights")
+        sovits.change(change_sovits_weights, [sovits], [], api_name="change_sovits_weights")
+        inputs = [ref, prompt_text, prompt_language, text, text_language, how_to_cut, top_k, top_p, temperature, ref_free, speed]
+        gr.Button("Synthesize").click(get_tts_wav, inputs, [speech], api_name="get_tts_wav")
+    return demo
+
+
+def test_gptsovits_binds_only_the_inputs_an_older_ui_has(serve: Callable[..., str]) -> None:
+    plan = gbatch.load_registry().tool("gptsovits").plan(_api(serve(old_gptsovits_app())), {})
+    columns = {c.name: c for c in plan.columns}
+    assert (columns["speed"].minimum, columns["speed"].maximum, columns["speed"].default) == (0.6, 1.65, 1)
+    assert columns["pause"].param is None and columns["pause"].default is None  # the UI has no pause_second: the column stays unbound
+    assert columns["top_k"].default == 15

@@ -72,3 +72,21 @@ def test_progress_an_app_reports_shows_how_far_rows_are() -> None:
     counts.running.update({"a", "b"})
     counts.fractions.update({"a": 0.25, "b": 0.75, "gone": 1.0})
     assert "2 in flight (50% along)" in counts.line(200)
+
+
+def test_each_servers_voice_is_shown_and_switches_are_said() -> None:
+    out = io.StringIO()
+    listener = RichListener(Console(file=out, force_terminal=True, width=200))
+    listener.batch_started(2)
+    listener.row_status("a", {"code": "state", "server": "http://gpu1/", "state": "alice", "switched": True, "switches": 1})
+    listener.row_status("b", {"code": "state", "server": "http://gpu2/", "state": "bob", "switched": False, "switches": 3})
+    assert "voices: http://gpu1/ alice, http://gpu2/ bob" in listener.counts.line()
+    listener.batch_finished(ExecutorReport([]))
+    assert "http://gpu1/: now alice (switch 1)" in plain(out.getvalue())
+    assert "now bob" not in plain(out.getvalue())
+
+    out = io.StringIO()
+    flat = PlainListener(Console(file=out, width=200))
+    flat.row_status("a", {"code": "state", "server": "http://gpu1/", "state": "alice", "switched": True, "switches": 2})
+    flat.row_status("b", {"code": "state", "server": "http://gpu1/", "state": "alice", "switched": False, "switches": 2})
+    assert out.getvalue().splitlines() == ["http://gpu1/: now alice (switch 2)"]

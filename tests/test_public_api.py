@@ -43,6 +43,7 @@ PUBLIC = {
         "ServerApi",
         "ServerError",
         "ServerFile",
+        "ServerState",
         "StandIn",
         "StreamedFile",
         "TaskFile",

@@ -206,7 +206,7 @@ def test_stand_in_has_upstream_events_and_inputs(standin: Standin) -> None:
     assert load[3]["props"]["choices"] == ["Auto", "cpu"]
     # The local-folder refresh lists ./trained/<name> like upstream.
     listed = standin.predict(4, [])["data"][0]
-    assert listed["choices"] in (["./trained/demo"], [["./trained/demo", "./trained/demo"]])
+    assert listed["choices"] in (["./trained/demo", "./trained/duet"], [["./trained/demo", "./trained/demo"], ["./trained/duet", "./trained/duet"]])
 
 
 # -- runs -------------------------------------------------------------------------------------
@@ -441,3 +441,36 @@ def test_restarted_server_gets_the_model_again(slow: Standin, tmp_path: Path) ->
     assert all(rows[i]["status"] == "ok" for i in ("1", "2", "3", "4"))
     assert rows["2"]["attempts"] >= 2
     assert sorted(p.name for p in (tmp_path / "out").glob("*.wav")) == ["1.wav", "2.wav", "3.wav", "4.wav"]
+
+
+def test_one_batch_with_two_models(standin: Standin, tmp_path: Path) -> None:
+    """Rows name their model folder: each is loaded only for its rows, and every conversion ran with its row's model."""
+    rows = [{"id": f"{i}", "audio": song(name), "model": model, "speaker": speaker} for i, (name, model, speaker) in enumerate(
+        [("scale", "./trained/demo", "alice"), ("call", "./trained/duet", "dave"), ("twinkle", "./trained/demo", "bob"), ("lullaby", "./trained/duet", "carol"), ("scale", "./trained/duet", "")],
+    )]  # fmt: skip
+    tasks = write_tasks(tmp_path / "t.csv", rows)
+    seen = len(standin.calls())
+    result = sovits(standin, tasks, tmp_path / "out", "--json")
+    assert result.exit_code == 0, result.output
+    calls = standin.calls()[seen:]
+    # Each model is loaded once to learn its speakers, then once more at most for its rows.
+    loads = [c for c in calls if c["handler"] == "modelAnalysis"]
+    assert [c["local_model_selection"] for c in loads[:2]] == ["./trained/demo", "./trained/duet"]
+    assert len(loads) <= 3
+    wanted = {r["id"]: r["model"] for r in rows}
+    converted = [c for c in calls if c["handler"] == "vc_fn"]
+    assert len(converted) == 5
+    by_speaker = {"alice": "./trained/demo", "bob": "./trained/demo", "carol": "./trained/duet", "dave": "./trained/duet"}
+    for call in converted:
+        assert call["loaded"] == by_speaker[call["sid"]], call
+    assert sorted(wanted.values()).count("./trained/duet") == sum(1 for c in converted if c["loaded"] == "./trained/duet")
+    assert json.loads(result.stdout)["succeeded"] == 5
+
+
+def test_a_speaker_of_another_model_is_refused(standin: Standin, tmp_path: Path) -> None:
+    tasks = write_tasks(tmp_path / "t.csv", [{"id": "a", "audio": song("scale"), "model": "./trained/duet", "speaker": "alice"}])
+    converted = len(standin.calls("vc_fn"))
+    result = sovits(standin, tasks, tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "'alice' is not a speaker of the model ./trained/duet; it has: carol, dave" in result.output
+    assert len(standin.calls("vc_fn")) == converted

@@ -50,7 +50,7 @@ from ._errors import (
 from ._outputs import atomic_write, sanitize
 from ._plugin_kit import ExpectedApp, StandIn, not_the_app, tool_hook
 from ._plugins import PluginInfo, Registry, load_registry
-from ._tool import Call, Option, Outputs, Plan, RowProblem, Tool, generated_value
+from ._tool import Call, Option, Outputs, Plan, RowProblem, ServerState, Tool, generated_value
 from .hookspecs import hookimpl
 from .transports.base import CallResult, ComponentUpdate, ConnectOptions, ServerFile
 
@@ -109,6 +109,7 @@ __all__ = [
     "ServerApi",
     "ServerError",
     "ServerFile",
+    "ServerState",
     "StandIn",
     "StreamedFile",
     "TaskFile",

@@ -62,6 +62,8 @@ class BatchOptions:
     delimiter: str | None = None
     #: a Dask scheduler address (`tcp://host:8786`): rows run on its workers (needs `gbatch[dask]`)
     cluster: str | None = None
+    #: `VOICE@URL`: rows needing that server state (a voice) run only on that server (repeatable)
+    pins: Sequence[str] = ()
 
 
 @dataclass
@@ -102,6 +104,8 @@ class BatchResult:
     servers: list[str] = field(default_factory=list)
     #: the review page written after the batch, if any
     review: Path | None = None
+    #: server label -> how many times its voice (server state) was switched, for tools that need one
+    switches: dict[str, int] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -126,6 +130,7 @@ class BatchResult:
             "results": str(self.results) if self.results else None,
             "review": str(self.review) if self.review else None,
             "exit_code": int(self.exit_code),
+            **({"switches": dict(self.switches)} if self.switches else {}),
         }
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Generic, TypeVar
 
@@ -153,6 +153,8 @@ def execute(
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
     cancel_grace: float = CANCEL_GRACE,
+    states: Sequence[str | None] | None = None,
+    pins: Mapping[str, Collection[str]] | None = None,
 ) -> ExecutorReport[T]:
     """Run `work` once per item (retrying as the policy says) and return every outcome.
 
@@ -168,6 +170,10 @@ def execute(
         cancel the running items; those end in `not_run`, and the report is `halted`.
     :param cancel_grace: once the batch stops, seconds running attempts get to see
         `Attempt.cancelled` and end; any still running then are given up (not run).
+    :param states: per item, the server state it needs (a loaded voice) or None; a
+        server then runs rows of one state at a time (see `_states.StateRouter`). The
+        work itself must bring the server into the row's state.
+    :param pins: state -> the backend URLs its rows may run on.
 
     Ctrl-C (KeyboardInterrupt) in the calling thread stops new work, sets
     `Attempt.cancelled` for the running items, waits for them (a second Ctrl-C stops
@@ -184,6 +190,8 @@ def execute(
         halt_on_failures=halt_on_failures,
         clock=clock,
         rng=rng,
+        states=states,
+        pins=pins,
     )
     run = _Run(
         scheduler,

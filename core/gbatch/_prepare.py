@@ -160,11 +160,14 @@ def pick_seeds(columns: Sequence[Column], values: Mapping[str, Any], earlier: Ma
 
 
 def _sent(call: Call) -> Mapping[str, Any]:
-    """What a row sends, for its input hash: its values and each earlier step's (a one-step
-    call hashes as it always did, so existing journals stay valid)."""
-    if not call.before:
-        return call.kwargs
-    return {**call.kwargs, " before": [{"endpoint": step.endpoint, **step.kwargs} for step in call.before]}
+    """What a row sends, for its input hash: its values, each earlier step's and the server
+    state it needs (a one-step call hashes as it always did, so existing journals stay valid)."""
+    sent: dict[str, Any] = {**call.kwargs, **call.server_paths}
+    if call.before:
+        sent[" before"] = [{"endpoint": step.endpoint, **step.kwargs} for step in call.before]
+    if call.state is not None:
+        sent[" state"] = call.state.key  # another voice is another output
+    return sent
 
 
 def _one_line_per_cause(problems: list[TaskFileProblem]) -> list[TaskFileProblem]:
@@ -253,4 +256,4 @@ def _as_browser_sends(call: Call, plan: Plan, api: ServerApi) -> Call:
     endpoint = api.endpoint(ref)
     kwargs = browser_values(endpoint, call.kwargs)
     before = tuple(_as_browser_sends(step, plan, api) for step in call.before)
-    return Call(kwargs, call.generated, call.endpoint, before)
+    return Call(kwargs, call.generated, call.endpoint, before, call.state, dict(call.server_paths))

@@ -30,6 +30,8 @@ class _Counts:
         self.started = time.monotonic()
         #: cluster workers: name -> the latest `row_status` with code "worker" (rows done, rate, health)
         self.workers: dict[str, dict[str, Any]] = {}
+        #: server -> the voice (server state) it holds, for tools whose rows need one
+        self.states: dict[str, str] = {}
 
     def rate(self) -> float:
         minutes = (time.monotonic() - self.started) / 60
@@ -48,6 +50,8 @@ class _Counts:
             ]
             if waiting:
                 parts.append((f"server queue: {len(waiting)} waiting (next at {min(waiting) + 1})", ""))
+            if self.states:
+                parts.append(("voices: " + ", ".join(f"{server} {state}" for server, state in sorted(self.states.items())), ""))
             workers = self.worker_line()
             if workers:
                 parts.append((workers, re.sub(r"\[/?[a-z]+\]", "", workers)))
@@ -117,6 +121,13 @@ class RichListener(Listener):
                 self.progress.console.print(f"[red]worker {status['worker']} is unhealthy[/] ({status.get('error')}); its rows go to other workers", markup=True, highlight=False)
             self._refresh()
             return
+        if status.get("code") == "state":
+            with self.counts.lock:
+                self.counts.states[str(status["server"])] = str(status["state"])
+            if status.get("switched"):
+                self.progress.console.print(f"{status['server']}: now {status['state']} (switch {status.get('switches')})", markup=False, highlight=False)
+            self._refresh()
+            return
         with self.counts.lock:
             if status.get("progress") is not None:
                 self.counts.fractions[item_id] = float(status["progress"])
@@ -172,6 +183,9 @@ class PlainListener(Listener):
         self._say(f"running {total} row{'s' if total != 1 else ''}")
 
     def row_status(self, item_id: str, status: dict[str, Any]) -> None:
+        if status.get("code") == "state" and status.get("switched"):
+            self._say(f"{status['server']}: now {status['state']} (switch {status.get('switches')})")
+            return
         # Cluster workers: say when one turns unhealthy, or recovers.
         if status.get("code") != "worker":
             return

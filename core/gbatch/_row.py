@@ -5,12 +5,18 @@ an executor thread) and a Dask worker (`gbatch._cluster.run_row`). `attempt_row`
 sends the row's request(s), lets the plan save what came back, and turns any failure
 into an `AttemptFailed` carrying a `Failure` value; `JournalRecorder` writes the record
 of each finished row from its outcome, with the plan's `explain` applied to a failure.
+
+A row that needs a server state (`Call.state`, a loaded voice) is sent under its
+server's `StateGate`: the state is applied first if the server is not in it, and the
+switch is journaled (`{"event": "switch", ...}`) and reported to the listener.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +26,11 @@ from ._batch import BatchOptions, PreparedRow, plain_values
 from ._call import call, cause_of, classify, describe
 from ._errors import AppError, CallError, ConnectionLost, Failure
 from ._executor import Attempt, AttemptFailed, ErrorKind, ItemOutcome, Listener
+from ._gate import StateGate
 from ._journal import Journal
 from ._outputs import atomic_write, sanitize
 from ._servers import Server, redact, redact_url
-from ._tool import Call, Plan, Tool
+from ._tool import Call, Plan, ServerState, Tool
 from .transports.base import CallResult, ServerFile, ServerSession, TransportRequest
 
 __all__ = ["BatchRun", "Collected", "Group", "JournalRecorder", "RowOutputs", "attempt_row", "failure_of"]
@@ -95,19 +102,24 @@ def attempt_row(
     strict: bool,
     retry_app_errors: bool,
     secrets: Sequence[str],
+    gate: StateGate | None = None,
+    journal: Journal | None = None,
 ) -> Collected:
     """Send one row's request(s) to `server`, then let the plan save the result into `folder`.
 
     Runs in a worker thread (or on a Dask worker). Raises `AttemptFailed` — the
     `Failure` and what the schedule does next — for whatever went wrong, including a
     `--strict` warning from the server.
+
+    :param gate: the server's state gate, for a row whose call needs a server state.
+    :param journal: where a state switch is recorded (None: not recorded).
     """
     logs: list[tuple[str, str]] = []
     try:
-        outputs = _send_and_collect(server, plan, row_call, name, folder, attempt, logs)
+        outputs = _send_and_collect(server, plan, row_call, name, folder, attempt, logs, gate, journal)
     except Exception as exc:  # noqa: BLE001 - every failure of the attempt becomes a Failure
-        if isinstance(exc, ConnectionLost) and _overrides_setup(plan):
-            server.needs_setup = True  # a server that lost its session has lost what setup did
+        if isinstance(exc, ConnectionLost):
+            _lost_session(server, plan, gate)
         raise AttemptFailed(failure_of(exc, logs, secrets), classify(exc, retry_app_errors=retry_app_errors)) from exc
     warnings = _warnings(logs)
     if strict and warnings:
@@ -122,14 +134,24 @@ def attempt_row(
 
 
 def _send_and_collect(
-    server: Server, plan: Plan, row_call: Call, name: str, folder: Path, attempt: Attempt, logs: list[tuple[str, str]]
+    server: Server,
+    plan: Plan,
+    row_call: Call,
+    name: str,
+    folder: Path,
+    attempt: Attempt,
+    logs: list[tuple[str, str]],
+    gate: StateGate | None,
+    journal: Journal | None,
 ) -> RowOutputs:
-    _ensure_setup(server, plan)
+    if _ensure_setup(server, plan) and gate is not None:
+        gate.assume(server.state)
     # One server session per attempt: the steps of a row share gr.State, rows do not.
     session = f"{attempt.item_id}#{attempt.number}"
-    for step in row_call.before:
-        logs.extend(_send(server, plan, step, session, attempt).logs)
-    result = _send(server, plan, row_call, session, attempt)
+    with _in_state(server, plan, row_call.state, gate, attempt, journal):
+        for step in row_call.before:
+            logs.extend(_send(server, plan, step, session, attempt).logs)
+        result = _send(server, plan, _with_server_paths(row_call, server), session, attempt)
     logs.extend(result.logs)
     outputs = RowOutputs(folder, name, row_call, server.session, logs)
     plan.collect(result, outputs)
@@ -157,14 +179,52 @@ def _send(server: Server, plan: Plan, step: Call, session: str, attempt: Attempt
     return call(server.session, TransportRequest(endpoint, step.kwargs, session), attempt, progress=progress)
 
 
-def _ensure_setup(server: Server, plan: Plan) -> None:
-    """Run the plan's setup again on a server that lost its session (restarted), once."""
+def _ensure_setup(server: Server, plan: Plan) -> bool:
+    """Run the plan's setup again on a server that lost its session (restarted), once; True if it ran."""
     if not server.needs_setup:
-        return
+        return False
+    ran = False
     with server.setup_lock:
-        if server.needs_setup:
+        if server.needs_setup:  # not if another row's thread did it meanwhile
+            server.state = None  # setup says which state it leaves the server in, if it knows
             plan.setup(server)
             server.needs_setup = False
+            ran = True
+    return ran
+
+
+def _lost_session(server: Server, plan: Plan, gate: StateGate | None) -> None:
+    """A server that lost its session (restarted) has lost what setup and the last switch loaded."""
+    if gate is not None:
+        gate.forget()
+    if _overrides_setup(plan):
+        server.needs_setup = True
+
+
+@contextmanager
+def _in_state(
+    server: Server, plan: Plan, state: ServerState | None, gate: StateGate | None, attempt: Attempt, journal: Journal | None
+) -> Iterator[None]:
+    """Run the body with `server` in the state the row needs: switched if need be (the switch
+    journaled and reported), waiting while rows of another state still run there."""
+    if state is None or gate is None:
+        yield
+        return
+    read = (lambda: plan.read_state(server)) if type(plan).read_state is not Plan.read_state else None
+    with gate.holding(state.key, lambda: plan.apply_state(server, state), attempt.cancelled, read) as took:
+        if took is not None and journal is not None:
+            switch = {"event": "switch", "server": server.label, "state": str(state), "key": state.key}
+            journal.append({**switch, "row": attempt.item_id, "seconds": round(took, 3), "at": _iso(time.time())})
+        attempt.report(code="state", server=server.label, state=str(state), switched=took is not None, switches=len(gate.switches))
+        yield
+
+
+def _with_server_paths(call: Call, server: Server) -> Call:
+    """The call with each `server_paths` file uploaded to this server and its path as the value."""
+    if not call.server_paths:
+        return call
+    uploaded = {name: server.session.upload(file) for name, file in call.server_paths.items()}
+    return replace(call, kwargs={**call.kwargs, **uploaded}, server_paths={})
 
 
 def _overrides_setup(plan: Plan) -> bool:
@@ -202,6 +262,8 @@ class BatchRun:
     out_dir: Path
     secrets: list[str]
     say: Callable[[str], None] = print
+    #: server URL -> the state (voice) its rows hold, for rows that need one (set by the runner)
+    gates: dict[str, StateGate] = field(default_factory=dict)
 
     @property
     def plan(self) -> Plan:
@@ -210,6 +272,10 @@ class BatchRun:
     def group(self, url: str) -> Group:
         """The group of the server at `url` (the first group for an unknown one)."""
         return self.groups.get(self.group_of.get(url, ""), next(iter(self.groups.values())))
+
+    def switches(self) -> dict[str, int]:
+        """Server label -> how many times its state (voice) was switched, for servers that switched."""
+        return {self.servers[url].label: len(gate.switches) for url, gate in self.gates.items() if gate.switches}
 
     def claim(self, item: PreparedRow, attempt: Attempt) -> None:
         if attempt.number == 1:
@@ -233,6 +299,8 @@ class BatchRun:
             strict=self.options.strict,
             retry_app_errors=self.options.retry_app_errors,
             secrets=self.secrets,
+            gate=self.gates.get(server.url),
+            journal=self.journal,
         )
 
 

@@ -20,13 +20,15 @@ from ._columns import normalize_key
 from ._each import cross, parse_each
 from ._errors import CallError, PluginError, ServerError, TaskFileProblem, UsageError
 from ._executor import ErrorKind, ExecutorReport, ItemOutcome, Listener, RetryPolicy, ServerSlots, execute
+from ._gate import StateGate
 from ._journal import Journal, write_results
 from ._outputs import clean_partials
 from ._prepare import column_map, prepare_batch
 from ._resume import OutLock, assign_names, keep_takes, read_redo, refuse_foreign_files, rename_outputs, select_rows
 from ._review import write_review
 from ._row import BatchRun, Collected, Group, JournalRecorder
-from ._servers import Connected, Server, connect_servers, parse_server, redact
+from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
+from ._states import parse_pin
 from ._tasks import TaskFile, read_tasks
 from ._tool import Plan, Tool
 from .transports import AutoTransport
@@ -307,6 +309,7 @@ def _report(
     result.failed = sum(1 for o in report.outcomes if not o.ok)
     result.not_run = len(not_run)
     result.interrupted, result.halted = report.interrupted, report.halted
+    result.switches = run.switches()
     table = [{**rec, "row": item.row.values} for item, rec in zip(prepared, rows, strict=True)]
     result.results = write_results(run.out_dir, table, task.columns)
     if run.options.review:
@@ -336,11 +339,37 @@ def _execute(run: BatchRun, to_run: Sequence[PreparedRow], backends: Sequence[Se
         "halt_on_failures": options.halt_on_failures,
         "listener": _Fanout([recorder, listener or Listener()]),
     }
+    states = [item.call.state.key if item.call.state else None for item in to_run]
     if options.cluster:
+        if any(states):
+            raise UsageError("this tool's rows need a voice loaded on the server, which --cluster does not schedule yet: use --server")
         from ._cluster import ClusterRun  # distributed is imported only when a cluster is named
 
         return ClusterRun(run, to_run).execute(**settings)
-    return execute([(item.row.id, item) for item in to_run], run.attempt, backends, **settings)
+    run.gates = {url: StateGate(server.state) for url, server in run.servers.items()}
+    items = [(item.row.id, item) for item in to_run]
+    return execute(items, run.attempt, backends, states=states, pins=_pins(run, to_run), **settings)
+
+
+def _pins(run: BatchRun, to_run: Sequence[PreparedRow]) -> dict[str, set[str]]:
+    """`--pin VOICE@URL` as state key -> server URLs; a voice or server the batch lacks is a usage error."""
+    known: dict[str, str] = {}  # a state's key or its label -> its key
+    for item in to_run:
+        state = item.call.state
+        if state is not None:
+            known.setdefault(state.key, state.key)
+            known.setdefault(str(state), state.key)
+    pins: dict[str, set[str]] = {}
+    for text in run.options.pins:
+        pin = parse_pin(text)
+        if pin.url not in run.servers:
+            raise UsageError(f"--pin {text!r}: {redact_url(pin.url)} is not one of this batch's --server URLs")
+        key = known.get(pin.state) or next((k for name, k in known.items() if name.casefold() == pin.state.casefold()), None)
+        if key is None:
+            names = sorted({name for name, k in known.items() if name != k} or set(known))
+            raise UsageError(f"--pin {text!r}: no row to run needs {pin.state!r}; the voices: {', '.join(names) or 'none'}")
+        pins.setdefault(key, set()).add(pin.url)
+    return pins
 
 
 class _Fanout(Listener):

@@ -21,12 +21,13 @@ import itertools
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from ._errors import Failure
+from ._states import StateRouter
 
 __all__ = [
     "ServerSlots",
@@ -180,6 +181,8 @@ class Row:
     waits: int = 0
     started: float | None = None
     failed_on: list[str] = field(default_factory=list)
+    #: the server state the row needs (a loaded voice), or None (see `_states`)
+    state: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,10 +226,18 @@ class Scheduler(Generic[T]):
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        states: Sequence[str | None] | None = None,
+        pins: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         if not backends:
             raise ValueError("execute() needs at least one backend")
         self.rows = [Row(index, item_id, payload) for index, (item_id, payload) in enumerate(items)]
+        #: with rows that need a server state: which row each free slot takes (see `_states`)
+        self.router: StateRouter | None = None
+        if states is not None and any(state is not None for state in states):
+            for row, state in zip(self.rows, states, strict=True):
+                row.state = state
+            self.router = StateRouter([b.url for b in backends], pins)
         self.backends = list(backends)
         capacity = sum(b.slots for b in backends)
         self.jobs = min(jobs or capacity, capacity)
@@ -289,6 +300,8 @@ class Scheduler(Generic[T]):
         if self.stopping:
             return []
         self._release_due()
+        if self.router is not None:
+            return self._starts_by_state(self.router)
         chosen: list[Start] = []
         deferred: list[Row] = []
         while self.in_flight < self.jobs and self.ready:
@@ -302,6 +315,28 @@ class Scheduler(Generic[T]):
                 continue
             chosen.append(self._start(row, backend))
         self.ready.extendleft(reversed(deferred))
+        return chosen
+
+    def _starts_by_state(self, router: StateRouter) -> list[Start]:
+        # Each free slot asks the router for a row its server can run without a switch under
+        # running rows; a server whose rows all need another state switches once drained.
+        chosen: list[Start] = []
+        while self.in_flight < self.jobs and self.ready:
+            now = self.clock()
+            awake = {b.url for b in self.backends if self.resting_until[b.url] <= now}
+            # as in `pick_backend`: a resting server takes rows only when every server rests
+            candidates = [b for b in self.backends if self.free[b.url] and (b.url in awake or not awake)]
+            pick = None
+            for backend in sorted(candidates, key=lambda b: -len(self.free[b.url])):
+                position = router.choose(backend.url, [row.state for row in self.ready], awake)
+                if position is not None:
+                    pick = (position, backend)
+                    break
+            if pick is None:
+                break
+            row = self.ready[pick[0]]
+            del self.ready[pick[0]]
+            chosen.append(self._start(row, pick[1]))
         return chosen
 
     def pick_backend(self, row: Row) -> ServerSlots | None:
@@ -333,6 +368,8 @@ class Scheduler(Generic[T]):
         if row.started is None:
             row.started = self.wall()
         self.in_flight += 1
+        if self.router is not None:
+            self.router.started(backend.url, row.state)
         return Start(row, backend, slot, row.attempts)
 
     def _release_due(self) -> None:
@@ -382,6 +419,8 @@ class Scheduler(Generic[T]):
     def _release(self, start: Start) -> None:
         self.in_flight -= 1
         bisect.insort(self.free[start.backend.url], start.slot)
+        if self.router is not None:
+            self.router.ended(start.backend.url)
 
     def _rest(self, url: str) -> None:
         self.troubles[url] += 1

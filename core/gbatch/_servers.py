@@ -75,6 +75,9 @@ class Server:
         self.setup_lock = threading.Lock()
         #: free-form facts a plan's setup found (e.g. the speakers of the loaded model)
         self.facts: dict[str, Any] = {}
+        #: the server state (a `ServerState.key`) the plan's setup left the server in, when it
+        #: knows (a model it loaded): rows needing it then run without loading it again
+        self.state: str | None = None
 
     @property
     def api(self) -> ServerApi:

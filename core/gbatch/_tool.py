@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._api import ServerApi
-from ._columns import Column
+from ._columns import Column, File
 from ._errors import Failure, RowProblem, UsageError
 from .transports.base import CallResult, ServerFile
 
 if TYPE_CHECKING:
     from ._servers import Server
 
-__all__ = ["BUILTIN_FLAGS", "Call", "Option", "Outputs", "Plan", "RowProblem", "Tool", "generated_value"]
+__all__ = ["BUILTIN_FLAGS", "Call", "Option", "Outputs", "Plan", "RowProblem", "ServerState", "Tool", "generated_value"]
 
 #: the flags every tool command has; a tool's column or option may not take one of these names
 BUILTIN_FLAGS = frozenset(
-    ["server", "jobs", "out", "name", "timeout", "retries", "retry-app-errors", "halt-on-failures", "overwrite", "restart", "retry-failed", "rename", "dry-run", "strict", "encoding", "delimiter", "each", "auth", "token", "header", "max-download-mb", "cluster", "quiet", "json", "help", "version"]
+    ["server", "pin", "jobs", "out", "name", "timeout", "retries", "retry-app-errors", "halt-on-failures", "overwrite", "restart", "retry-failed", "rename", "dry-run", "strict", "encoding", "delimiter", "each", "auth", "token", "header", "max-download-mb", "cluster", "quiet", "json", "help", "version"]
 )
 
 
@@ -92,12 +92,40 @@ class Call:
     :param before: calls made first, in order, in the same server session (they share
         `gr.State`), e.g. Fooocus's `get_task` before `generate_clicked`. Their results
         are not collected; a failure fails the row.
+    :param state: the server state the row needs (a voice's weights loaded), when the app
+        keeps it in the server's global state rather than in the request. Rows are then
+        grouped by state per server, and the state is applied before a server's first
+        row of it (see `ServerState`).
+    :param server_paths: parameter name -> a local file, for a textbox that takes a path
+        on the server (RVC's input audio): the file is uploaded to the row's server
+        (`POST /upload`, as the app's own file inputs do) and its server path sent as the text.
     """
 
     kwargs: dict[str, Any]
     generated: dict[str, Any] = field(default_factory=dict)
     endpoint: str | int | None = None
     before: tuple[Call, ...] = ()
+    state: ServerState | None = None
+    server_paths: dict[str, File] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """A state of a server's globals that rows need, and the calls that reach it.
+
+    :param key: its identity: rows with equal keys need the same state (e.g. the GPT and
+        SoVITS weight files of a voice). Part of each row's input hash.
+    :param label: how the user names it (a voice name): progress, journal, `--pin LABEL@URL`.
+    :param calls: the calls that put a server in this state, in order (each `Call`'s
+        `endpoint` and `kwargs`); `Plan.apply_state` sends them unless a plan overrides it.
+    """
+
+    key: str
+    label: str = ""
+    calls: tuple[Call, ...] = ()
+
+    def __str__(self) -> str:
+        return self.label or self.key
 
 
 def generated_value(
@@ -124,6 +152,10 @@ def generated_value(
         value = make()
     generated[name] = value
     return value
+
+
+#: seconds a state switch (loading a voice's weights) may take
+STATE_TIMEOUT = 600.0
 
 
 class Outputs(Protocol):
@@ -167,6 +199,10 @@ class Plan(ABC):
     columns: Sequence[Column]
     #: shown to the user once the plan is made (e.g. "this server is a stand-in")
     notice: str | None = None
+    #: the column that holds the text to speak, for speech tools (a book's pieces go there)
+    text_column: str | None = None
+    #: the columns that make up a voice (a voices file gives them per voice name)
+    voice_columns: tuple[str, ...] = ()
 
     def setup(self, server: Server) -> None:  # noqa: B027 - optional
         """Prepare one server before its first row (load a model, say); raise `gbatch.ServerError`
@@ -203,6 +239,22 @@ class Plan(ABC):
     def fingerprint(self) -> str:
         """Options that change a row's output without changing its call (e.g. the file format)."""
         return ""
+
+    def apply_state(self, server: Server, state: ServerState) -> None:
+        """Put `server` into `state` (see `Call.state`): by default, send `state.calls` in order.
+        Raise `gbatch.CallError` (e.g. `RowFailed`) when it cannot be reached.
+
+        Runs in a worker thread, while no row of another state runs on that server: before
+        its first row of the state, and again after the server lost its session (restarted).
+        """
+        for step in state.calls:
+            server.call(step.endpoint if step.endpoint is not None else self.api_name, step.kwargs, timeout=STATE_TIMEOUT)
+
+    def read_state(self, server: Server) -> str | None:
+        """The key of the state `server` is in now, read back cheaply from the app, or None
+        when the app cannot tell (the default). When it can, gbatch asks before each group
+        of rows and applies the state again if someone else changed it. Worker thread."""
+        return None
 
     def progress(self, outputs: Sequence[Any]) -> float | None:
         """0..1 from what a generator endpoint yielded so far, for apps that report progress only

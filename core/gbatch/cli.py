@@ -129,6 +129,7 @@ def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect
         _param("encoding", Annotated[str | None, typer.Option("--encoding", metavar="NAME", help="Task file encoding (default: detected; a file that is not UTF-8 is named in a note).")], None),
         _param("delimiter", Annotated[str | None, typer.Option("--delimiter", metavar="CHAR", help="CSV delimiter: , ; tab | (default: detected).")], None),
         _param("each", Annotated[list[str] | None, typer.Option("--each", metavar="COLUMN=SOURCE", help="Rows from a glob of files (faces/*.png), a .txt file (one value per line) or a;b;c (repeatable: the cross product; with a task file, each row is crossed).")], None),
+        _param("pin", Annotated[list[str] | None, typer.Option("--pin", metavar="VOICE@URL", help="For tools whose voice lives on the server: run that voice's rows only on that --server (repeatable).")], None),
         _cluster_param(),
         *_connection_params(),
         _download_param(),
@@ -228,6 +229,7 @@ def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:
         each=kwargs.get("each") or [],
         connection=_connection(kwargs),
         cluster=kwargs.get("cluster"),
+        pins=kwargs.get("pin") or [],
         defaults=defaults,
         tool_options=tool_options,
     )
@@ -349,6 +351,9 @@ def _show_summary(result: Any, console: Console) -> None:
     minutes = result.seconds / 60
     rate = f", {ran / minutes:.1f} rows/min" if ran and minutes > 0 else ""
     console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}")
+    if result.switches:
+        each = ", ".join(f"{server} {count}" for server, count in result.switches.items())
+        console.print(f"voice switches: {sum(result.switches.values())} ({each})", highlight=False, soft_wrap=True)
     console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False, soft_wrap=True)
     if result.review:
         console.print(f"review:  {result.review}\n  mark bad takes there (x), then: {_redo_command(result.out_dir / 'redo.txt')}", highlight=False, soft_wrap=True)

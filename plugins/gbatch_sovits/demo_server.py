@@ -37,7 +37,7 @@ The working directory of the web UI (`raw/`, `results/`, `tts.wav`) is `--workdi
 default a fresh temporary folder; a `trained` link in it points at `--trained`, so
 `./trained/<name>` names a model folder as it does upstream. `--record FILE` appends
 every call of the load, unload and convert events to FILE as a JSON line (on arrival,
-with how many conversions were running), so tests can see what the server received.
+with how many conversions were running and, for conversions, which model was loaded), so tests can see what the server received.
 
 Run it with `gbatch-sovits-demo --port 7860`, or as a script under a Python that has
 gradio 3.41.2, numpy and soundfile; it never imports gbatch.
@@ -244,6 +244,7 @@ class WebUI:
         self.delay = delay
         self.record = recorder
         self.model: FakeSvc | None = None
+        self.model_source: str | None = None
         self.debug = False
         self.cuda: dict[str, str] = {}  # no GPUs here: the device choices are Auto and cpu
         self.sid: Any = None
@@ -295,6 +296,8 @@ class WebUI:
                 feature_retrieval=fr,
                 delay=self.delay,
             )
+            # which model it is, for the record: the folder chosen, or the uploaded file's name
+            self.model_source = local_model_selection if local_model_enabled else Path(model_file).name
             spks = list(self.model.spk2id.keys())
             msg = f"成功加载模型到设备{self.model.dev}上\n"
             if cluster_model_path is None:
@@ -346,6 +349,7 @@ class WebUI:
             self.record.add(
                 "vc_fn",
                 in_flight=running,
+                loaded=self.model_source if self.model is not None else None,
                 sid=sid,
                 input_audio=_facts(input_audio),
                 output_format=output_format,

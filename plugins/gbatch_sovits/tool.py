@@ -2,17 +2,22 @@
 
 The web UI has no `api_name` and no queue; its events are found by their structure
 (the `加载模型` and `音频转换` buttons, their inputs' components and labels), never by
-fn_index. The model is a process-wide global of the server: `Plan.setup` loads it on
-every server before its first row (and again after the server restarted), and reads
-the speakers from the load's Dropdown update. Conversions answer HTTP 200 either way;
-anything but `Success` in the first output fails the row with the server's message.
+fn_index. The model is a process-wide global of the server: `Plan.setup` loads the
+batch's model (`--model-folder`, or `--model` + `--config`) on every server before its
+first row (and again after the server restarted), and reads the speakers from the
+load's Dropdown update. A row may name another model folder (the `model` column):
+each model is then a `gbatch.ServerState`, loaded on a server only when its rows run
+there, so one batch can use several models; each such model is loaded once on the
+first server while the rows are checked, to learn its speakers. Conversions answer
+HTTP 200 either way; anything but `Success` in the first output fails the row with
+the server's message.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ from gbatch import (
     ServerApi,
     ServerError,
     ServerFile,
+    ServerState,
     Tool,
     UsageError,
 )
@@ -106,6 +112,7 @@ def _column(name: str, kind: str, help_text: str, *aliases: str, **more: Any) ->
 
 COLUMNS = (
     _column("audio", "file", "The audio to convert (a song or speech; anything the server's ffmpeg reads).", required=True),
+    Column("model", help="A model folder on the server for this row (e.g. ./trained/alice), instead of --model-folder: one batch can use several models.", aliases=("model_folder",), option=False),
     _column("speaker", "text", "A speaker of the loaded model (default: its first)."),
     _column("transpose", "int", "Pitch shift in semitones (12 = an octave up).", default=0),
     _column("f0_predictor", "text", "F0 predictor.", choices=F0_PREDICTORS, default="pm"),
@@ -153,7 +160,7 @@ its first row, and the speakers come from that load. Each row's output is saved 
     default_out = "sovits-out"
 
     def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
-        return SovitsPlan(api, _model_choice(options))
+        return SovitsPlan(api, _model_choice(options), _options_without_model(options))
 
 
 @dataclass(frozen=True)
@@ -192,7 +199,15 @@ def _path(options: Mapping[str, Any], name: str) -> Path | None:
     return path
 
 
-def _model_choice(options: Mapping[str, Any]) -> ModelChoice:
+def _options_without_model(options: Mapping[str, Any]) -> ModelChoice:
+    """The batch's load options for a row that names its own model folder (the folder is the row's)."""
+    base = _model_choice({**options, "model": None, "config": None, "model_folder": "."})
+    assert base is not None  # a folder was given
+    return base
+
+
+def _model_choice(options: Mapping[str, Any]) -> ModelChoice | None:
+    """The batch's model from its options; None when rows name theirs (the `model` column)."""
     folder = options.get("model_folder") or None
     model, config = _path(options, "model"), _path(options, "config")
     if folder and (model or config):
@@ -200,7 +215,7 @@ def _model_choice(options: Mapping[str, Any]) -> ModelChoice:
     if not folder and not (model and config):
         if model or config:
             raise UsageError("--model and --config go together: give both (or --model-folder instead)")
-        raise UsageError("choose the model: --model-folder ./trained/NAME (a folder on the server) or --model G.pth --config config.json (uploaded)")
+        return None
     diffusion_model, diffusion_config = _path(options, "diffusion_model"), _path(options, "diffusion_config")
     if bool(diffusion_model) != bool(diffusion_config):
         raise UsageError("--diffusion-model and --diffusion-config go together")
@@ -296,7 +311,7 @@ def _device(choice: str, param: Param) -> str:
 
 
 class SovitsPlan(Plan):
-    def __init__(self, api: ServerApi, model: ModelChoice) -> None:
+    def __init__(self, api: ServerApi, model: ModelChoice | None, base: ModelChoice) -> None:
         convert = find_event(api, CONVERT_BUTTON, CONVERT_INPUTS, ("textbox", "audio"))
         load = find_event(api, LOAD_BUTTON, LOAD_INPUTS, ("dropdown", "textbox"))
         if convert is None or load is None:
@@ -310,8 +325,16 @@ class SovitsPlan(Plan):
         self.convert, self.params = convert
         self.load, self.load_params = load
         self.api_name = self.convert.key
+        #: the batch's model (its options), or None when every row names its folder
         self.model = model
-        self.device = _device(model.device, self.load_params["device"])
+        #: the load options of a row that names its own folder
+        self.base = base
+        self.device = _device((model or base).device, self.load_params["device"])
+        #: state key -> the model a row needs; speakers (and whether a cluster model loaded) per model
+        self.models: dict[str, ModelChoice] = {}
+        self.model_speakers: dict[str, tuple[str, ...]] = {}
+        #: the server each row's own model is loaded on once, to learn its speakers (the first set up)
+        self.lookup: gbatch.Server | None = None
         self.columns = [self._server_column(c) for c in COLUMNS]
         #: speakers of the loaded model, per server URL (filled by `setup`)
         self.speakers: dict[str, tuple[str, ...]] = {}
@@ -321,17 +344,46 @@ class SovitsPlan(Plan):
     def _server_column(self, column: Column) -> Column:
         """The column with the server's defaults, choices and limits (its own are the fallbacks),
         and the control's name and label as aliases. The speakers come from the model's load."""
+        if column.name not in self.params:
+            return column  # ours alone (the model column)
         param = self.params[column.name]
         use_default = column.name != "speaker" and not param.is_file
         return gbatch.bind_column(column, param, server_first=True, default=use_default, choices=column.choices is not None)
 
     def fingerprint(self) -> str:
-        return self.model.fingerprint()
+        return (self.model or self.base).fingerprint()
 
     # -- per server: load the model --------------------------------------------------------
 
     def setup(self, server: gbatch.Server) -> None:
-        p, model = self.load_params, self.model
+        if self.lookup is None:
+            self.lookup = server
+        if self.model is None:
+            return  # every row names its model: each is loaded when its rows need it
+        speakers, status_text = self._load(server, self.model)
+        before = self.speakers.get(server.url)
+        if before is not None and not set(before) <= set(speakers):
+            lost = ", ".join(s for s in before if s not in speakers)
+            raise RowFailed(f"{server.label}: after loading the model again it lacks speakers it had before: {lost}")
+        self.speakers[server.url] = speakers
+        self.has_cluster[server.url] = self.model.cluster is not None and NO_CLUSTER_LOADED not in status_text
+        server.facts["speakers"] = speakers
+        server.facts["model_status"] = status_text
+        server.state = _key(self.model)
+
+    def apply_state(self, server: gbatch.Server, state: ServerState) -> None:
+        """Load the model a group of rows needs (worker thread, no other row running there)."""
+        model = self.models[state.key]
+        speakers, _ = self._load(server, model)
+        known = self.model_speakers.get(state.key) or self.speakers.get(server.url) or ()
+        lost = [s for s in known if s not in speakers]
+        if lost:
+            raise RowFailed(f"{server.label}: the model {state} now lacks speakers it had before: {', '.join(lost)}")
+        server.state = state.key
+
+    def _load(self, server: gbatch.Server, model: ModelChoice) -> tuple[tuple[str, ...], str]:
+        """Load `model` on `server` (the 加载模型 button); its speakers and the status text."""
+        p = self.load_params
         values: dict[str, Any] = {
             p["device"].name: self.device,
             p["enhance"].name: model.enhance,
@@ -347,7 +399,7 @@ class SovitsPlan(Plan):
         try:
             result = server.call(self.load.key, values, timeout=LOAD_TIMEOUT)
         except gbatch.AppError as exc:
-            raise ServerError(f"{server.label}: loading the model failed: {exc.message}{self._load_hint(exc.message)}") from None
+            raise ServerError(f"{server.label}: loading the model failed: {exc.message}{self._load_hint(exc.message, model)}") from None
         update, status = (tuple(result.outputs) + (None, None))[:2]
         status_text = str(status or "")
         if not status_text.startswith(LOADED):
@@ -356,22 +408,29 @@ class SovitsPlan(Plan):
         speakers = tuple(_choice_value(c) for c in choices or ())
         if not speakers:
             raise ServerError(f"{server.label}: the model loaded but lists no speakers; the server said: {status_text.strip()!r}")
-        before = self.speakers.get(server.url)
-        if before is not None and not set(before) <= set(speakers):
-            lost = ", ".join(s for s in before if s not in speakers)
-            raise RowFailed(f"{server.label}: after loading the model again it lacks speakers it had before: {lost}")
-        self.speakers[server.url] = speakers
-        self.has_cluster[server.url] = model.cluster is not None and NO_CLUSTER_LOADED not in status_text
-        server.facts["speakers"] = speakers
-        server.facts["model_status"] = status_text
+        return speakers, status_text
 
-    def _load_hint(self, message: str) -> str:
-        if self.model.folder is not None and "list index out of range" in message:
+    def _load_hint(self, message: str, model: ModelChoice) -> str:
+        if model.folder is not None and "list index out of range" in message:
             return (
-                f" (the server found no *.pth or no *.json in {self.model.folder!r}: the folder is relative to the web UI's "
+                f" (the server found no *.pth or no *.json in {model.folder!r}: the folder is relative to the web UI's "
                 "working directory, e.g. ./trained/NAME)"
             )
         return ""
+
+    def _row_model(self, folder: str) -> tuple[ModelChoice, tuple[str, ...]]:
+        """A row's own model folder, and its speakers: learned by loading it once on the first server."""
+        model = replace(self.base, folder=folder)
+        key = _key(model)
+        if key not in self.model_speakers:
+            if self.lookup is None:
+                raise RowProblem("no server to read the model's speakers from", "model")
+            try:
+                self.model_speakers[key], _ = self._load(self.lookup, model)
+            except (ServerError, gbatch.CallError) as exc:
+                raise RowProblem(str(exc), "model") from None
+            self.lookup.state = key
+        return model, self.model_speakers[key]
 
     # -- rows ------------------------------------------------------------------------------
 
@@ -383,7 +442,13 @@ class SovitsPlan(Plan):
         return tuple(s for s in lists[0] if all(s in other for other in lists[1:]))
 
     def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> Call:
-        speakers = self.available_speakers()
+        folder = str(values.get("model") or "").strip()
+        if folder and (self.model is None or folder != self.model.folder):
+            model, speakers = self._row_model(folder)
+        elif self.model is None:
+            raise RowProblem("choose the model: --model-folder ./trained/NAME (a folder on the server) or --model G.pth --config config.json (uploaded), or a model column", "model")
+        else:
+            model, speakers = self.model, self.available_speakers()
         if not speakers:
             raise RowProblem("the model's speakers are not known yet: the model was not loaded on any server", "speaker")
         speaker = values.get("speaker")
@@ -392,9 +457,12 @@ class SovitsPlan(Plan):
         else:
             speaker = next((s for s in speakers if s == speaker), None) or next((s for s in speakers if s.casefold() == str(speaker).strip().casefold()), speaker)
             if speaker not in speakers:
-                raise RowProblem(f"{values.get('speaker')!r} is not a speaker of the loaded model; it has: {', '.join(speakers)}", "speaker")
+                which = "the loaded model" if model is self.model else f"the model {model.folder}"
+                raise RowProblem(f"{values.get('speaker')!r} is not a speaker of {which}; it has: {', '.join(speakers)}", "speaker")
         ratio = float(values.get("cluster_ratio") or 0)
-        if ratio > 0 and not (self.has_cluster and all(self.has_cluster.values())):
+        if ratio > 0 and model is not self.model and model.cluster is None:
+            raise RowProblem(f"cluster_ratio {ratio:g} needs a cluster model or feature-retrieval index: give --cluster-model FILE, or use 0", "cluster_ratio")
+        if ratio > 0 and model is self.model and not (self.has_cluster and all(self.has_cluster.values())):
             if self.model.cluster is None:
                 why = "give --cluster-model FILE, or use 0"
             else:
@@ -415,7 +483,9 @@ class SovitsPlan(Plan):
                 kwargs[param.name] = speaker
             else:
                 kwargs[param.name] = values.get(spec.name)
-        return Call(kwargs)
+        key = _key(model)
+        self.models[key] = model
+        return Call(kwargs, state=ServerState(key, _label(model)))
 
     def collect(self, result: gbatch.CallResult, out: Outputs) -> None:
         message, audio = (tuple(result.outputs) + (None, None))[:2]
@@ -435,6 +505,17 @@ class SovitsPlan(Plan):
             out.warn(f"asked for {fmt} but the server returned {audio.name}")
         out.write(data, f".{fmt}")
         out.value("server_file", audio.path or audio.name)
+
+
+def _key(model: ModelChoice) -> str:
+    """The server state a model is: its folder on the server, or what identifies the uploaded files."""
+    return f"folder:{model.folder}" if model.folder is not None else f"upload:{model.fingerprint()}"
+
+
+def _label(model: ModelChoice) -> str:
+    if model.folder is not None:
+        return model.folder.rstrip("/").rsplit("/", 1)[-1] or model.folder
+    return model.model.name if model.model is not None else "model"
 
 
 def _check_audio(audio: File) -> None:

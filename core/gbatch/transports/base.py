@@ -20,9 +20,13 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._api import Endpoint, Param, ServerApi
+from .._errors import CallError
+
+if TYPE_CHECKING:
+    from .._columns import File
 
 __all__ = [
     "ConnectOptions",
@@ -209,6 +213,11 @@ class ServerSession(ABC):
     def concurrency(self, endpoint: Endpoint) -> int | None:
         """How many requests to `endpoint` the server runs at once, if it says; None if unknown."""
         return None
+
+    def upload(self, file: File) -> str:
+        """Upload a local file as the app's own file inputs do (`POST /upload`) and return its
+        path on the server, for a textbox that takes a server path. Worker thread."""
+        raise CallError(f"{self.url}: this transport cannot upload {file} on its own; give a path on the server")
 
     def reset(self) -> None:  # noqa: B027 - optional
         """Forget server-side state (sessions, cookies) after the server restarted."""

@@ -282,6 +282,9 @@ class Gradio3Session(ServerSession):
             name = local.name
         return {"name": path, "orig_name": name, "size": size, "is_file": True, "data": f"{self._root}/file={path}"}
 
+    def upload(self, file: File) -> str:
+        return str(self._uploaded(file)["name"])
+
     def _upload(self, name: str, content: Any, mime: str) -> str:
         try:
             response = self._client.post(self.url + "upload", files=[("files", (name, content, mime))])
