@@ -40,15 +40,13 @@ head -n 8 "$OUT/joined/ch01.srt"
 echo "== journal, first record ($OUT/gbatch-journal.jsonl)"
 head -n 1 "$OUT/gbatch-journal.jsonl"
 echo
-echo "== run it again: every row is already done, nothing is sent"
-.venv/bin/gbatch cosyvoice examples/audiobook.csv --server "http://127.0.0.1:$PORT" \
+echo "== run it again: every row is already done, nothing is sent (its summary line)"
+again=$(.venv/bin/gbatch cosyvoice examples/audiobook.csv --server "http://127.0.0.1:$PORT" \
     --prompt-audio examples/voices/narrator.wav --prompt-text "$(cat examples/voices/narrator.txt)" \
-    --join chapter --gap 0.6 --out "$OUT" --quiet "$@"
+    --join chapter --gap 0.6 --out "$OUT" --quiet "$@" 2>&1)
+echo "${again%%$'\n'*}"
 echo
 echo "== listen and look: open $OUT/review.html in a browser (or: .venv/bin/gbatch review $OUT --serve)"
-echo "   mark bad takes with x, export redo.txt into $OUT, start the stand-in again"
-echo "   (.venv/bin/gbatch-cosyvoice-demo --port $PORT &) and regenerate just those lines:"
-echo "   .venv/bin/gbatch cosyvoice examples/audiobook.csv --server http://127.0.0.1:$PORT \\"
-echo "       --prompt-audio examples/voices/narrator.wav --prompt-text \"\$(cat examples/voices/narrator.txt)\" \\"
-echo "       --join chapter --gap 0.6 --out $OUT --redo $OUT/redo.txt"
+echo "   To make new takes: start the stand-in again (.venv/bin/gbatch-cosyvoice-demo --port $PORT &),"
+echo "   mark the takes in the review page, then run the --redo command printed above."
 exit $status

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GBATCH_PYTHONS="${GBATCH_PYTHONS:-$(scripts/pythons.sh)}"
 export GBATCH_PYTHONS
-scripts/setup.sh
+scripts/setup.sh --tests
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"

@@ -1,7 +1,7 @@
 """Real servers of older Gradio versions, each in a venv of its own (`.venvs/gradio3`, `.venvs/gradio4`).
 
 gradio 3.41.2 and 4.44.1 cannot share a venv with the gradio 6 the other tests use;
-`scripts/setup.sh` builds both venvs from the complete freezes in `tests/envs/`.
+`scripts/setup.sh --tests` builds both venvs from the complete freezes in `tests/envs/`.
 `start(script, major)` runs an app script (from `tests/old_apps/`) on a free loopback
 port under that version and returns once its `/config` answers.
 """
@@ -35,7 +35,7 @@ def require(major: int) -> Path:
     """The interpreter for gradio `major`; skips the test, saying why, when it is missing."""
     exe = python_for(major)
     if exe is None:
-        pytest.skip(f"no gradio {major} venv at {VENVS / VERSIONS[major]} (scripts/setup.sh builds it from tests/envs/)")
+        pytest.skip(f"no gradio {major} venv at {VENVS / VERSIONS[major]} (scripts/setup.sh --tests builds it from tests/envs/)")
     return exe
 
 

@@ -13,7 +13,9 @@ import functools
 import inspect
 import json
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -32,7 +34,7 @@ import gbatch
 from gbatch_cosyvoice import audio, demo_server
 from gbatch_cosyvoice.demo_server import build_demo, split_segments, synthesize
 
-from .conftest import EXAMPLES, CliResult, ServeFn, free_port
+from .conftest import EXAMPLES, CliResult, ServeFn, free_port, run_cli
 
 pytestmark = [
     pytest.mark.skipif(
@@ -66,6 +68,8 @@ class Recorder:
         self.truncated: set[str] = set()
         #: submissions the gradio queue turned away ("Queue is full")
         self.queue_full = 0
+        #: while set, every call waits (up to 60 s) until it is cleared: a row held in flight
+        self.hold = threading.Event()
 
     def add(self, got: dict[str, Any]) -> None:
         with self._lock:
@@ -86,6 +90,7 @@ class Recorder:
             self.broken = set()
             self.truncated = set()
             self.queue_full = 0
+            self.hold.clear()
 
 
 class Server(NamedTuple):
@@ -104,6 +109,9 @@ def record(demo: gr.Blocks, rec: Recorder) -> gr.Blocks:
     def generate_audio(*args: Any, **kwargs: Any) -> Iterator[Any]:
         got = dict(signature.bind(*args, **kwargs).arguments)
         rec.add(got)
+        deadline = time.monotonic() + 60
+        while rec.hold.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
         if got["tts_text"].removeprefix(SYS) in rec.broken:
             raise RuntimeError("broken on purpose")
         if got["tts_text"].removeprefix(SYS) in rec.truncated:
@@ -993,13 +1001,50 @@ def test_redo_runs_exactly_the_listed_rows_with_new_seeds_and_keeps_the_old_take
     current_a, _ = sf.read(str(out / "a.wav"), dtype="int16")
     assert np.array_equal(joined[: len(current_a)], current_a)
 
+    # the file was applied: moved aside, so the same command again makes no other take
+    assert not (out / "redo.txt").exists() and (out / "redo.applied.txt").read_text(encoding="utf-8") == "a\n\nc\n"
+    v3.rec.reset()
+    same = cosy(cli, v3, tasks, out, *with_voice("--join", "chapter", "--redo", out / "redo.txt"))
+    assert same.exit_code == 0, same.output
+    assert "was applied by an earlier run" in same.stderr and v3.rec.calls == []
+    assert not (out / "a.take2.wav").exists()
+
+    (out / "redo.txt").write_text("a\n", encoding="utf-8")  # marked again in the review page
     again = cosy(cli, v3, tasks, out, *with_voice("--redo", out / "redo.txt"))
     assert again.exit_code == 0, again.output
     assert (out / "a.take2.wav").exists() and len(latest(out)["a"]["takes"]) == 2
 
+    (out / "redo.txt").write_text("a\n", encoding="utf-8")
     replaced = cosy(cli, v3, tasks, out, *with_voice("--redo", out / "redo.txt", "--no-keep"))
     assert replaced.exit_code == 0, replaced.output
     assert not (out / "a.take3.wav").exists()
+
+
+def test_an_interrupted_redo_resumed_without_redo_makes_a_new_take(cli: Cli, v3: Server, tmp_path: Path) -> None:
+    tasks = write_csv(tmp_path / "t.csv", [["id", "text"], ["a", "First line."]])
+    out = tmp_path / "out"
+    assert cosy(cli, v3, tasks, out, *with_voice()).exit_code == 0
+    old = latest(out)["a"]["generated"]["seed"]
+    (tmp_path / "redo.txt").write_text("a\n", encoding="utf-8")
+    v3.rec.reset()
+    v3.rec.hold.set()
+    command = [sys.executable, "-m", "gbatch", "cosyvoice", str(tasks), "--server", v3.url, "--out", str(out)]
+    command += [str(arg) for arg in with_voice("--redo", tmp_path / "redo.txt")]
+    redo = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not v3.rec.calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    redo.send_signal(signal.SIGINT)
+    _, stderr = redo.communicate(timeout=60)
+    v3.rec.hold.clear()
+    assert redo.returncode == 130, stderr
+    assert latest(out)["a"]["status"] == "pending" and (out / "a.take1.wav").exists()
+
+    resumed = cosy(cli, v3, tasks, out, *with_voice())
+    assert resumed.exit_code == 0, resumed.output
+    record = latest(out)["a"]
+    assert record["takes"][0]["generated"]["seed"] == old
+    assert record["generated"]["seed"] != old  # the redo's new take, not the old one made again
 
 
 def test_redo_with_an_unknown_id_sends_nothing(cli: Cli, v3: Server, tmp_path: Path) -> None:
@@ -1012,15 +1057,54 @@ def test_redo_with_an_unknown_id_sends_nothing(cli: Cli, v3: Server, tmp_path: P
     assert v3.rec.calls == []
 
 
-def test_the_summary_prints_the_redo_command_without_secrets(v3: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gbatch.cli import _redo_command
+def _hints(stderr: str) -> list[str]:
+    """The commands the summary suggests (indented lines after a "…:" line)."""
+    return [line.strip() for line in stderr.splitlines() if line.startswith("  ") and " cosyvoice " in line]
 
-    argv = ["gbatch", "cosyvoice", "t.csv", "-s", "http://u:pw-secret@h:1", "--auth", "u:pw-secret", "--token=tok-secret", "--redo", "old.txt", "--join", "chapter"]
-    monkeypatch.setattr(sys, "argv", argv)
-    command = _redo_command(tmp_path / "redo.txt")
-    assert "secret" not in command
-    assert command.startswith("gbatch cosyvoice t.csv -s 'http://***@h:1' --join chapter --redo ")
-    assert command.endswith("(and your login, token or headers again)")
+
+def test_the_summary_prints_one_redo_command_that_works_when_pasted(v3: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built from the batch's options (not argv: here that is pytest's), without a login, token,
+    header or URL password, and with the program as the shell finds it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # gbatch is not on PATH, as after the README's setup
+    monkeypatch.setattr(sys, "argv", ["pytest", "-x", "tests/"])
+    write_csv(tmp_path / "t.csv", [["id", "text"], ["a", "One."], ["b", "Two."]])
+    secrets = ("--token", "tok-secret", "--header", "X-Key: hdr-secret")
+    first = run_cli("cosyvoice", "t.csv", "--server", v3.url, "--out", "out", *with_voice("--speed", "1.0", *secrets))
+    assert first.exit_code == 0, first.output
+    hints = _hints(first.stderr)
+    assert len(hints) == 1 and "secret" not in first.stderr and "-x" not in hints[0].split(), first.stderr
+    assert "4 rows at once (2 running + 2 waiting in its queue)" in first.stderr  # slots_per_server 2, and 2 queued
+    program = os.path.relpath(Path(sys.executable).parent / "gbatch", tmp_path)
+    program = program if not program.startswith("..") else str(Path(sys.executable).parent / "gbatch")
+    command = f"{program} cosyvoice t.csv --server {v3.url} --out out --prompt-audio {VOICE} --prompt-text {shlex.quote(VOICE_TEXT)} --speed 1.0 --redo {tmp_path / 'out' / 'redo.txt'}"
+    assert hints[0] == command + "   (and your login, token or headers again)"
+
+    (tmp_path / "out" / "redo.txt").write_text("b\n", encoding="utf-8")
+    pasted = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert pasted.returncode == 0, pasted.stderr
+    assert (tmp_path / "out" / "b.take1.wav").exists() and not (tmp_path / "out" / "a.take1.wav").exists()
+    assert _hints(pasted.stderr) == [command]  # the same hint again (and no secrets to give again)
+
+
+def test_after_retry_failed_the_redo_hint_has_no_retry_failed(v3: Server, tmp_path: Path) -> None:
+    tasks = write_csv(tmp_path / "t.csv", [["id", "text"], ["a", "One."], ["b", "Two."]])
+    v3.rec.broken = {"Two."}
+    first = cosy(run_cli, v3, tasks, tmp_path / "out", *with_voice("--retries", "0"))
+    assert first.exit_code == 1
+    hints = _hints(first.stderr)
+    assert [h.endswith(" --retry-failed") for h in hints] == [True, False] and hints[1].endswith("redo.txt")
+    v3.rec.broken = set()
+    retried = cosy(run_cli, v3, tasks, tmp_path / "out", *with_voice("--retries", "0", "--retry-failed"))
+    assert retried.exit_code == 0, retried.output
+    (hint,) = _hints(retried.stderr)
+    assert "--retry-failed" not in hint and hint.endswith(f"--redo {tmp_path / 'out' / 'redo.txt'}")
+
+
+def test_help_shows_the_default_server() -> None:
+    shown = run_cli("cosyvoice", "--help")
+    assert shown.exit_code == 0
+    assert "(repeatable). [default: http://127.0.0.1:8000]" in " ".join(shown.stdout.split())
 
 
 def test_a_hidden_error_of_the_ui_driven_through_run_says_what_can_be_seen(cli: Cli, v3: Server, tmp_path: Path) -> None:

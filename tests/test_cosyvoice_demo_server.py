@@ -383,6 +383,18 @@ def test_espeak_speaks_the_text() -> None:
 
 
 @needs_espeak
+def test_espeak_every_new_seed_is_a_new_take(stand_in: Callable[..., Client]) -> None:
+    """Ten seeds, more than the pitch has steps: ten different takes from the served stand-in."""
+    client = stand_in(variant="upstream", model_version=3, voice="espeak")
+    takes = set()
+    for seed in range(10):
+        job = client.submit("Hello there.", "3s极速复刻", "", SYS + "hi", handle_file(VOICE), None, "", seed, False, 1.0, api_name="/generate_audio")
+        samples, _ = fetch_wav(job.result(timeout=60))
+        takes.add(samples.tobytes())
+    assert len(takes) == 10
+
+
+@needs_espeak
 def test_espeak_voice_language_and_markup() -> None:
     from gbatch_cosyvoice.demo_server import SYSTEM_PROMPT, Espeak, spoken_text
 

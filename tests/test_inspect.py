@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,3 +190,35 @@ def test_inspect_stays_one_line_per_parameter_at_80_columns(cli: Cli, typed: App
     assert len(body) == 12  # one line per parameter
     assert all(len(line) <= 80 for line in res.stdout.splitlines() if line[:1] in "│┃┏┡└"), res.stdout
     assert any("…" in line for line in body)
+
+
+@pytest.fixture(scope="module")
+def voices(serve_module: ServeFn) -> str:
+    """/ping takes nothing; /mix takes two sounds, a picture and some documents."""
+    import gradio as gr
+
+    with gr.Blocks() as demo:
+        said = gr.Textbox(label="Said")
+        gr.Button("Ping").click(lambda: "pong", None, said, api_name="ping")
+        first, second = gr.Audio(type="filepath", label="First"), gr.Audio(type="filepath", label="Second")
+        picture, documents = gr.Image(type="filepath", label="Picture"), gr.File(file_count="multiple", label="Documents")
+        def mix(first: str, second: str, picture: str, documents: list[Any]) -> str:
+            return "mixed"
+
+        gr.Button("Mix").click(mix, [first, second, picture, documents], said, api_name="mix")
+    return serve_module(demo)
+
+
+def test_an_endpoint_without_inputs_says_so_instead_of_an_empty_table(cli: Cli, voices: str) -> None:
+    res = cli("inspect", voices, "--api", "/ping")
+    assert res.exit_code == 0, res.output
+    assert "/ping\n  takes no inputs\n  returns: Said (Textbox)" in res.stdout
+    assert "┏" not in res.stdout and "parameter" not in res.stdout
+
+
+def test_the_template_gives_each_file_column_its_own_placeholder(cli: Cli, voices: str) -> None:
+    res = cli("inspect", voices, "--api", "/mix", "--template")
+    assert res.exit_code == 0, res.output
+    header, row = res.stdout.splitlines()
+    assert header == "id,first,second,picture,documents"
+    assert row == "1,path/to/first.wav,path/to/second.wav,path/to/picture.png,path/to/documents_1;path/to/documents_2"

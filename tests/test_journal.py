@@ -9,6 +9,8 @@ import pytest
 from gbatch._columns import File
 from gbatch._journal import CLAIMS_NAME, JOURNAL_NAME, RESULTS_NAME, Journal, input_hash, write_results
 
+from .conftest import ServeFn, journal_by_id, run_cli, write_csv
+
 # read / append
 
 
@@ -260,3 +262,30 @@ def test_results_carry_the_inputs_and_seed_under_names_that_cannot_collide(tmp_p
 def test_cells_a_spreadsheet_would_run_are_neutralised(tmp_path: Path, cell: str, shown: str) -> None:
     write_results(tmp_path, [{"id": "x", "status": "ok", "row": {"text": cell}}], ["text"])
     assert read_results(tmp_path)[1][1] == shown
+
+
+def test_a_retry_that_succeeds_keeps_its_own_logs_not_the_failed_attempts(serve: ServeFn, tmp_path: Path) -> None:
+    """The first attempt warns, logs and fails; the retry succeeds quietly: its record has no
+    warning or log of the attempt that failed."""
+    import gradio as gr
+
+    attempts: list[str] = []
+
+    def flaky(text: str) -> str:
+        attempts.append(text)
+        if len(attempts) == 1:
+            gr.Warning("first attempt: the model is cold")
+            gr.Info("first attempt: loading")
+            raise gr.Error("not ready yet")
+        return text.upper()
+
+    with gr.Blocks() as demo:
+        box, out = gr.Textbox(label="Text"), gr.Textbox()
+        gr.Button().click(flaky, box, out, api_name="flaky")
+    url = serve(demo, show_error=True)
+    tasks = write_csv(tmp_path / "t.csv", [["id", "text"], ["a", "hi"]])
+    result = run_cli("run", url, tasks, "--out", tmp_path / "out", "--retry-app-errors", "--retries", "1")
+    assert result.exit_code == 0, result.output
+    record = journal_by_id(tmp_path / "out")["a"]
+    assert (record["status"], record["attempts"], record["values"]) == ("ok", 2, {"output_0": "HI"})
+    assert record["warnings"] == [] and record["logs"] == []

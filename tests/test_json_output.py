@@ -57,3 +57,24 @@ def test_dry_run_lists_the_planned_calls(cli: Cli, serve: ServeFn, tmp_path: Pat
     result = cli("run", url, tmp_path / "t.csv", "--api", "/second", "--out", tmp_path / "out", "--dry-run", "--json")
     planned = doc(result)["planned"]
     assert planned == [{"id": "a", "line": 2, "name": "a", "before": [], "values": {"text": "x", "times": 2}, "generated": {}}]
+
+
+def test_the_counts_mean_what_the_readme_says(cli: Cli, serve: ServeFn, tmp_path: Path) -> None:
+    """total = succeeded + failed + not_run; skipped is the part of succeeded not sent now."""
+    calls = Calls()
+    calls.broken = {"bad"}
+    url = serve(multi_app(calls))
+    (tmp_path / "t.csv").write_text("id,text\na,good\nb,bad\nc,fine\n", encoding="utf-8")
+    command = ("run", url, tmp_path / "t.csv", "--api", "/shaky", "--out", tmp_path / "out", "--json")
+
+    def counts(*extra: str) -> tuple[int, ...]:
+        summary = doc(cli(*command, *extra))
+        assert summary["total"] == summary["succeeded"] + summary["failed"] + summary["not_run"]
+        return summary["total"], summary["succeeded"], summary["skipped"], summary["failed"], summary["not_run"]
+
+    assert counts() == (3, 2, 0, 1, 0)
+    sent = len(calls.of("/shaky"))
+    assert counts("--retry-failed") == (3, 2, 2, 1, 0)  # a and c done earlier, b failed again
+    calls.broken = set()
+    assert counts() == (3, 3, 2, 0, 0)  # b made now: succeeded - skipped = 1
+    assert counts() == (3, 3, 3, 0, 0) and len(calls.of("/shaky")) == sent + 2  # sent nothing

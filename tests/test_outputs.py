@@ -217,3 +217,19 @@ def test_clean_partials(tmp_path: Path) -> None:
 def test_clean_partials_missing_folder(tmp_path: Path) -> None:
     clean_partials(tmp_path / "nope")
     assert not (tmp_path / "nope").exists()
+
+
+def test_no_file_one_row_can_write_is_another_rows() -> None:
+    # "1" writes 1.2.png (its second image) and 1.take1.png (a kept take): row "1.2" and
+    # row "1.take1" must not have those names, in either order
+    assert _named("1", "1.2", "1.take1") == ["1", "1_2", "1_take1"]
+    assert _named("1.2", "1") == ["1.2", "1_2"]
+    assert _named("a.b.c", "a.b", "A") == ["a.b.c", "a.b_2", "A_2"]
+    # gbatch's own files are not a row's: a row "results" would write results.csv
+    assert _named("results", "review", "gbatch-journal", "redo") == ["results_2", "review_2", "gbatch-journal_2", "redo_2"]
+
+
+def test_a_finished_rows_files_are_never_another_rows() -> None:
+    history = {"9": {"status": "ok", "name": "1"}}
+    assert _named("1.2", history=history) == ["1_2"]
+    assert _named("1_2", "1.2", history=history) == ["1_2", "1_2_2"]

@@ -63,7 +63,8 @@ def test_the_status_line_fits_the_width_it_is_given() -> None:
     wide = counts.line(200)
     assert "server queue: 1 waiting (next at 5)" in wide
     narrow = counts.line(30)
-    assert narrow.startswith("[green]12 done[/] · [red]3 failed[/]") and "rows/min" not in narrow
+    assert narrow.plain.startswith("12 done · 3 failed") and "rows/min" not in narrow
+    assert [(narrow.plain[span.start : span.end], span.style) for span in narrow.spans] == [("12 done", "green"), ("3 failed", "red")]
 
 
 def test_progress_an_app_reports_shows_how_far_rows_are() -> None:

@@ -119,3 +119,17 @@ def test_a_dir_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("", encoding="utf-8")
     with pytest.raises(gbatch.UsageError, match="cannot create"):
         new_plugin("tts", tmp_path / "file")
+
+
+def test_its_warning_filters_are_the_projects_and_the_docs(scaffold: Path) -> None:
+    """What gradio's server stack (and pandas in its queue statistics) warns must not fail a new
+    plugin's tests: the scaffold, docs/plugins.md and the gbatch.testing plugin let through what
+    this project's own tests do."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    root = Path(__file__).resolve().parent.parent
+    ours = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]["filterwarnings"]
+    theirs = tomllib.loads((scaffold / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]["filterwarnings"]
+    assert theirs == ours
+    docs = (root / "docs" / "plugins.md").read_text(encoding="utf-8")
+    assert all(f'"{line}"' in docs for line in ours)

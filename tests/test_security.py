@@ -14,12 +14,15 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gbatch import _errors as gbatch_errors
 from gbatch.testing import CliResult, free_port
 
 from . import oldgradio
@@ -96,15 +99,9 @@ def gbatch(*args: Any, cwd: Path) -> CliResult:
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
-REDO_HINT = "mark bad takes there (x), then: "
-def _without_redo_hint(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if REDO_HINT not in line)
-
-
 def test_secrets_never_appear_when_a_server_echoes_them_in_errors(hostile: str, tmp_path: Path) -> None:
     """gr.Error and a crash whose text holds every header the client sent: the row's error,
-    the journal, results.csv and the output all show `***` instead. (The summary's --redo
-    hint is left out here; its own test is below.)"""
+    the journal, results.csv, the output and the summary's hints all show `***` instead."""
     tasks = write_csv(tmp_path / "t.csv", ["id", "mode"], [["error", "error"], ["crash", "crash"]])
     out = tmp_path / "out"
     result = gbatch("run", hostile, tasks, "--api", "/headers", "--out", out, "--retries", "0", "--auth", f"user:{PASSWORD}", *SECRET_ARGS, cwd=tmp_path)
@@ -112,7 +109,7 @@ def test_secrets_never_appear_when_a_server_echoes_them_in_errors(hostile: str, 
     final = records(out)
     assert {r["status"] for r in final.values()} == {"failed"}
     assert "***" in final["error"]["error"] and "x-api-key" in final["error"]["error"]  # the echo arrived, redacted
-    assert_no_canary([result.stdout, _without_redo_hint(result.stderr)], tmp_path)
+    assert_no_canary([result.stdout, result.stderr], tmp_path)
 
 
 def test_the_summary_never_repeats_secrets_from_the_command_line(hostile: str, tmp_path: Path) -> None:
@@ -367,3 +364,130 @@ def test_a_symlinked_subfolder_of_out_is_not_written_through(cli: Cli, worker: s
     result = cli("run", worker, tasks, "--api", "/work", "--out", out, "--name", "{id}")
     assert result.exit_code == 0, result.output
     assert list(elsewhere.iterdir()) == []
+
+
+# --- secrets go to the server's own origin only, redirects included ------------------------
+
+
+class _Recorder(ThreadingHTTPServer):
+    """A plain HTTP server on another port of 127.0.0.1 (another origin): it records the
+    headers of every request and answers with a small text file."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                recorder.seen.append(f"{self.path}\n{self.headers}")
+                body = b"moved here"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/"
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[_Recorder]:
+    server = _Recorder()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def _redirecting_files(blocks: Any, target: str) -> None:
+    """Make a served gradio app answer every file download with a redirect to `target`
+    (as a proxy in front of a server might); the route goes before gradio's own."""
+    from fastapi.responses import RedirectResponse
+    from starlette.routing import Route
+
+    def moved(request: Any) -> RedirectResponse:
+        return RedirectResponse(target + "moved.txt", status_code=302)
+
+    blocks.app.router.routes.insert(0, Route("/gradio_api/file={rest:path}", moved))
+
+
+def test_a_redirect_to_another_origin_gets_no_token_header_or_cookie(serve: ServeFn, elsewhere: _Recorder, tmp_path: Path) -> None:
+    import gradio as gr
+
+    def make(text: str) -> str:
+        target = tmp_path / "made.txt"
+        target.write_text(text, encoding="utf-8")
+        return str(target)
+
+    with gr.Blocks() as blocks:
+        box, file = gr.Textbox(label="text"), gr.File(label="made")
+        gr.Button().click(make, box, file, api_name="make")
+    url = serve(blocks, auth=("user", PASSWORD), allowed_paths=[str(tmp_path)])
+    _redirecting_files(blocks, elsewhere.url)
+    tasks = write_csv(tmp_path / "t.csv", ["id", "text"], [["a", "hello"]])
+    out = tmp_path / "out"
+    result = gbatch("run", url, tasks, "--out", out, "--auth", f"user:{PASSWORD}", *SECRET_ARGS, cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (out / "a.txt").read_bytes() == b"moved here"  # the redirect was followed
+    assert len(elsewhere.seen) == 1
+    seen = elsewhere.seen[0].lower()
+    assert "cookie" not in seen and "x-hf-authorization" not in seen and "x-api-key" not in seen
+    assert not [canary for canary in CANARIES if canary.lower() in seen]
+
+
+def test_a_config_redirected_to_another_origin_gets_no_secrets(elsewhere: _Recorder, tmp_path: Path) -> None:
+    from gbatch.transports import ConnectOptions, read_config
+
+    front = _Recorder()
+    front.RequestHandlerClass.do_GET = _redirect_to(elsewhere.url + "config")  # type: ignore[attr-defined]
+    thread = threading.Thread(target=front.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(gbatch_errors.ServerError):  # what answers there is no gradio app
+            read_config(front.url, ConnectOptions(token=TOKEN, headers={"X-Api-Key": HEADER}))
+    finally:
+        front.shutdown()
+        front.server_close()
+        thread.join(timeout=10)
+    assert [s.split("\n", 1)[0] for s in elsewhere.seen] == ["/config"]
+    assert not [canary for canary in CANARIES if canary in elsewhere.seen[0]]
+
+
+def _redirect_to(target: str) -> Callable[[BaseHTTPRequestHandler], None]:
+    def do_get(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", target)
+        handler.send_header("Set-Cookie", "access-token=front-cookie; Path=/")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return do_get
+
+
+def test_server_http_gives_secrets_and_cookies_to_its_own_origin_only(elsewhere: _Recorder) -> None:
+    from gbatch.transports.http import ServerHttp, download
+
+    front = _Recorder()
+    thread = threading.Thread(target=front.serve_forever, daemon=True)
+    thread.start()
+    http = ServerHttp(front.url, {"X-Api-Key": HEADER}, 10.0, cookies={"access-token": TOKEN})
+    try:
+        assert download(http, front.url + "own", None) == b"moved here"
+        assert download(http, elsewhere.url + "other", None) == b"moved here"
+        # the same host on another port is another origin
+        assert HEADER in front.seen[0] and TOKEN in front.seen[0]
+        assert HEADER not in elsewhere.seen[0] and TOKEN not in elsewhere.seen[0] and "cookie" not in elsewhere.seen[0].lower()
+        front.RequestHandlerClass.do_GET = _redirect_to(front.url + "again")  # type: ignore[attr-defined]
+        with pytest.raises(gbatch_errors.CallError, match="more than 10 redirects"):
+            download(http, front.url + "loop", None)
+    finally:
+        http.close()
+        front.shutdown()
+        front.server_close()
+        thread.join(timeout=10)

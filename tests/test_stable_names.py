@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,8 @@ def test_retry_failed_after_an_interruption_does_not_call_unrun_rows_done(tmp_pa
     assert results(out)["b"]["status"] == "not run"
 
 
-def test_two_runs_on_one_folder_are_refused(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def hold_folder(out: Path) -> subprocess.Popen[str]:
+    """Another process that holds the folder's lock (as a running batch does) for up to 30 s."""
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
@@ -95,8 +96,14 @@ def test_two_runs_on_one_folder_are_refused(tmp_path: Path) -> None:
         """)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_two_runs_on_one_folder_are_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    holder = hold_folder(out)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(gbatch.UsageError, match=r"is in use by another gbatch run \(pid \d+\)"):
             run(tasks(tmp_path / "t.csv", [["text"], ["a"]]), out)
     finally:
@@ -104,3 +111,79 @@ def test_two_runs_on_one_folder_are_refused(tmp_path: Path) -> None:
         holder.wait()
     assert run(tasks(tmp_path / "t.csv", [["text"], ["a"]]), out).succeeded == 1  # free again once it is gone
     assert json.loads((out / "gbatch-journal.jsonl").read_text().splitlines()[-1])["status"] == "ok"
+
+
+def test_rename_moves_nothing_while_another_run_holds_the_folder(files_url: str, tmp_path: Path) -> None:
+    (tmp_path / "doc.txt").write_text("hello", encoding="utf-8")
+    task = tasks(tmp_path / "t.csv", [["id", "text file"], ["a", "doc.txt"]])
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gbatch", "run", files_url, str(task), "--api", "/shout", "--out", str(out)]
+    assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 0
+    holder = hold_folder(out)
+    try:
+        renamed = subprocess.run([*command, "--name", "line_{id}", "--rename"], capture_output=True, text=True, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert renamed.returncode == 2 and "is in use by another gbatch run" in renamed.stderr, renamed.stderr
+    assert sorted(p.name for p in out.glob("*.txt")) == ["a.txt"]  # nothing moved
+    assert results(out)["a"]["outputs"] == "a.txt"
+
+
+# No file one row can write is another row's, against a real server (ids chosen to collide)
+
+
+class _TwoFilesPlan(gbatch.Plan):
+    """Like the Fooocus tool: the first file is `<name>.txt`, the second `<name>.2.txt`."""
+
+    def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> gbatch.Call:
+        return gbatch.Call({"doc": values["doc"]})
+
+    def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
+        for number, file in enumerate(result.outputs, 1):
+            out.write(out.fetch(file), ".txt", None if number == 1 else str(number))
+
+
+class _TwoFilesTool(gbatch.Tool):
+    name = "twins"
+    api_name = "/twins"
+    columns = (gbatch.Column("doc", "file", required=True, param="doc"),)
+
+    def plan(self, api: gbatch.ServerApi, options: Mapping[str, Any]) -> gbatch.Plan:
+        return _TwoFilesPlan()
+
+
+@pytest.fixture(scope="module")
+def files_url(serve_module: Callable[..., str]) -> str:
+    from .apps import Calls, files_app
+
+    return serve_module(files_app(Calls()))
+
+
+def test_a_rows_second_file_is_not_another_rows_first(files_url: str, tmp_path: Path) -> None:
+    for row in ("1", "1.2"):
+        (tmp_path / f"{row}.txt").write_text(f"from {row}", encoding="utf-8")
+    task = tasks(tmp_path / "t.csv", [["id", "doc"], ["1", "1.txt"], ["1.2", "1.2.txt"]])
+    opts = gbatch.BatchOptions(servers=[files_url], out=tmp_path / "out")
+    result = gbatch.run_batch(_TwoFilesTool(), task, opts, say=lambda _: None)
+    assert result.succeeded == 2
+    table = results(tmp_path / "out")
+    assert table["1"]["outputs"] == "1.txt;1.2.txt"
+    written = {name for row in table.values() for name in row["outputs"].split(";")}
+    assert len(written) == 4  # four files, none written twice
+    assert (tmp_path / "out" / "1.2.txt").read_text() == "from 1"  # the lower-case copy, second of row 1
+
+
+def test_a_kept_take_is_not_another_rows_output(files_url: str, tmp_path: Path) -> None:
+    (tmp_path / "doc.txt").write_text("hello", encoding="utf-8")
+    task = tasks(tmp_path / "t.csv", [["id", "text file"], ["a", "doc.txt"], ["a.take1", "doc.txt"]])
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gbatch", "run", files_url, str(task), "--api", "/shout", "--out", str(out)]
+    assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 0
+    other = results(out)["a.take1"]["outputs"]
+    (tmp_path / "redo.txt").write_text("a\n", encoding="utf-8")
+    redo = subprocess.run([*command, "--redo", str(tmp_path / "redo.txt")], capture_output=True, text=True, timeout=120)
+    assert redo.returncode == 0, redo.stderr
+    assert (out / other).exists() and other != "a.take1.txt"
+    assert (out / "a.take1.txt").exists()  # the take of row a
+    assert results(out)["a.take1"]["outputs"] == other

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ._api import Endpoint, Param, ServerApi
 from ._errors import CallError, NoServerError, ServerError
@@ -70,9 +71,15 @@ def print_api(api: ServerApi, only: str | None, console: Console, fn_index: int 
     endpoints = [choose_endpoint(api, only, fn_index)] if (only or fn_index is not None) else every
     named, unnamed = len(api.endpoints), len(api.unnamed)
     counts = f"{named} endpoint(s)" + (f", {unnamed} without a name (call them with --fn-index N)" if unnamed else "")
-    console.print(f"{api.url} (gradio {api.version or '?'}): {counts}", highlight=False, soft_wrap=True)
+    # Names, labels, defaults and choices are the server's words: text, never rich markup.
+    console.print(f"{api.url} (gradio {api.version or '?'}): {counts}", highlight=False, markup=False, soft_wrap=True)
     for endpoint in endpoints:
-        table = Table(title=_title(endpoint), title_justify="left")
+        if not endpoint.parameters:
+            # No table without rows: say so under the title.
+            console.print(f"{_title(endpoint)}\n  takes no inputs", highlight=False, markup=False, soft_wrap=True)
+            console.print(f"  returns: {_returns(endpoint)}", highlight=False, markup=False)
+            continue
+        table = Table(title=Text(_title(endpoint)), title_justify="left")
         # At 80 columns a long default (a negative prompt) would wrap into a 30-line cell: one line
         # each, cut with "…", unless --wide.
         for header, widest in (("parameter", 20), ("label", 14), ("component", 10), ("type", 6), ("default", 12), ("choices / limits", 14), ("required", 8)):
@@ -82,10 +89,17 @@ def print_api(api: ServerApi, only: str | None, console: Console, fn_index: int 
                 table.add_column(header, no_wrap=True, overflow="ellipsis", max_width=widest)
         for p in endpoint.parameters:
             default = json.dumps(p.default, ensure_ascii=False) if p.has_default else ""
-            table.add_row(p.name, p.label, p.component, p.describe_type(), default, _limits(p), "yes" if p.required else "no")
+            cells = (p.name, p.label, p.component, p.describe_type(), default, _limits(p), "yes" if p.required else "no")
+            table.add_row(*(Text(cell) for cell in cells))
         console.print(table)
-        outs = ", ".join(f"{r.label or r.name} ({r.component})" for r in endpoint.returns) or "none"
-        console.print(f"  returns: {outs}", highlight=False)
+        console.print(f"  returns: {_returns(endpoint)}", highlight=False, markup=False)
+
+
+def _returns(endpoint: Endpoint) -> str:
+    return ", ".join(f"{r.label or r.name} ({r.component})" for r in endpoint.returns) or "none"
+
+
+_PLACEHOLDER_SUFFIX = {"audio": ".wav", "image": ".png", "imageeditor": ".png", "gallery": ".png", "video": ".mp4", "model3d": ".obj"}
 
 
 def _example(param: Param) -> Any:
@@ -94,7 +108,9 @@ def _example(param: Param) -> Any:
     elif param.choices:
         value = param.choices[0]
     elif param.is_file:
-        return "path/to/a;path/to/b" if param.multiple else "path/to/file"
+        # One placeholder per parameter: two audio inputs must not look like the same file.
+        stem, suffix = f"path/to/{param.name}", _PLACEHOLDER_SUFFIX.get(param.component.lower(), "")
+        return f"{stem}_1{suffix};{stem}_2{suffix}" if param.multiple else f"{stem}{suffix}"
     elif param.kind in ("int", "float"):
         value = param.minimum if param.minimum is not None else 0
         if param.kind == "int":

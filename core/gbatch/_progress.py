@@ -1,16 +1,27 @@
 """The CLI's view of a running batch: a rich progress display on a terminal,
 one plain line per finished row otherwise. Implements the executor's Listener.
+
+Row ids, errors and worker names come from task files and servers: they are escaped
+as `Text`, never read as rich markup (`[speaker_1]` keeps its brackets, `[/intro]` is no error).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from ._executor import ErrorKind, ExecutorReport, ItemOutcome, Listener
 
@@ -37,46 +48,51 @@ class _Counts:
         minutes = (time.monotonic() - self.started) / 60
         return (self.done + self.failed) / minutes if minutes > 0 else 0.0
 
-    def line(self, width: int = 200) -> str:
+    def line(self, width: int = 200) -> Text:
         """The status text, as many of its parts as fit in `width` columns (most important first)."""
         with self.lock:
             waiting = [r for r in self.ranks.values() if r is not None]
             parts = [
-                (f"[green]{self.done} done[/]", f"{self.done} done"),
-                (f"[red]{self.failed} failed[/]", f"{self.failed} failed"),
-                (f"[yellow]{len(self.retrying)} retrying[/]", f"{len(self.retrying)} retrying"),
-                (f"{len(self.running)} in flight" + self._along(), ""),
-                (f"{self.rate():.1f} rows/min", ""),
+                Text(f"{self.done} done", style="green"),
+                Text(f"{self.failed} failed", style="red"),
+                Text(f"{len(self.retrying)} retrying", style="yellow"),
+                Text(f"{len(self.running)} in flight" + self._along()),
+                Text(f"{self.rate():.1f} rows/min"),
             ]
             if waiting:
-                parts.append((f"server queue: {len(waiting)} waiting (next at {min(waiting) + 1})", ""))
+                parts.append(Text(f"server queue: {len(waiting)} waiting (next at {min(waiting) + 1})"))
             if self.states:
-                parts.append(("voices: " + ", ".join(f"{server} {state}" for server, state in sorted(self.states.items())), ""))
-            workers = self.worker_line()
-            if workers:
-                parts.append((workers, re.sub(r"\[/?[a-z]+\]", "", workers)))
-        shown: list[str] = []
+                parts.append(Text("voices: " + ", ".join(f"{server} {state}" for server, state in sorted(self.states.items()))))
+            if self.workers:
+                parts.append(self.worker_line())
+        shown: list[Text] = []
         used = 0
-        for markup, plain in parts:
-            length = len(plain or markup) + (3 if shown else 0)
+        for part in parts:
+            length = len(part) + (3 if shown else 0)
             if used + length > width:
                 break
-            shown.append(markup)
+            shown.append(part)
             used += length
-        return " · ".join(shown)
+        return Text(" · ").join(shown)
 
     def _along(self) -> str:
         shown = [self.fractions[i] for i in self.running if i in self.fractions]
         return f" ({sum(shown) / len(shown):.0%} along)" if shown else ""
 
-    def worker_line(self) -> str:
-        if not self.workers:
-            return ""
+    def worker_line(self) -> Text:
         shown = [
-            f"{name} {w.get('rate', 0.0):.0f}/min" if w.get("healthy", True) else f"[red]{name} unhealthy[/]"
+            Text(f"{name} {w.get('rate', 0.0):.0f}/min") if w.get("healthy", True) else Text(f"{name} unhealthy", style="red")
             for name, w in sorted(self.workers.items())
         ]
-        return "workers: " + ", ".join(shown)
+        return Text("workers: ") + Text(", ").join(shown)
+
+
+class _StatusColumn(ProgressColumn):
+    """The status line, a `Text` kept in the task's fields (row ids and worker names stay text)."""
+
+    def render(self, task: Task) -> Text:
+        status = task.fields.get("status")
+        return status if isinstance(status, Text) else Text("")
 
 
 class RichListener(Listener):
@@ -89,16 +105,20 @@ class RichListener(Listener):
             SpinnerColumn(),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.description}"),
+            _StatusColumn(),
             TimeRemainingColumn(),
             console=console,
             transient=False,
         )
-        self.task = self.progress.add_task("", total=0)
+        self.task = self.progress.add_task("", total=0, status=Text(""))
 
     def _refresh(self) -> None:
         # The spinner, bar, counts and ETA take about 45 columns; the status gets the rest.
-        self.progress.update(self.task, description=self.counts.line(max(20, self.console.width - 48)))
+        self.progress.update(self.task, status=self.counts.line(max(20, self.console.width - 48)))
+
+    def _print(self, *parts: str | Text) -> None:
+        # Text, not markup: ids and errors are the task file's and the server's words.
+        self.progress.console.print(Text.assemble(*parts), highlight=False)
 
     def batch_started(self, total: int) -> None:
         self.counts.started = time.monotonic()
@@ -118,7 +138,7 @@ class RichListener(Listener):
                 before = self.counts.workers.get(status["worker"], {}).get("healthy", True)
                 self.counts.workers[status["worker"]] = status
             if before and not status.get("healthy", True):
-                self.progress.console.print(f"[red]worker {status['worker']} is unhealthy[/] ({status.get('error')}); its rows go to other workers", markup=True, highlight=False)
+                self._print(Text(f"worker {status['worker']} is unhealthy", style="red"), f" ({status.get('error')}); its rows go to other workers")
             self._refresh()
             return
         if status.get("code") == "state":
@@ -143,7 +163,7 @@ class RichListener(Listener):
             self.counts.ranks.pop(item_id, None)
             self.counts.retrying.add(item_id)
         if kind is not ErrorKind.BACKPRESSURE:
-            self.progress.console.print(f"[yellow]retry[/] {item_id} (attempt {attempt} failed: {error}); again in {delay:.1f}s")
+            self._print(Text("retry", style="yellow"), f" {item_id} (attempt {attempt} failed: {error}); again in {delay:.1f}s")
         self._refresh()
 
     def row_finished(self, outcome: ItemOutcome[Any]) -> None:
@@ -157,7 +177,7 @@ class RichListener(Listener):
             else:
                 self.counts.failed += 1
         if not outcome.ok:
-            self.progress.console.print(f"[red]failed[/] {outcome.id}: {outcome.error}")
+            self._print(Text("failed", style="red"), f" {outcome.id}: {outcome.error}")
         self.progress.advance(self.task)
         self._refresh()
 

@@ -3,18 +3,20 @@ gbatch did not write."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._batch import BatchOptions, PreparedRow
 from ._errors import TaskFileProblem, UsageError, ValidationError
-from ._journal import Journal
+from ._journal import JOURNAL_NAME, RESULTS_NAME, Journal
+from ._review import PAGE_NAME, REDO_NAME
 from ._tasks import TaskFile
 
-__all__ = ["OutLock", "assign_names", "keep_takes", "read_redo", "refuse_foreign_files", "rename_outputs", "select_rows"]
+__all__ = ["OutLock", "applied_copy", "assign_names", "read_redo", "refuse_foreign_files", "rename_outputs", "select_rows", "set_redo_aside", "start_redo"]
 
 
 def read_redo(path: Path, known: Sequence[str]) -> list[str]:
@@ -85,44 +87,95 @@ def _glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
+# Files gbatch itself keeps in the output folder: no row's files may take their names.
+_OWN_FILES = (JOURNAL_NAME, RESULTS_NAME, PAGE_NAME, REDO_NAME)
+
+
+class _NameSpace:
+    """The output names in use, where a name stands for every file its row can write:
+    `<name><suffix>`, `<name>.<label><suffix>` and `<name>.take<N><suffix>`. So two names
+    clash when they are equal or one is the other plus a dot and more (`1` writes `1.2.png`,
+    the second image of its result, which is also row `1.2`'s image); case is ignored."""
+
+    def __init__(self) -> None:
+        self._owner: dict[str, str | None] = {}
+        self._stems: dict[str, str | None] = {}  # every "a", "a.b" a name "a.b.c" starts with
+
+    def claim(self, name: str, owner: str | None) -> None:
+        key = name.casefold()
+        self._owner[key] = owner
+        for stem in _dot_stems(key):
+            self._stems.setdefault(stem, owner)
+
+    def free_for(self, name: str, owner: str) -> bool:
+        """Whether `owner` may take `name`: no file it could write is another owner's."""
+        key = name.casefold()
+        clashes = [self._owner.get(key, owner), self._stems.get(key, owner)]
+        clashes += [self._owner.get(stem, owner) for stem in _dot_stems(key)]
+        return all(other == owner for other in clashes)
+
+
+def _dot_stems(name: str) -> list[str]:
+    """The proper prefixes of `name` that end before a dot: "a.b.c" -> ["a", "a.b"]."""
+    return [name[:i] for i, char in enumerate(name) if char == "." and i > 0]
+
+
 def assign_names(prepared: Sequence[PreparedRow], history: Mapping[str, Mapping[str, Any]]) -> list[tuple[PreparedRow, str]]:
     """Give each row its output name; on entry `item.name` is the name rendered from `--name`.
 
     A row that finished earlier keeps the name it had (and so its file), and no other row
     ever takes a name that a finished row's output holds, even that of a row no longer in
     the task file: a re-run with a changed file must not overwrite another row's result.
-    Names are unique case-insensitively. Returns (row, recorded name) for finished rows whose
-    recorded name no longer fits `--name` (the template changed); they get a new name here.
+    Names are unique case-insensitively, and no file one row can write (labelled outputs,
+    kept takes) is a file another row can write (`_NameSpace`). Returns (row, recorded name)
+    for finished rows whose recorded name no longer fits `--name` (the template changed);
+    they get a new name here.
     """
-    held = {str(rec["name"]).casefold(): rid for rid, rec in history.items() if rec.get("status") in ("ok", "pending") and rec.get("name")}
-    taken: set[str] = set()
+    held = _NameSpace()
+    for own in _OWN_FILES:
+        held.claim(own, None)
+    for rid, rec in history.items():
+        if rec.get("status") in ("ok", "pending") and rec.get("name"):
+            held.claim(str(rec["name"]), rid)
+    taken = _NameSpace()
     bases = [item.name for item in prepared]
     kept: set[str] = set()
     for item, base in zip(prepared, bases, strict=True):
-        recorded = str((history.get(item.row.id) or {}).get("name") or "")
-        if recorded and _fits(recorded, base) and recorded.casefold() not in taken:
+        rid = item.row.id
+        recorded = str((history.get(rid) or {}).get("name") or "")
+        if recorded and _fits(recorded, base) and held.free_for(recorded, rid) and taken.free_for(recorded, rid):
             item.name = recorded
-            taken.add(recorded.casefold())
-            kept.add(item.row.id)
+            taken.claim(recorded, rid)
+            kept.add(rid)
     renamed: list[tuple[PreparedRow, str]] = []
     for item, base in zip(prepared, bases, strict=True):
-        if item.row.id in kept:
+        rid = item.row.id
+        if rid in kept:
             continue
-        candidate, n = base, 1
-        while candidate.casefold() in taken or held.get(candidate.casefold(), item.row.id) != item.row.id:
-            n += 1
-            candidate = f"{base}_{n}"
-        record = history.get(item.row.id) or {}
+        candidates = _candidates(base)
+        candidate = next(candidates)
+        while not (held.free_for(candidate, rid) and taken.free_for(candidate, rid)):
+            candidate = next(candidates)
+        record = history.get(rid) or {}
         if record.get("status") == "ok" and record.get("name"):
             renamed.append((item, str(record["name"])))
         item.name = candidate
-        taken.add(candidate.casefold())
+        taken.claim(candidate, rid)
     return renamed
+
+
+def _candidates(base: str) -> Iterator[str]:
+    """`base`, then `base_2`, `base_3`...; then the same with its dots made underscores, for a
+    base that starts with another row's name and a dot (no suffix can end that clash)."""
+    for stem in dict.fromkeys([base, base.replace(".", "_")]):
+        yield stem
+        yield from (f"{stem}_{n}" for n in range(2, 1000))
+    yield from (f"{base.replace('.', '_')}_{n}" for n in itertools.count(1000))
 
 
 def _fits(recorded: str, base: str) -> bool:
     """Whether a recorded name is what `base` renders to (or its made-unique form)."""
-    return recorded == base or re.fullmatch(re.escape(base) + r"_\d+", recorded) is not None
+    return any(recorded == stem or re.fullmatch(re.escape(stem) + r"_\d+", recorded) for stem in (base, base.replace(".", "_")))
 
 
 def rename_outputs(
@@ -151,6 +204,8 @@ class OutLock:
 
     An advisory `flock` on `OUT/.gbatch-lock`, released when the process ends however it
     ends (a crash cannot leave a stale lock). On systems without fcntl it does nothing.
+    `take()` may be called again (it holds the lock once); `release()` or the `with` block's
+    end lets it go.
     """
 
     def __init__(self, out_dir: Path) -> None:
@@ -158,6 +213,12 @@ class OutLock:
         self._handle: Any = None
 
     def __enter__(self) -> OutLock:
+        return self.take()
+
+    def take(self) -> OutLock:
+        """Hold the folder (creating it), or raise `UsageError` naming the run that holds it."""
+        if self._handle is not None:
+            return self
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks here
@@ -179,30 +240,51 @@ class OutLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
 
 
-def keep_takes(redone: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path) -> None:
-    """Before a `--redo`, move each redone row's current outputs aside as `<name>.take<N>.<ext>`
-    (each an atomic rename) and record the take in the journal, so nothing is lost."""
+def start_redo(redone: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path, keep: bool = True) -> None:
+    """Before a `--redo`, mark each redone row "pending" in the journal until its new take
+    finishes, so a run stopped before then makes it again, with a new seed: the record keeps
+    no generated values (the old take's seed would make the old take again).
+
+    With `keep`, the row's current outputs are first moved aside as `<name>.take<N>.<ext>`
+    (each an atomic rename) and recorded as a take, so nothing is lost."""
     for item in redone:
         record = history.get(item.row.id) or {}
-        outputs = [o for o in record.get("outputs") or [] if (out_dir / o).exists()]
-        if record.get("status") != "ok" or not outputs:
+        if record.get("status") != "ok":
             continue
+        outputs = [o for o in record.get("outputs") or [] if (out_dir / o).exists()]
         takes = list(record.get("takes") or [])
-        number = len(takes) + 1
-        kept = []
-        for output in outputs:
-            name = str(record.get("name") or item.name)
-            rest = output[len(name) :] if output.startswith(name) else "." + output.rsplit(".", 1)[-1]
-            target = f"{name}.take{number}{rest}"
-            os.replace(out_dir / output, out_dir / target)
-            kept.append(target)
-        takes.append({"take": number, "outputs": kept, "generated": record.get("generated") or {}, "ended": record.get("ended")})
-        # "pending" until the new take finishes: a run stopped before then makes it again
-        updated = {**record, "outputs": [], "takes": takes, "status": "pending"}
+        if keep and outputs:
+            number = len(takes) + 1
+            kept = []
+            for output in outputs:
+                name = str(record.get("name") or item.name)
+                rest = output[len(name) :] if output.startswith(name) else "." + output.rsplit(".", 1)[-1]
+                target = f"{name}.take{number}{rest}"
+                os.replace(out_dir / output, out_dir / target)
+                kept.append(target)
+            takes.append({"take": number, "outputs": kept, "generated": record.get("generated") or {}, "ended": record.get("ended")})
+            outputs = []
+        updated = {**record, "outputs": outputs, "takes": takes, "status": "pending", "generated": {}}
         journal.append(updated)
         history[item.row.id] = updated
+
+
+def applied_copy(redo: Path) -> Path:
+    """Where a `--redo` file goes once a run has applied it: `redo.txt` -> `redo.applied.txt`."""
+    return redo.with_name(f"{redo.stem}.applied{redo.suffix}")
+
+
+def set_redo_aside(redo: Path) -> Path:
+    """Move an applied `--redo` file aside, so the same command run again does not make
+    another take of its rows (the review page writes a new one for the next marks)."""
+    target = applied_copy(redo)
+    os.replace(redo, target)
+    return target

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from ._console import console as cli_console
 from ._errors import ExitCode, GbatchError, UsageError
 
 __all__ = ["REVIEW_HELP", "review_command", "review_main", "review_params"]
@@ -40,14 +41,14 @@ def review_main(out: Path, serve: bool, port: int, console: Console) -> int:
     if not out.is_dir():
         raise UsageError(f"{out} is not a folder: give the --out folder of a batch")
     page = write_review(out)
-    console.print(f"review: {page}", highlight=False, soft_wrap=True)
+    console.print(f"review: {page}", highlight=False, markup=False, soft_wrap=True)
     if not serve:
         return 0
     try:
         url, server = serve_review(out, port=port)
     except OSError as exc:
         raise UsageError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from None
-    console.print(f"serving {out} at {url}  (marks are saved to {out / 'redo.txt'}; Ctrl-C stops)", highlight=False, soft_wrap=True)
+    console.print(f"serving {out} at {url}  (marks are saved to {out / 'redo.txt'}; Ctrl-C stops)", highlight=False, markup=False, soft_wrap=True)
     try:
         _wait_for_ctrl_c()
     except KeyboardInterrupt:
@@ -72,7 +73,7 @@ def review_command() -> Callable[..., None]:
     """A typer command for `gbatch review`: `app.command("review")(review_command())`."""
 
     def review(out: OutArg, serve: ServeOpt = False, port: PortOpt = 0) -> None:
-        console = Console(stderr=True)
+        console = cli_console(stderr=True)
         try:
             code = review_main(out, serve, port, console)
         except GbatchError as exc:

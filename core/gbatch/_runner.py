@@ -24,7 +24,17 @@ from ._gate import StateGate
 from ._journal import Journal, write_results
 from ._outputs import clean_partials
 from ._prepare import column_map, prepare_batch
-from ._resume import OutLock, assign_names, keep_takes, read_redo, refuse_foreign_files, rename_outputs, select_rows
+from ._resume import (
+    OutLock,
+    applied_copy,
+    assign_names,
+    read_redo,
+    refuse_foreign_files,
+    rename_outputs,
+    select_rows,
+    set_redo_aside,
+    start_redo,
+)
 from ._review import write_review
 from ._row import BatchRun, Collected, Group, JournalRecorder
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
@@ -62,14 +72,16 @@ def run_batch(
     tool = tool.for_task(task.columns)
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
+    lock = OutLock(out_dir)
     connected = _connect(backends, options, transport or _default_transport(options), tool)
     try:
-        run = _start(tool, connected, options, journal, out_dir, say)
-        redo = read_redo(options.redo, [r.id for r in task.rows]) if options.redo else []
+        run = _start(tool, connected, options, journal, lock, out_dir, say)
+        redo = _redo_rows(options.redo, [r.id for r in task.rows], say)
         prepared = _prepare(run, task, redo, task_problems)
-        return _run(run, task, prepared, redo, listener, started)
+        return _run(run, task, prepared, redo, listener, lock, started)
     finally:
         journal.close()
+        lock.release()
         connected.close()
 
 
@@ -106,8 +118,9 @@ def _default_transport(options: BatchOptions) -> Transport:
     return cluster_transport(options.cluster)
 
 
-def _start(tool: Tool, connected: Connected, options: BatchOptions, journal: Journal, out_dir: Path, say: Callable[[str], None]) -> BatchRun:
-    """Plan for each server's API, set each server up, and read what earlier runs journaled."""
+def _start(tool: Tool, connected: Connected, options: BatchOptions, journal: Journal, lock: OutLock, out_dir: Path, say: Callable[[str], None]) -> BatchRun:
+    """Plan for each server's API, set each server up, and read what earlier runs journaled
+    (under the output folder's lock, when the folder exists)."""
     for problem in connected.unreachable:
         say(f"warning: skipping unreachable server {problem}")
     groups, group_of = _plan(tool, connected.servers, options.tool_options)
@@ -115,8 +128,22 @@ def _start(tool: Tool, connected: Connected, options: BatchOptions, journal: Jou
         _setup(server, groups[group_of[server.url]].plan)
     for notice in sorted({g.plan.notice for g in groups.values() if g.plan.notice}):
         say(notice)
+    if out_dir.exists() and not options.dry_run:
+        # Before reading the journal: renames (--rename), kept takes and rows all happen
+        # under the lock. A folder not made yet is locked, and made, once the rows validate.
+        lock.take()
     servers = {s.url: s for s in connected.servers}
     return BatchRun(tool, groups, group_of, servers, options, journal, journal.read(), out_dir, options.connection.secrets(), say)
+
+
+def _redo_rows(path: Path | None, known: Sequence[str], say: Callable[[str], None]) -> list[str]:
+    """The rows `--redo` names; none when an earlier run applied that file (and moved it aside)."""
+    if path is None:
+        return []
+    if not path.exists() and applied_copy(path).exists():
+        say(f"note: {path} was applied by an earlier run (now {applied_copy(path).name}); no row is redone. Mark takes in the review page again to redo them")
+        return []
+    return read_redo(path, known)
 
 
 def _prepare(run: BatchRun, task: TaskFile, redo: Sequence[str], task_problems: list[TaskFileProblem]) -> list[PreparedRow]:
@@ -213,26 +240,30 @@ def _setup(server: Server, plan: Plan) -> None:
     server.needs_setup = False
 
 
-def _slots(server: Server, plan: Plan, tool: Tool) -> ServerSlots:
-    """How many rows go to a server at once: `URL=N` (or -j with one server) when given;
-    otherwise the server's concurrency (or the tool's), plus as many waiting in its queue,
-    so a slot never idles while the next row travels."""
+def _slots(server: Server, plan: Plan, tool: Tool) -> tuple[ServerSlots, str]:
+    """How many rows go to a server at once, and how that reads: `URL=N` (or -j with one
+    server) when given; otherwise the server's concurrency (or the tool's `slots_per_server`),
+    plus as many waiting in its queue, so a slot never idles while the next row travels."""
     backend = server.backend
+    head = f"{server.label} (gradio {server.api.version or '?'}): "
     if backend.slots:
-        return backend
+        return backend, head + f"{backend.slots} row{'s' if backend.slots != 1 else ''} at once"
     endpoint = server.api.endpoint(plan.api_name)
     concurrency = (server.session.concurrency(endpoint) if endpoint is not None else None) or tool.slots_per_server
     waiting = concurrency if endpoint is not None and endpoint.queued else 0
-    return ServerSlots(backend.url, concurrency + waiting, backend.label)
+    said = head + f"{concurrency + waiting} rows at once ({concurrency} running + {waiting} waiting in its queue)" if waiting else head + f"{concurrency} row{'s' if concurrency != 1 else ''} at once"
+    return ServerSlots(backend.url, concurrency + waiting, backend.label), said
 
 
-def _run(run: BatchRun, task: TaskFile, prepared: list[PreparedRow], redo: Sequence[str], listener: Listener | None, started: float) -> BatchResult:
+def _run(
+    run: BatchRun, task: TaskFile, prepared: list[PreparedRow], redo: Sequence[str], listener: Listener | None, lock: OutLock, started: float
+) -> BatchResult:
     """Choose the rows to send, send them (unless a dry run), and report."""
-    backends = _size_servers(run)
+    backends, described = _size_servers(run)
     to_run = select_rows(prepared, run.history, run.options, run.out_dir, redo)
     if not run.options.overwrite and run.out_dir.exists():
         refuse_foreign_files(to_run, run.journal, run.history, run.out_dir, task)
-    result = _planned(run, prepared, to_run)
+    result = _planned(run, prepared, to_run, described)
     if run.options.dry_run:
         result.succeeded = result.skipped
         result.seconds = time.monotonic() - started
@@ -240,24 +271,34 @@ def _run(run: BatchRun, task: TaskFile, prepared: list[PreparedRow], redo: Seque
     for line in result.servers:
         run.say(f"server {line}")
     # Taken once nothing is left to check: a folder that fails validation is not even created.
-    with OutLock(run.out_dir):
-        clean_partials(run.out_dir)
-        if redo and run.options.keep_takes:
-            keep_takes(to_run, run.history, run.journal, run.out_dir)
-        report = _execute(run, to_run, backends, listener)
-        return _report(run, task, prepared, to_run, report, result, started)
+    lock.take()
+    clean_partials(run.out_dir)
+    if redo:
+        _start_redo(run, to_run)
+    report = _execute(run, to_run, backends, listener)
+    return _report(run, task, prepared, to_run, report, result, started)
 
 
-def _size_servers(run: BatchRun) -> list[ServerSlots]:
-    backends = []
+def _start_redo(run: BatchRun, to_run: Sequence[PreparedRow]) -> None:
+    """Put the takes being redone aside (or keep them), and the --redo file too, once applied."""
+    start_redo(to_run, run.history, run.journal, run.out_dir, keep=run.options.keep_takes)
+    if run.options.redo is not None:
+        moved = set_redo_aside(run.options.redo)
+        run.say(f"note: {run.options.redo} moved to {moved.name}: the same command run again redoes nothing more")
+
+
+def _size_servers(run: BatchRun) -> tuple[list[ServerSlots], list[str]]:
+    """Each server's slots, set on its session, and the line that says them."""
+    backends, described = [], []
     for server in run.servers.values():
-        server.backend = _slots(server, run.group(server.url).plan, run.tool)
+        server.backend, said = _slots(server, run.group(server.url).plan, run.tool)
         server.session.slots = server.backend.slots
         backends.append(server.backend)
-    return backends
+        described.append(said)
+    return backends, described
 
 
-def _planned(run: BatchRun, prepared: Sequence[PreparedRow], to_run: list[PreparedRow]) -> BatchResult:
+def _planned(run: BatchRun, prepared: Sequence[PreparedRow], to_run: list[PreparedRow], described: list[str]) -> BatchResult:
     """The result before anything is sent: rows this run does not send are done earlier,
     or (with --retry-failed) still waiting to run."""
     waiting = _waiting(prepared, to_run, run.history)
@@ -276,7 +317,7 @@ def _planned(run: BatchRun, prepared: Sequence[PreparedRow], to_run: list[Prepar
         rows=[],
         dry_run=run.options.dry_run,
         planned=to_run,
-        servers=[_describe_slots(s) for s in run.servers.values()],
+        servers=described,
     )
 
 
@@ -319,11 +360,6 @@ def _report(
         run.plan.finish(finished, run.out_dir, run.say)
     result.seconds = time.monotonic() - started
     return result
-
-
-def _describe_slots(server: Server) -> str:
-    slots = server.backend.slots
-    return f"{server.label} (gradio {server.api.version or '?'}): {slots} row{'s' if slots != 1 else ''} at once"
 
 
 def _execute(run: BatchRun, to_run: Sequence[PreparedRow], backends: Sequence[ServerSlots], listener: Listener | None) -> ExecutorReport[Collected]:

@@ -10,6 +10,7 @@ gbatch's own tests run the written package's tests and ruff, so the scaffold can
 from __future__ import annotations
 
 import functools
+import json
 import re
 import shutil
 from pathlib import Path
@@ -21,6 +22,18 @@ from ._errors import UsageError
 __all__ = ["BUILTIN_COMMANDS", "NEW_PLUGIN_HELP", "check_name", "new_plugin", "new_plugin_main"]
 
 #: gbatch's own commands (and `help`, which reads as one): a tool of the same name would be shadowed
+# What a test suite with `filterwarnings = error` must let through when it serves a gradio app
+# in its own process: warnings from gradio's server stack, not from the code under test. Used
+# by the `gbatch.testing` pytest plugin and written into a new plugin's pyproject.toml.
+GRADIO_WARNING_FILTERS = (
+    "ignore::DeprecationWarning:websockets.*",
+    "ignore::DeprecationWarning:uvicorn.*",
+    "ignore:.*unclosed.*:ResourceWarning",
+    # pandas 3 deprecations inside gradio's queue statistics (server side)
+    "ignore:'future.no_silent_downcasting' is deprecated",
+    "ignore:The copy keyword is deprecated",
+)
+
 BUILTIN_COMMANDS = frozenset({"run", "inspect", "plugins", "review", "new-plugin", "servers", "help"})
 
 NEW_PLUGIN_HELP = """Write gbatch-NAME/: a plugin package for `gbatch NAME`, ready to edit.
@@ -92,6 +105,7 @@ def _files(name: str) -> dict[str, str]:
         "{{module}}": module,
         "{{test}}": "test_" + module.removeprefix("gbatch_"),
         "{{Class}}": "".join(part.capitalize() for part in re.split(r"[-_]", name)),
+        "{{warning_filters}}": "".join(f"    {json.dumps(line)},\n" for line in GRADIO_WARNING_FILTERS),
     }
 
     def fill(template: str) -> str:
@@ -136,11 +150,8 @@ pythonpath = ["."]
 addopts = ["-ra", "--strict-markers"]
 filterwarnings = [
     "error",
-    # gradio's own server stack, not this plugin's
-    "ignore::DeprecationWarning:websockets.*",
-    "ignore::DeprecationWarning:uvicorn.*",
-    "ignore:.*unclosed.*:ResourceWarning",
-]
+    # gradio's own server stack (and pandas inside its queue statistics), not this plugin's
+{{warning_filters}}]
 
 [tool.ruff]
 line-length = 120

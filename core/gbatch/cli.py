@@ -25,7 +25,9 @@ from rich.text import Text
 
 from ._batch import plain_values
 from ._columns import Column
+from ._console import console
 from ._errors import ExitCode, GbatchError, UsageError
+from ._hints import command_again, invoked
 from ._plugins import Registry, call_register_commands, load_registry
 from ._scaffold import BUILTIN_COMMANDS
 from ._tool import Option, Tool
@@ -49,7 +51,7 @@ DRY_RUN_LISTED = 50
 
 
 def _stderr() -> Console:
-    return Console(stderr=True)
+    return console(stderr=True)
 
 
 def _boundary(func: Callable[..., int | None]) -> Callable[..., None]:
@@ -67,7 +69,8 @@ def _boundary(func: Callable[..., int | None]) -> Callable[..., None]:
                 typer.echo(json.dumps(error_document(exc), ensure_ascii=False))
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
-            _stderr().print("[yellow]Interrupted.[/] Nothing half-written was kept; run the same command again to continue.")
+            # soft_wrap: the terminal wraps the sentence, rich does not cut it at 80 columns in a pipe
+            _stderr().print("[yellow]Interrupted.[/] Nothing half-written was kept; run the same command again to continue.", soft_wrap=True)
             if as_json:
                 typer.echo(json.dumps({"error": {"kind": "interrupted", "message": "interrupted"}, "exit_code": int(ExitCode.INTERRUPTED)}))
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
@@ -107,9 +110,10 @@ def _download_param() -> inspect.Parameter:
     return _param("max_download_mb", Annotated[float, typer.Option("--max-download-mb", metavar="MB", help="Refuse to download an output file larger than this.", show_default=True)], 2000.0)
 
 
-def _batch_params(tool_default_out: str, tool_default_name: str) -> list[inspect.Parameter]:
+def _batch_params(tool_default_out: str, tool_default_name: str, tool_default_server: str | None = None) -> list[inspect.Parameter]:
+    server_default = f" [default: {tool_default_server}]" if tool_default_server else ""
     return [
-        _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help="A Gradio server, with N rows at once there (repeatable).")], None),
+        _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help=f"A Gradio server, with N rows at once there (repeatable).{server_default}")], None),
         _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Rows in flight at most, over all servers [default: the servers' slots].")], None),
         _param("out", Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help=f"Output folder [default: {tool_default_out}].")], None),
         _param("name", Annotated[str | None, typer.Option("--name", metavar="TEMPLATE", help=f"Output name over the row's columns, e.g. '{{chapter}}_{{id}}' [default: {tool_default_name}].")], None),
@@ -167,7 +171,8 @@ def _option_param(option: Option) -> inspect.Parameter:
 
 def _command(name: str, help_text: str, params: Sequence[inspect.Parameter], body: Callable[[dict[str, Any]], int | None]) -> Callable[..., None]:
     def command(**kwargs: Any) -> int | None:
-        return body(kwargs)
+        with invoked(name, params, kwargs):  # what the summary's hints repeat
+            return body(kwargs)
 
     command.__signature__ = inspect.Signature(list(params))  # type: ignore[attr-defined]
     command.__name__ = name.replace("-", "_")
@@ -275,29 +280,29 @@ def _json_document(result: Any) -> dict[str, Any]:
     return document
 
 
-def _show_dry_run(result: Any) -> None:
-    out = Console()
+def _show_dry_run(result: Any, out: Console | None = None) -> None:
+    out = out or console()
     planned = result.planned
     out.print(f"Dry run: {len(planned)} row(s) would be sent, {result.skipped} already done; nothing was sent.")
     for line in result.servers:
-        out.print(f"server {line}", highlight=False)
+        out.print(f"server {line}", highlight=False, markup=False)
     for item in planned[:3]:
-        out.print(f"\n[bold]row {item.row.line}[/] id={item.row.id} -> {result.out_dir / item.name}.*")
+        out.print(Text.assemble("\n", (f"row {item.row.line}", "bold"), f" id={item.row.id} -> {result.out_dir / item.name}.*"), highlight=False)
         for step in item.call.before:
-            out.print(f"  first, {step.endpoint}:", highlight=False)
+            out.print(f"  first, {step.endpoint}:", highlight=False, markup=False)
             for key, value in step.kwargs.items():
-                out.print(f"    {key} = {_shown(value)}", highlight=False)
+                out.print(f"    {key} = {_shown(value)}", highlight=False, markup=False)
         if item.call.before:
-            out.print(f"  then, {item.call.endpoint or 'the endpoint'}:", highlight=False)
+            out.print(f"  then, {item.call.endpoint or 'the endpoint'}:", highlight=False, markup=False)
         for key, value in item.call.kwargs.items():
-            out.print(f"  {key} = {_shown(value)}", highlight=False)
+            out.print(f"  {key} = {_shown(value)}", highlight=False, markup=False)
         if item.call.generated:
-            out.print(f"  (generated: {item.call.generated})", highlight=False)
+            out.print(f"  (generated: {item.call.generated})", highlight=False, markup=False)
     listed = planned[3 : 3 + DRY_RUN_LISTED]
     if listed:
         table = Table("row", "id", "output")
         for item in listed:
-            table.add_row(str(item.row.line), item.row.id, f"{item.name}.*")
+            table.add_row(str(item.row.line), Text(item.row.id), Text(f"{item.name}.*"))
         out.print(table)
     if len(planned) > 3 + DRY_RUN_LISTED:
         out.print(f"… and {len(planned) - 3 - DRY_RUN_LISTED} more rows, all valid.")
@@ -311,34 +316,6 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
-_SECRET_OPTIONS = ("--auth", "--token", "--header")
-
-
-def _redo_command(redo: Path) -> str:
-    """This command line again with `--redo FILE`, minus any secret (--auth, --token,
-    --header and their values: give them again, or through GBATCH_AUTH / HF_TOKEN)."""
-    from ._servers import redact_url  # a batch ran: the servers room is loaded already
-
-    args: list[str] = []
-    skip = dropped = False
-    for arg in sys.argv[1:]:
-        if skip:
-            skip = False
-            continue
-        name = arg.split("=", 1)[0]
-        if name in _SECRET_OPTIONS:
-            skip, dropped = "=" not in arg, True
-            continue
-        if name == "--redo":
-            skip = "=" not in arg
-            continue
-        hidden = redact_url(arg)
-        dropped = dropped or hidden != arg  # a password in a server URL
-        args.append(hidden)
-    command = shlex.join(["gbatch", *args, "--redo", str(redo)])
-    return command + ("   (and your login, token or headers again)" if dropped else "")
-
-
 def _show_summary(result: Any, console: Console) -> None:
     ran = result.succeeded - result.skipped if result.succeeded >= result.skipped else result.succeeded
     parts = [f"{result.succeeded}/{result.total} rows ok"]
@@ -350,25 +327,42 @@ def _show_summary(result: Any, console: Console) -> None:
         parts.append(f"[yellow]{result.not_run} not run[/]")
     minutes = result.seconds / 60
     rate = f", {ran / minutes:.1f} rows/min" if ran and minutes > 0 else ""
-    console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}")
+    console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}", soft_wrap=True)
     if result.switches:
         each = ", ".join(f"{server} {count}" for server, count in result.switches.items())
-        console.print(f"voice switches: {sum(result.switches.values())} ({each})", highlight=False, soft_wrap=True)
-    console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False, soft_wrap=True)
-    if result.review:
-        console.print(f"review:  {result.review}\n  mark bad takes there (x), then: {_redo_command(result.out_dir / 'redo.txt')}", highlight=False, soft_wrap=True)
+        console.print(f"voice switches: {sum(result.switches.values())} ({each})", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"outputs: {result.out_dir}\njournal: {result.journal}\nresults: {result.results}", highlight=False, markup=False, soft_wrap=True)
+    if result.review and not result.interrupted:
+        console.print(f"review:  {result.review}", highlight=False, markup=False, soft_wrap=True)
+    for line in _next_steps(result):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _next_steps(result: Any) -> list[str]:
+    """What to do next, for this outcome only, each with the command that does it."""
     if result.interrupted:
-        console.print("[yellow]Interrupted:[/] finished rows are kept; run the same command again to finish the rest.")
-    elif result.halted:
-        console.print("[yellow]Halted[/] after --halt-on-failures failures.")
+        return ["Interrupted: finished rows are kept; run the same command again to finish the rest:", _hint([])]
+    steps = []
+    if result.halted:
+        steps += ["Halted after --halt-on-failures failures; to try the failed rows again:", _hint(["--retry-failed"])]
     elif result.failed:
-        console.print("Re-run with --retry-failed to try the failed rows again.")
+        steps += ["To try the failed rows again:", _hint(["--retry-failed"])]
+    if result.review:
+        from ._review import REDO_NAME
+
+        steps += ["To make new takes of some rows: mark them in the review page (x), then:", _hint(["--redo", str(result.out_dir / REDO_NAME)])]
+    return steps
+
+
+def _hint(extra: list[str]) -> str:
+    command = command_again(extra)
+    return "  " + (command if command is not None else f"the same command {shlex.join(extra)}".rstrip())
 
 
 def _tool_command(tool: Tool) -> Callable[..., None]:
     params = [
         inspect.Parameter("tasks", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Path | None, typer.Argument(help="Task file: .csv .tsv .jsonl .txt .xlsx (optional with --each)")], default=None),
-        *_batch_params(tool.default_out, tool.default_name),
+        *_batch_params(tool.default_out, tool.default_name, tool.default_server),
         *[_column_param(c) for c in tool.columns if c.option],
         *[_option_param(o) for o in tool.options],
     ]
@@ -415,7 +409,7 @@ def _inspect_command() -> Callable[..., None]:
         if kw["template"]:
             sys.stdout.write(template_csv(api, kw.get("api"), kw.get("fn_index")))
         else:
-            print_api(api, kw.get("api"), Console(), kw.get("fn_index"), wide=kw["wide"])
+            print_api(api, kw.get("api"), console(), kw.get("fn_index"), wide=kw["wide"])
         return 0
 
     return _command("inspect", "Show a Gradio app's endpoints and every parameter (name, label, type, default, choices, limits).", params, body)
@@ -444,7 +438,7 @@ def _new_plugin_command() -> Callable[..., None]:
     def body(kw: dict[str, Any]) -> int:
         from ._scaffold import new_plugin_main
 
-        return new_plugin_main(kw["name"], kw["dir"], Console())
+        return new_plugin_main(kw["name"], kw["dir"], console())
 
     return _command("new-plugin", NEW_PLUGIN_HELP, params, body)
 
@@ -457,9 +451,9 @@ def _plugins_command(registry: Registry) -> Callable[..., None]:
         table = Table("plugin", "version", "tools", "status")
         for info in registry.plugins:
             version = f"{info.distribution or '?'} {info.version or ''}".strip()
-            status = f"[red]failed: {info.error}[/]" if info.error else "[green]ok[/]"
-            table.add_row(info.name, version, ", ".join(info.tools) or "-", status)
-        Console().print(table)
+            status = Text(f"failed: {info.error}", style="red") if info.error else Text("ok", style="green")
+            table.add_row(Text(info.name), Text(version), Text(", ".join(info.tools) or "-"), status)
+        console().print(table)
         return 0
 
     params = [_param("json_out", Annotated[bool, typer.Option("--json", help="Print the list as JSON.")], False)]
@@ -487,9 +481,9 @@ def _servers_command() -> Callable[..., None]:
         else:
             table = Table("worker", "server", "gradio", "slots", "status")
             for row in rows:
-                status = f"[red]{row['error']}[/]" if row["error"] else "[green]ok[/]"
-                table.add_row(row["worker"], row["server"], row["version"] or "-", row["slots"] or "-", status)
-            Console().print(table)
+                status = Text(str(row["error"]), style="red") if row["error"] else Text("ok", style="green")
+                table.add_row(Text(str(row["worker"])), Text(str(row["server"])), Text(str(row["version"] or "-")), str(row["slots"] or "-"), status)
+            console().print(table)
         return 3 if rows and all(r["error"] for r in rows) else 0
 
     help_text = "List, for every worker of a Dask cluster, the server it reaches, its Gradio version and its slots."
@@ -584,7 +578,7 @@ def main(argv: list[str] | None = None) -> None:
     broken = [p for p in registry.plugins if p.error]
     if broken and (argv or sys.argv[1:])[:1] != ["plugins"]:
         for info in broken:
-            _stderr().print(f"[yellow]warning:[/] plugin {info.name!r} failed to load ({info.error}); see `gbatch plugins`", highlight=False)
+            _stderr().print(Text.assemble(("warning:", "yellow"), f" plugin {info.name!r} failed to load ({info.error}); see `gbatch plugins`"), highlight=False)
     try:
         app(args=argv, prog_name="gbatch")
     except SystemExit as done:

@@ -182,9 +182,7 @@ def gbatch_cli() -> Callable[..., CliResult]:
 def pytest_configure(config: pytest.Config) -> None:
     """gradio's own server stack warns in ways a plugin's tests cannot help; with
     `filterwarnings = error` those would fail every test that serves an app."""
-    for line in (
-        "ignore::DeprecationWarning:websockets.*",
-        "ignore::DeprecationWarning:uvicorn.*",
-        "ignore:.*unclosed.*:ResourceWarning",
-    ):
+    from ._scaffold import GRADIO_WARNING_FILTERS
+
+    for line in GRADIO_WARNING_FILTERS:
         config.addinivalue_line("filterwarnings", line)

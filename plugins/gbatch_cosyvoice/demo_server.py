@@ -214,7 +214,10 @@ class Espeak:
         peak = float(np.abs(audio).max()) if len(audio) else 0.0
         if peak > 0:
             audio = audio * (0.3 / peak)
-        return np.asarray(audio, dtype=np.float32)
+        # The pitch has only a few steps, so two seeds may share one: a faint noise floor of the
+        # seed's own (60 dB down) makes every seed another take, as a new seed is on the model.
+        floor = np.random.default_rng([seed, _h32("floor", voice), _h32("floor", spoken)]).normal(0.0, 3e-4, len(audio))
+        return np.asarray(audio + floor, dtype=np.float32)
 
 
 def resolve_voice(voice: str) -> Espeak | None:

@@ -667,7 +667,7 @@ def _run_under_gradio3(parser: argparse.ArgumentParser, found: str, argv: list[s
         2,
         f"gbatch-fooocus-demo needs gradio 3.41.2 (Fooocus's version); this Python has {'gradio ' + found if found else 'no gradio'}.\n"
         f"Run {Path(__file__).resolve()} with the Python of an environment that has gradio==3.41.2 and Pillow,\n"
-        "or point GBATCH_GRADIO3_PYTHON at that Python (scripts/setup.sh builds one in .venvs/gradio3).\n",
+        "or point GBATCH_GRADIO3_PYTHON at that Python (scripts/setup.sh --tests builds one in .venvs/gradio3).\n",
     )
 
 

@@ -623,7 +623,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.exit(
                 2,
                 f"gbatch-sovits-demo: So-VITS-SVC's web UI needs gradio 3.x, and this Python has {found}.\n"
-                "Build a gradio 3 venv (scripts/setup.sh makes .venvs/gradio3 from tests/envs/gradio-3.41.2.txt) "
+                "Build a gradio 3 venv (scripts/setup.sh --tests makes .venvs/gradio3 from tests/envs/gradio-3.41.2.txt) "
                 f"and run it there, or point {GRADIO3_PYTHON_ENV} at its python.\n",
             )
         os.environ[REEXEC_ENV] = "1"

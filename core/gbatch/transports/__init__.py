@@ -8,10 +8,11 @@ httpx and websockets) for gradio 3. Tests pass their own (`fake.FakeTransport`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .._errors import ConnectionLost, ServerError
+from .._errors import CallError, ConnectionLost, ServerError
 from .base import (
     CallResult,
     ComponentUpdate,
@@ -24,9 +25,6 @@ from .base import (
     TransportRequest,
     browser_values,
 )
-
-if TYPE_CHECKING:
-    import httpx
 
 __all__ = [
     "AutoTransport",
@@ -44,7 +42,7 @@ __all__ = [
 ]
 
 
-def read_config(url: str, connection: ConnectOptions) -> tuple[dict[str, Any], httpx.Cookies]:
+def read_config(url: str, connection: ConnectOptions) -> tuple[dict[str, Any], dict[str, str]]:
     """The server's `/config` (logging in first when it asks for it) and the login cookies.
 
     Raises `ConnectionLost` when the server cannot be reached, `ServerError` when it
@@ -52,12 +50,15 @@ def read_config(url: str, connection: ConnectOptions) -> tuple[dict[str, Any], h
     """
     import httpx  # imported when a server is first reached, not for `gbatch --help`
 
+    from .http import ServerHttp
+
     headers = dict(connection.headers)
     if connection.token:
         headers["x-hf-authorization"] = f"Bearer {connection.token}"
     base = url.rstrip("/") + "/"
     try:
-        with httpx.Client(headers=headers, timeout=min(connection.http_timeout, 30.0), follow_redirects=True) as http:
+        http = ServerHttp(base, headers, min(connection.http_timeout, 30.0))  # secrets to this origin only
+        with contextlib.closing(http):
             response = http.get(base + "config")
             if response.status_code in (401, 403) and connection.auth:
                 user, password = connection.auth
@@ -78,6 +79,8 @@ def read_config(url: str, connection: ConnectOptions) -> tuple[dict[str, Any], h
             if not isinstance(config, dict) or "components" not in config:
                 raise ServerError(f"{url}: /config does not describe a Gradio app")
             return config, http.cookies
+    except CallError as exc:  # a redirect loop
+        raise ServerError(f"{url}: {exc.message}") from None
     except httpx.ConnectError as exc:
         raise ConnectionLost(f"cannot connect: {exc}") from None
     except httpx.TransportError as exc:

@@ -63,7 +63,7 @@ from .base import (
     Transport,
     TransportRequest,
 )
-from .http import download
+from .http import ServerHttp, download
 
 __all__ = ["Gradio3Session", "Gradio3Transport"]
 
@@ -100,9 +100,8 @@ class Gradio3Session(ServerSession):
         self.url = url if url.endswith("/") else url + "/"
         self.connection = connection
         self.slots = slots
-        self._client = httpx.Client(headers=self._headers(), timeout=connection.http_timeout)
         # Input URLs and gallery items may live on other hosts: they get no login, token or headers.
-        self._plain_client = httpx.Client(timeout=connection.http_timeout, follow_redirects=True)
+        self._client = ServerHttp(self.url, self._headers(), connection.http_timeout)
         self._lock = threading.Lock()
         self._login_lock = threading.Lock()
         self._hashes: OrderedDict[str, str] = OrderedDict()
@@ -207,7 +206,7 @@ class Gradio3Session(ServerSession):
         """Forget session hashes and the login; the next submit logs in again."""
         with self._lock:
             self._hashes.clear()
-            self._client.cookies.clear()
+            self._client.clear_cookies()
             self._logged_in = False
 
     def close(self) -> None:
@@ -215,9 +214,8 @@ class Gradio3Session(ServerSession):
             jobs = list(self._jobs)
         for job in jobs:
             job.abandon()
-        for client in (self._client, self._plain_client):
-            with contextlib.suppress(Exception):  # closing must never raise
-                client.close()
+        with contextlib.suppress(Exception):  # closing must never raise
+            self._client.close()
 
     # -- sessions and values -----------------------------------------------------------
 
@@ -335,7 +333,7 @@ class Gradio3Session(ServerSession):
 
     def _read_url(self, url: str) -> tuple[str, bytes, str]:
         try:
-            data = download(self._client_for(url), url, None)
+            data = download(self._client, url, None)
         except httpx.HTTPError as error:
             raise CallError(f"downloading {url} failed: {_describe(error)}") from error
         except CallError as error:
@@ -345,13 +343,9 @@ class Gradio3Session(ServerSession):
 
     # -- downloads -------------------------------------------------------------------
 
-    def _client_for(self, url: str) -> httpx.Client:
-        # Only this server gets the login cookie, the token and the extra headers.
-        return self._client if url.startswith(self.url) else self._plain_client
-
     def _download(self, url: str) -> bytes:
         try:
-            return download(self._client_for(url), url, self.connection.max_download)
+            return download(self._client, url, self.connection.max_download)
         except httpx.HTTPError as error:
             raise ConnectionLost(f"downloading {url} failed: {_describe(error)}") from error
 
@@ -599,7 +593,7 @@ class _Gradio3Job(Job):
     def _connect(self) -> ClientConnection:
         session = self.session
         headers = session._headers()
-        cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in session._client.cookies.jar)
+        cookies = session._client.cookie_header()
         if cookies:
             headers["Cookie"] = cookies
         return ws_connect(

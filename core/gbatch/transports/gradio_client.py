@@ -20,6 +20,7 @@ import functools
 import posixpath
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -40,7 +41,7 @@ from .base import (
     Transport,
     TransportRequest,
 )
-from .http import download
+from .http import ServerHttp, download
 
 __all__ = ["GradioClientTransport", "make_client"]
 
@@ -153,7 +154,7 @@ class ClientSession(ServerSession):
         self._factory = factory
         self._clients: dict[int, Any] = {}
         self._lock = threading.Lock()
-        self._http: httpx.Client | None = None
+        self._http: ServerHttp | None = None
 
     # -- clients ------------------------------------------------------------------
 
@@ -193,16 +194,17 @@ class ClientSession(ServerSession):
         if http is not None:
             http.close()
 
-    def _http_client(self) -> httpx.Client:
-        """An HTTP client carrying the login cookies and headers of a live Client, for downloads."""
+    def _http_client(self) -> ServerHttp:
+        """An HTTP client with the login cookies and headers of a live Client, for downloads
+        (they go to this server's origin only)."""
         client = self.client(0)
         with self._lock:
             if self._http is None:
-                self._http = httpx.Client(
-                    headers=dict(getattr(client, "headers", {}) or {}),
+                self._http = ServerHttp(
+                    self.url,
+                    dict(getattr(client, "headers", {}) or {}),
+                    httpx.Timeout(self.connection.http_timeout, read=min(READ_STALL, self.connection.http_timeout)),
                     cookies=dict(getattr(client, "cookies", {}) or {}),
-                    timeout=httpx.Timeout(self.connection.http_timeout, read=min(READ_STALL, self.connection.http_timeout)),
-                    follow_redirects=True,
                 )
             return self._http
 
@@ -328,16 +330,32 @@ class ClientJob(Job):
 
     def cancel(self) -> None:
         self._cancelled = True
+        communicator = getattr(self._job, "communicator", None)
+        # Still uploading: /cancel names the job by the event id the queue gives it on joining,
+        # so a cancel sent now cancels nothing. Send it again once the request has landed.
+        landing = communicator is not None and not communicator.event_id
 
         def cancel_on_server() -> None:
             with contextlib.suppress(Exception):  # best effort: the server may be gone
                 self._job.cancel()
+                if landing:
+                    self._cancel_once_queued(communicator)
 
         # gradio_client posts /cancel with the run's long HTTP timeout; a frozen server must not
         # hold this worker (and the batch's end) for minutes: wait a little, then let it go.
         worker = threading.Thread(target=cancel_on_server, name="gbatch-cancel", daemon=True)
         worker.start()
         worker.join(CANCEL_WAIT)
+
+    def _cancel_once_queued(self, communicator: Any) -> None:
+        """Wait (in the cancel thread) for the upload to end; if the request then joined the
+        queue, cancel it there by its event id (gradio_client's cancel reads it when called)."""
+        future = self._job.future
+        while not communicator.event_id and not future.done():
+            time.sleep(0.05)
+        cancel = getattr(self._job, "cancel_fn", None)
+        if communicator.event_id and cancel is not None:
+            cancel()
 
     def updates(self) -> list[JobEvent]:
         # Job.status() keeps only the latest update, so a log line could be lost: read the queue.
