@@ -8,6 +8,14 @@ gradio_client.Client), `gbatch.run_batch`, the baseline loop given one SSL conte
 validating a 100,000-row CSV.
 
 Run: python benchmarks/bench_executor.py [--rows 200] [--jobs 4] [--sleep 0.2] [--repeat 2] [--profile]
+
+`--learned` instead compares, against servers of 4, 2 and 8 slots (then two servers of
+different speed): gbatch with no -j and no URL=N (slots learned from the queue), the
+plain ThreadPoolExecutor loop with as many threads as the server has slots, and a
+sweep of hand-tuned -j N (with --queue-ahead N, so exactly N rows are in flight, as
+-j did before slots were learned), printing wall time, slot use and what was learned.
+
+Run: python benchmarks/bench_executor.py --learned [--rows 200] [--sleep 0.2] [--sizes 4,2,8] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -113,6 +121,7 @@ class Run:
 
 
 def measured(action: Callable[[], int], server_pid: int) -> Run:
+    """`action` timed: wall, this process's CPU, and (given a pid) the server's CPU."""
     server0, cpu0, wall0 = cpu_of(server_pid), time.process_time(), time.perf_counter()
     ok = action()
     run = Run(time.perf_counter() - wall0, time.process_time() - cpu0, ok)
@@ -147,8 +156,17 @@ def baseline(url: str, texts: list[str], jobs: int, tls: bool = False) -> int:
     extra = {"ssl_verify": httpx.create_ssl_context()} if tls else {}
     client = Client(url, download_files=False, verbose=False, analytics_enabled=False, **extra)
     try:
+        def one(text: str) -> object:
+            try:
+                return client.predict(text, api_name=API_NAME)
+            except Exception as exc:  # the plain loop has no retry: a dropped stream loses the row
+                return exc
+
         with ThreadPoolExecutor(jobs) as pool:
-            answers = list(pool.map(lambda text: client.predict(text, api_name=API_NAME), texts))
+            answers = list(pool.map(one, texts))
+        lost = [a for a in answers if isinstance(a, Exception)]
+        if lost:
+            print(f"  !! plain loop: {len(lost)} row(s) failed ({type(lost[0]).__name__}: the event stream dropped?)", file=sys.stderr)
     finally:
         client.close()
     return sum(1 for text, answer in zip(texts, answers, strict=True) if answer == text)
@@ -180,6 +198,112 @@ def gbatch_library(url: str, tasks: Path, jobs: int | None, out: Path, slots: in
     if result.failed or result.not_run:
         print(f"  !! gbatch: {result.failed} failed, {result.not_run} not run", file=sys.stderr)
     return result.succeeded
+
+
+@dataclass
+class Learned:
+    ok: int
+    slots: dict[str, dict[str, object]]
+    by_server: dict[str, int]
+
+
+def gbatch_learning(urls: list[str], tasks: Path, out: Path, jobs: int | None = None, queue_ahead: int | None = None) -> Learned:
+    """One run_batch over `urls` (no URL=N); -j and --queue-ahead only when given."""
+    import gbatch
+
+    options = gbatch.BatchOptions(servers=urls, jobs=jobs, out=out)
+    if queue_ahead is not None:
+        options.queue_ahead = queue_ahead
+    result = gbatch.run_batch(gbatch.GenericTool(API_NAME), tasks, options, say=lambda text: None)
+    if result.failed or result.not_run:
+        print(f"  !! gbatch: {result.failed} failed, {result.not_run} not run", file=sys.stderr)
+    by_server: dict[str, int] = {}
+    for row in result.rows:
+        by_server[str(row.get("backend"))] = by_server.get(str(row.get("backend")), 0) + 1
+    return Learned(result.succeeded, result.slots, by_server)
+
+
+@dataclass
+class Bench:
+    """What every run of the learned-slots comparison shares."""
+
+    rows: int
+    sleep: float
+    folder: Path
+    tasks: Path
+    texts: list[str]
+
+    def learn(self, urls: list[str], key: str, jobs: int | None = None, queue_ahead: int | None = None) -> tuple[Run, Learned]:
+        box: list[Learned] = []
+
+        def action() -> int:
+            box.append(gbatch_learning(urls, self.tasks, self.folder / f"out-{key}", jobs, queue_ahead))
+            return box[0].ok
+
+        run = measured(action, 0)
+        return run, box[0]
+
+
+def learned_report(args: argparse.Namespace) -> None:
+    """gbatch's learned slots against the plain loop and the best hand-tuned -j, per server size."""
+    import gradio_client
+
+    import gbatch
+
+    print(f"gbatch {gbatch.__version__}, gradio_client {gradio_client.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(f"{args.rows} rows per run, endpoint sleeps {args.sleep} s; best of {args.repeat} interleaved runs (the machine may be busy: compare within a block)")
+    print("  slot use = the endpoint's busy time / (server slots x wall); CPU is this process's, per row\n")
+    with tempfile.TemporaryDirectory(prefix="gbatch-bench-") as tmp:
+        folder = Path(tmp)
+        tasks = folder / "tasks.csv"
+        bench = Bench(args.rows, args.sleep, folder, tasks, write_tasks(tasks, args.rows))
+        for size in [int(s) for s in args.sizes.split(",")]:
+            one_size(bench, size, args.repeat)
+        two_servers(bench)
+
+
+def one_size(bench: Bench, size: int, repeat: int) -> None:
+    n, sleep = bench.rows, bench.sleep
+    with server(sleep, size) as (url, _):
+        baseline(url, bench.texts[: size * 2], size)  # warm up
+        ideal = math.ceil(n / size) * sleep
+        print(f"server with {size} slots: ideal ceil({n}/{size}) x {sleep} = {ideal:.2f} s")
+        print(f"  {'path':<44} {'wall s':>7} {'/ideal':>7} {'slot use':>9} {'CPU ms/row':>11}   learned; all walls")
+        sweep = sorted({size, size + 1, size + 2, 2 * size})
+        runs: dict[str, list[tuple[Run, Learned | None]]] = {}
+        for i in range(repeat):  # interleaved, so a busy moment on the machine hits every path
+            runs.setdefault("default", []).append(bench.learn([url], f"{size}-default-{i}"))
+            plain = measured(lambda: baseline(url, bench.texts, size, tls=True), 0)
+            runs.setdefault("plain", []).append((plain, None))
+            for j in sweep:
+                runs.setdefault(f"j{j}", []).append(bench.learn([url], f"{size}-j{j}-{i}", jobs=j, queue_ahead=j))
+
+        def show(key: str, label: str) -> Run:
+            run, learned = min(runs[key], key=lambda r: r[0].wall)
+            use = n * sleep / (size * run.wall)
+            what = ", ".join(f"{s['learned']} ({s['how']}, peak {s['peak']})" for s in learned.slots.values()) if learned else "-"
+            walls = ", ".join(f"{r.wall:.2f}" for r, _ in runs[key])
+            print(f"  {label:<44} {run.wall:7.2f} {run.wall / ideal:7.3f} {use:8.1%} {run.cpu / n * 1000:11.2f}   {what}; {walls}")
+            return run
+
+        default = show("default", "gbatch, no -j, no =N (learned)")
+        plain = show("plain", f"ThreadPoolExecutor({size}) + 1 Client")
+        tuned = [(j, show(f"j{j}", f"gbatch -j {j} (exactly {j} in flight)")) for j in sweep]
+        best_j, best = min(tuned, key=lambda t: t[1].wall)
+        print(f"  default vs the best hand-tuned (-j {best_j}): {(default.wall / best.wall - 1) * 100:+.1f} % wall; "
+              f"vs the plain loop: {(default.wall / plain.wall - 1) * 100:+.1f} %\n")
+
+
+def two_servers(bench: Bench) -> None:
+    n, fast, slow = bench.rows, round(bench.sleep / 2, 3), round(bench.sleep * 1.5, 3)
+    with server(fast, 4) as (fast_url, _), server(slow, 4) as (slow_url, _):
+        rate = 4 / fast + 4 / slow
+        print(f"two servers of 4 slots, {fast} s and {slow} s per row: ideal {n} / {rate:.1f} rows/s = {n / rate:.2f} s; "
+              f"in proportion the fast one does {4 / fast / rate:.0%} of the rows")
+        run, learned = bench.learn([fast_url, slow_url], "two")
+        rows_fast = sum(v for k, v in learned.by_server.items() if k.rstrip("/") == fast_url.rstrip("/"))
+        print(f"  gbatch, no -j, no =N: {run.wall:.2f} s ({n / rate / run.wall:.0%} of ideal speed); the fast server did "
+              f"{rows_fast}/{n} rows ({rows_fast / n:.0%}); learned: " + ", ".join(f"{label} {s['learned']}" for label, s in learned.slots.items()))
 
 
 def write_tasks(path: Path, rows: int) -> list[str]:
@@ -240,10 +364,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="runs of the baseline and of gbatch (best is kept)")
     parser.add_argument("--big-rows", type=int, default=100_000, help="rows of the CSV to validate")
     parser.add_argument("--profile", action="store_true", help="also profile one gbatch library run")
+    parser.add_argument("--learned", action="store_true", help="compare learned slots with the plain loop and hand-tuned -j")
+    parser.add_argument("--sizes", default="4,2,8", help="with --learned: the servers' slots, comma-separated")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.sleep, args.limit)
+        return
+    if args.learned:
+        learned_report(args)
         return
 
     import gradio_client  # noqa: F401 - imported before any timing, as both paths need it
@@ -266,7 +395,7 @@ def main() -> None:
         for i in range(args.repeat):  # interleaved, so a busy moment on the machine hits both
             runs["baseline"].append(measured(lambda: baseline(url, texts, jobs), pid))
             runs["gbatch"].append(measured(lambda i=i: gbatch_library(url, tasks, jobs, folder / f"out-lib-{i}"), pid))
-            # As gbatch sizes a server whose concurrency it knows: C running plus C waiting in its queue.
+            # URL=N is a cap: within it, the slots are learned from the queue.
             runs["queued"].append(measured(lambda i=i: gbatch_library(url, tasks, None, folder / f"out-q-{i}", slots=2 * args.limit), pid))
         runs["tuned"].append(measured(lambda: baseline(url, texts, jobs, tls=True), pid))
         cli_args = [str(GBATCH), "run", url, str(tasks), "-j", str(jobs), "-q", "--out", str(folder / "out-cli")]
@@ -282,7 +411,7 @@ def main() -> None:
         labels = {
             "baseline": "ThreadPoolExecutor + 1 Client (predict)",
             "gbatch": f"gbatch.run_batch -j {jobs} (library)",
-            "queued": f"gbatch.run_batch URL={2 * args.limit} ({args.limit} run + {args.limit} wait)",
+            "queued": f"gbatch.run_batch URL={2 * args.limit} (a cap; slots learned)",
             "tuned": "the same loop + one shared SSL context",
             "cli": "gbatch run ... -q (subprocess)",
         }

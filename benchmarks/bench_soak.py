@@ -1,4 +1,7 @@
-"""Soak: 5,000 rows at -j 16 against a fast local gradio 6 app; does gbatch stay flat?
+"""Soak: 10,000 rows against a fast local gradio 6 app; does gbatch stay flat?
+
+By default gbatch gets no -j: it learns the app's slots from its queue (the summary's
+learned number is printed); `--jobs N` runs with -j N instead.
 
 The app (`tests/fault_apps.py`, `default_concurrency_limit=16`) answers each row at once
 with a small file (1 KiB by default). `gbatch run` runs as its own process; every second
@@ -7,7 +10,7 @@ first / median / last / max of both, leftover temporary files (`OUT/.gbatch-*.pa
 anything left in the client's own TMPDIR, where gradio_client would put its files), and
 whether the journal holds every row exactly once, ok.
 
-    .venv/bin/python benchmarks/bench_soak.py [--rows 5000] [--jobs 16] [--kb 1] [--seconds 0]
+    .venv/bin/python benchmarks/bench_soak.py [--rows 10000] [--limit 16] [--jobs N] [--kb 1] [--seconds 0]
 
 A figure-printing script, not a timed test. Linux only (/proc).
 """
@@ -94,8 +97,9 @@ def summary(name: str, values: list[float], unit: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=5000)
-    parser.add_argument("--jobs", type=int, default=16)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--limit", type=int, default=16, help="the app's default_concurrency_limit")
+    parser.add_argument("--jobs", type=int, default=None, help="-j for gbatch [default: none, slots learned]")
     parser.add_argument("--kb", type=float, default=1.0, help="size of each row's output file")
     parser.add_argument("--seconds", type=float, default=0.0, help="time the endpoint takes per row")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -110,9 +114,13 @@ def main() -> None:
         writer.writerow(["id", "text", "seconds", "kb"])
         writer.writerows([rid, f"row {rid}", args.seconds, args.kb] for rid in ids)
 
-    server, url = start_server(folder, args.jobs)
-    print(f"soak: {args.rows} rows, -j {args.jobs}, {args.kb:g} KiB file per row, endpoint {args.seconds:g} s; {os.cpu_count()} CPUs; load {load()}")
-    command = [sys.executable, "-m", "gbatch", "run", url, "tasks.csv", "--api", "/work", "-j", str(args.jobs), "-q", "--out", "out"]
+    server, url = start_server(folder, args.limit)
+    jobs = ["-j", str(args.jobs)] if args.jobs else []
+    print(
+        f"soak: {args.rows} rows, {'-j ' + str(args.jobs) if args.jobs else 'no -j (slots learned)'}, app limit {args.limit}, "
+        f"{args.kb:g} KiB file per row, endpoint {args.seconds:g} s; {os.cpu_count()} CPUs; load {load()}"
+    )
+    command = [sys.executable, "-m", "gbatch", "run", url, "tasks.csv", "--api", "/work", *jobs, "-q", "--json", "--out", "out"]
     env = {**os.environ, "TMPDIR": str(client_tmp)}
     samples: list[tuple[float, float, int]] = []
     started = time.monotonic()
@@ -139,6 +147,11 @@ def main() -> None:
     print(f"\nexit {process.returncode}; wall {wall:.1f} s; {args.rows / wall:.1f} rows/s; client CPU {cpu:.1f} s ({1000 * cpu / args.rows:.1f} ms/row); load at the end {server_load}")
     if process.returncode != 0:
         print(stderr[-3000:])
+    try:
+        for server_label, learned in json.loads(stdout).get("slots", {}).items():
+            print(f"slots of {server_label}: learned {learned['learned']} {learned['how']} (peak {learned['peak']}, cap {learned['cap']})")
+    except ValueError:
+        print("(no --json summary on stdout)")
     print("\n  t (s)   RSS (MB)  threads")
     step = max(1, len(samples) // 30)
     for t, rss, threads in samples[::step] + ([samples[-1]] if samples and (len(samples) - 1) % step else []):

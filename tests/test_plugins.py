@@ -162,7 +162,7 @@ def test_every_hook_is_documented_and_tested() -> None:
 
 
 def test_public_api_is_exactly_all() -> None:
-    modules = {"hookspecs", "cli", "transports", "testing", "executor"}
+    modules = {"hookspecs", "cli", "transports", "testing", "executor", "audio"}
     # (pytest rewrites the modules of its plugins, gbatch.testing among them, adding "@py_…" names)
     public = sorted(n for n in dir(gbatch) if not n.startswith(("_", "@")) and n not in modules)
     assert public == sorted(gbatch.__all__)

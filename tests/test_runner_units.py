@@ -144,4 +144,6 @@ def test_summary_carries_the_exit_code() -> None:
         "results": str(Path("out/results.csv")),
         "review": None,
         "exit_code": 1,
+        "servers": [],
+        "slots": {},
     }

@@ -28,6 +28,7 @@ import typing as _typing
 from ._api import Endpoint, Param, ServerApi
 from ._batch import BatchOptions, BatchResult
 from ._binding import bind_column, bind_columns
+from ._book import BookOptions, Pauses
 from ._columns import Column, File, normalize_key, seed_column
 from ._errors import (
     AppError,
@@ -57,6 +58,7 @@ from .transports.base import CallResult, ComponentUpdate, ConnectOptions, Server
 # The rooms a batch needs but `gbatch --help` does not: imported on first use of one of
 # their names (`gbatch.run_batch`, `from gbatch import read_tasks`), as ordinary attributes after.
 if _typing.TYPE_CHECKING:
+    from ._book import split_book
     from ._files import StreamedFile, fetch_stream, is_file_value, save_file, suffix_of
     from ._generic import GenericTool, choose_endpoint
     from ._runner import run_batch
@@ -64,6 +66,7 @@ if _typing.TYPE_CHECKING:
     from ._tasks import TaskFile, TaskRow, read_tasks
 
 _LAZY = {
+    "._book": ("split_book",),  # a lazy name of gbatch._book itself: its readers load with it
     "._files": ("StreamedFile", "fetch_stream", "is_file_value", "save_file", "suffix_of"),
     "._generic": ("GenericTool", "choose_endpoint"),
     "._runner": ("run_batch",),
@@ -78,6 +81,7 @@ __all__ = [
     "AppError",
     "BatchOptions",
     "BatchResult",
+    "BookOptions",
     "Call",
     "CallCancelled",
     "CallError",
@@ -98,6 +102,7 @@ __all__ = [
     "Option",
     "Outputs",
     "Param",
+    "Pauses",
     "Plan",
     "PluginError",
     "PluginInfo",
@@ -134,6 +139,7 @@ __all__ = [
     "sanitize",
     "save_file",
     "seed_column",
+    "split_book",
     "suffix_of",
     "tool_hook",
 ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._book._options import BookOptions
 from ._columns import File
 from ._errors import ExitCode
 from .transports.base import ConnectOptions
@@ -29,6 +30,10 @@ class BatchOptions:
 
     servers: Sequence[str] = ()
     jobs: int | None = None
+    #: rows of ours kept waiting in each server's queue beyond those it runs; None: as many
+    #: as cover one round trip (learned, from 2); 0: a row goes only when one of ours
+    #: finishes, the polite setting for a server shared with others
+    queue_ahead: int | None = None
     out: Path | None = None
     name: str | None = None
     timeout: float | None = None
@@ -64,6 +69,8 @@ class BatchOptions:
     cluster: str | None = None
     #: `VOICE@URL`: rows needing that server state (a voice) run only on that server (repeatable)
     pins: Sequence[str] = ()
+    #: a book's settings (voices, lexicon, piece length, audiobook); a .md or .epub task file is a book without them
+    book: BookOptions | None = None
 
 
 @dataclass
@@ -100,8 +107,10 @@ class BatchResult:
     rows: list[dict[str, Any]]
     dry_run: bool = False
     planned: list[PreparedRow] = field(default_factory=list)
-    #: "URL: N running + M waiting" per server, as chosen for this batch
+    #: one line per server: how its slots are chosen (before the run), what was learned (after)
     servers: list[str] = field(default_factory=list)
+    #: per server label: the slots learned while running (learned, peak, cap, queue_ahead, how)
+    slots: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the review page written after the batch, if any
     review: Path | None = None
     #: server label -> how many times its voice (server state) was switched, for tools that need one
@@ -130,6 +139,8 @@ class BatchResult:
             "results": str(self.results) if self.results else None,
             "review": str(self.review) if self.review else None,
             "exit_code": int(self.exit_code),
+            "servers": self.servers,
+            "slots": self.slots,
             **({"switches": dict(self.switches)} if self.switches else {}),
         }
 

@@ -51,7 +51,9 @@ def call(
             job.cancel()
             raise CallTimeout("timed out; the job was cancelled on the server", logs=logs)
         try:
-            result = job.result(timeout=poll if left is None else max(0.01, min(poll, left)))
+            step = poll if left is None else max(0.01, min(poll, left))
+            # A job that can wake on its events waits here, so its queue events go on at once.
+            result = job.result(timeout=0.0 if job.wait(step) else step)
         except TIMEOUT_ERRORS:
             continue
         except CallError as exc:

@@ -74,6 +74,7 @@ from ._executor import (
 from ._outputs import atomic_write
 from ._row import BatchRun, Collected, attempt_row, failure_of
 from ._servers import Server, redact, redact_url
+from ._slots import Slots
 from ._tool import Call, Plan
 from .transports import AutoTransport
 from .transports.base import (
@@ -757,6 +758,9 @@ class ClusterRun:
         self.cancelling = threading.Event()
         self.futures: set[distributed.Future] = set()
         self.futures_lock = threading.Lock()
+        self.learning: dict[str, Slots] = {}  # backend key -> its slots learner
+        # The attempt each row is in: a worker's queue event reaches the scheduler through it.
+        self.live: dict[str, Attempt] = {}
 
     def execute(
         self,
@@ -768,18 +772,23 @@ class ClusterRun:
         timeout: float | None,
         halt_on_failures: int | None,
         listener: Listener,
+        slots: Mapping[str, Slots] | None = None,
     ) -> ExecutorReport[Collected]:
-        """`gbatch._executor.execute` over the cluster's backends; the same knobs."""
+        """`gbatch._executor.execute` over the cluster's backends; the same knobs.
+
+        :param slots: per server URL, its slots learner: the driver's executor learns each
+            backend's slots from the queue events workers send back, as in one process (a
+            shared server's semaphore holds only the cap; each worker's own server learns apart)."""
         self._share_outputs()
-        self._make_targets()
+        self._make_targets(slots or {})
         self.timeout = timeout
         self.health = _Health(listener, self.run.say)
         topic = f"gbatch-{self.token}"
-        self.client.subscribe_topic(topic, functools.partial(_forward, listener))
+        self.client.subscribe_topic(topic, functools.partial(self._forward, listener))
         once = _Once(listener, self.where, {key: t.spec for key, t in self.targets.items()})
         items = [(item.row.id, item) for item in self.to_run]
         try:
-            report = execute(items, self.attempt, self.backends, jobs=jobs, policy=policy, classify=classify, describe=describe, timeout=timeout, halt_on_failures=halt_on_failures, listener=once)
+            report = execute(items, self.attempt, self.backends, jobs=jobs, policy=policy, classify=classify, describe=describe, timeout=timeout, halt_on_failures=halt_on_failures, listener=once, slots=self.learning)
         except KeyboardInterrupt:
             self.cancel_all()
             raise
@@ -807,28 +816,37 @@ class ClusterRun:
         else:
             run.say(f"outputs: {len(workers) - sharing} of {len(workers)} workers cannot see {run.out_dir}; they send results back to be written here")
 
-    def _make_targets(self) -> None:
-        """Backends: each worker's own server for `local:` specs, one cluster-wide backend per shared server."""
+    def _make_targets(self, slots: Mapping[str, Slots]) -> None:
+        """Backends: each worker's own server for `local:` specs (each learning its slots apart),
+        one cluster-wide backend per shared server."""
         for server in self.run.servers.values():
             backend = server.backend
+            learner = slots.get(server.url)
             if not is_local(server.url):
                 self.targets[server.url] = _Target(server.url, str(backend), None, None, backend.slots, backend.slots)
                 self.backends.append(backend)
+                if learner is not None:
+                    self.learning[server.url] = learner
                 continue
             for address, name in self.workers.items():
                 key = f"{server.url}@{address}"
                 self.targets[key] = _Target(server.url, str(backend), address, name, backend.slots, None)
                 self.backends.append(ServerSlots(key, backend.slots, f"{backend} on worker {name}"))
+                if learner is not None:
+                    self.learning[key] = learner.fresh()
 
     def attempt(self, attempt: Attempt) -> Collected:
         """The executor's work: one attempt of a row, sent to a worker and waited for (executor thread)."""
         item: PreparedRow = attempt.payload
         target = self.targets[attempt.backend.url]
         self.run.claim(item, attempt)
+        self.live[item.row.id] = attempt
         try:
             answer = self._wait(self._submit(item, attempt, target), attempt)
         except Exception as exc:  # noqa: BLE001 - the driver's side of the attempt failed
             raise self._failed(exc) from exc
+        finally:
+            self.live.pop(item.row.id, None)
         return self._accept(item, answer)
 
     def _submit(self, item: PreparedRow, attempt: Attempt, target: _Target) -> distributed.Future:
@@ -928,15 +946,19 @@ class ClusterRun:
         if summary:
             self.run.say(summary)
 
+    def _forward(self, listener: Listener, event: Any) -> None:
+        """A worker's `row_status` (queue rank, progress): through the row's attempt, so the
+        scheduler learns slots from it before the listener hears it; else to the listener."""
+        _, message = event
+        attempt = self.live.get(message["id"])
+        with contextlib.suppress(Exception):
+            if attempt is not None:
+                attempt.report(**message["status"])
+            else:
+                listener.row_status(message["id"], message["status"])
+
 
 def _pickled(plan: Plan) -> tuple[str, bytes]:
     """The plan, cloudpickled once per batch, and its digest (a worker keeps one copy per digest)."""
     data = cloudpickle.dumps(plan)
     return hashlib.sha256(data).hexdigest()[:24], data
-
-
-def _forward(listener: Listener, event: Any) -> None:
-    """A worker's `row_status` (queue rank, progress), passed on to the driver's listener."""
-    _, message = event
-    with contextlib.suppress(Exception):
-        listener.row_status(message["id"], message["status"])

@@ -10,7 +10,8 @@ goes on the row's outcome. Progress goes to a `Listener`.
 
 Every decision — which row goes next and where, retry, wait, fail, halt — is made
 by `_scheduler.Scheduler`; this module only runs its attempts, each in its own
-daemon thread, and waits for them. However the loop ends (all done, halt,
+daemon thread, and waits for them, waking when one ends or reports a queue event
+(waiting, running, done on the server), which it passes to the scheduler. However the loop ends (all done, halt,
 Ctrl-C, or an exception such as a listener failing to write the journal), one
 `finally` sets `Attempt.cancelled` and waits for the running attempts, at most
 `cancel_grace` seconds: an attempt that ignores the flag is abandoned, reported
@@ -19,6 +20,8 @@ not run, and cannot keep the process alive.
 
 from __future__ import annotations
 
+import functools
+import queue
 import random
 import threading
 import time
@@ -38,6 +41,7 @@ from ._scheduler import (
     Start,
     Stop,
 )
+from ._slots import Learning, Slots
 
 __all__ = [
     "Attempt",
@@ -72,6 +76,7 @@ class Attempt:
         timeout: float | None,
         listener: Listener,
         clock: Callable[[], float],
+        observe: Callable[[str], None] | None = None,
     ) -> None:
         self.item_id = item_id
         self.payload = payload
@@ -82,12 +87,24 @@ class Attempt:
         self.deadline = clock() + timeout if timeout else None
         self._listener = listener
         self._clock = clock
+        self._observe = observe
+        self._observed: Any = None  # the last queue event passed to `observe`
 
     def time_left(self) -> float | None:
         return None if self.deadline is None else self.deadline - self._clock()
 
     def report(self, **status: Any) -> None:
-        """Pass a status (e.g. queue rank) to the listener; callable from the worker thread."""
+        """Pass a status (e.g. queue rank) to the listener; callable from the worker thread.
+
+        A status whose `code` is "queued", "started" or "finished" also tells the scheduler
+        whether the server made the row wait, runs it, or is done with it: that is how each
+        server's slots are learned."""
+        code = status.get("code")
+        # "queued" without a rank is the client joining, not the server saying the row waits;
+        # a new rank in the queue is no news to the scheduler (the server sends one per change).
+        if self._observe is not None and code != self._observed and (code in ("started", "finished") or (code == "queued" and status.get("rank") is not None)):
+            self._observed = code
+            self._observe(str(code))
         self._listener.row_status(self.item_id, status)
 
 
@@ -122,7 +139,10 @@ class Listener:
     def row_status(self, item_id: str, status: dict[str, Any]) -> None:
         """Whatever the work reported through `Attempt.report` (e.g. queue rank). Worker
         thread, concurrently with the others; reports from an attempt given up after the
-        cancel grace are dropped once the batch is over."""
+        cancel grace are dropped once the batch is over.
+
+        Also, in the calling thread with `item_id` "", `{"code": "slots", "server": label,
+        "learned": n, "how": text}` each time a server's learned slots change."""
 
     def row_retrying(self, item_id: str, attempt: int, error: str, delay: float, kind: ErrorKind) -> None:
         """An attempt failed with a transient error or back-pressure; the item runs again in
@@ -155,6 +175,7 @@ def execute(
     cancel_grace: float = CANCEL_GRACE,
     states: Sequence[str | None] | None = None,
     pins: Mapping[str, Collection[str]] | None = None,
+    slots: Mapping[str, Slots] | None = None,
 ) -> ExecutorReport[T]:
     """Run `work` once per item (retrying as the policy says) and return every outcome.
 
@@ -174,6 +195,9 @@ def execute(
         server then runs rows of one state at a time (see `_states.StateRouter`). The
         work itself must bring the server into the row's state.
     :param pins: state -> the backend URLs its rows may run on.
+    :param slots: per backend URL, a `gbatch._slots.Slots` that learns how many rows the
+        server runs from the queue events the work reports; a backend without one runs
+        exactly `ServerSlots.slots` rows at once.
 
     Ctrl-C (KeyboardInterrupt) in the calling thread stops new work, sets
     `Attempt.cancelled` for the running items, waits for them (a second Ctrl-C stops
@@ -192,6 +216,7 @@ def execute(
         rng=rng,
         states=states,
         pins=pins,
+        slots=slots,
     )
     run = _Run(
         scheduler,
@@ -232,6 +257,9 @@ class _Run(Generic[T]):
         self.cancel_grace = cancel_grace
         self.cancelled = threading.Event()
         self.running: dict[Future[T], Start] = {}
+        # Worker threads post here: a queue event of an attempt, or None when one finished.
+        self.wakeups: queue.SimpleQueue[tuple[Start, str] | None] = queue.SimpleQueue()
+        self.learned: dict[str, int] = {}
         # A listener error while running attempts were wound down after a Ctrl-C or halt.
         self.late_error: Exception | None = None
 
@@ -270,18 +298,51 @@ class _Run(Generic[T]):
                 self.timeout,
                 self.statuses,
                 self.clock,
+                observe=functools.partial(self._observed, start),
             )
-            self.running[_in_thread(self.work, attempt)] = start
+            future = _in_thread(self.work, attempt)
+            self.running[future] = start
+            future.add_done_callback(lambda _: self.wakeups.put(None))
             # The listener last: it may raise KeyboardInterrupt, and the attempt must already be tracked.
             self.listener.row_started(row.id, str(start.backend), start.number)
 
+    def _observed(self, start: Start, code: str) -> None:
+        """A queue event of `start` (worker thread): the loop passes it to the scheduler."""
+        self.wakeups.put((start, code))
+
     def _settle_some(self, timeout: float) -> None:
+        """Wait until an attempt ends or reports a queue event (or `timeout`), then pass on
+        everything that happened meanwhile."""
         if not self.running:
             time.sleep(timeout)  # a row is waiting for its retry, or for a backend's rest to end
             return
-        done, _ = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED)
-        for future in done:
+        try:
+            events = [self.wakeups.get(timeout=timeout)]
+        except queue.Empty:
+            return
+        while True:
+            try:
+                events.append(self.wakeups.get_nowait())
+            except queue.Empty:
+                break
+        for event in events:
+            if event is not None:
+                self.scheduler.observed(*event)
+        for future in [f for f in self.running if f.done()]:
             self._settle(future)
+        self._tell_learned()
+
+    def _tell_learned(self) -> None:
+        learned = self.scheduler.learned()
+        if learned == self.learned:
+            return
+        self.learned = learned
+        for backend in self.scheduler.backends:
+            report = self.scheduler.slots[backend.url].report()
+            if report.how is Learning.FIXED:
+                continue  # nothing learned: the display shows what was given
+            status = {"code": "slots", "server": str(backend), "learned": report.learned, "how": report.how.value}
+            self.listener.row_status("", status)
 
     def _settle(self, future: Future[T]) -> None:
         start = self.running.pop(future)

@@ -10,7 +10,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._api import ServerApi
 from ._batch import BatchOptions, PreparedRow
@@ -21,6 +21,9 @@ from ._outputs import NameTemplate
 from ._tasks import TaskFile, TaskRow
 from ._tool import Call, Plan, RowProblem, Tool
 from .transports.base import browser_values
+
+if TYPE_CHECKING:
+    from ._book import Lexicon
 
 __all__ = ["column_map", "pick_seeds", "prepare_batch"]
 
@@ -84,8 +87,13 @@ def prepare_batch(
     tool: Tool,
     previous: Mapping[str, Mapping[str, Any]],
     task_problems: Sequence[TaskFileProblem] = (),
+    lexicon: Lexicon | None = None,
+    text_column: str | None = None,
 ) -> list[PreparedRow]:
     """Convert and check every row for every plan (one per kind of server in the batch).
+
+    With a `lexicon`, the `text_column` of each row is rewritten before the plan sees it; the
+    text as written is kept beside it (`<text_column>_as_written`) for the journal.
 
     Raises `ValidationError` listing every problem, `UsageError` for a bad `--name`.
     """
@@ -115,6 +123,8 @@ def prepare_batch(
     names: list[str] = []
     for row in task.rows:
         values, row_problems = _convert_row(row, first.columns, mapping, defaults, task.path.parent, file, absent)
+        if lexicon is not None and text_column is not None:
+            values = _pronounced(values, lexicon, text_column)
         calls: dict[str, Call] = {}
         if not row_problems:
             earlier = previous.get(row.id, {}).get("generated") or {}
@@ -140,6 +150,14 @@ def prepare_batch(
     for item, name in zip(prepared, names, strict=True):
         item.name = name  # made unique, and stable across runs, by `_resume.assign_names`
     return prepared
+
+
+def _pronounced(values: dict[str, Any], lexicon: Lexicon, text_column: str) -> dict[str, Any]:
+    written = values.get(text_column)
+    if not isinstance(written, str):
+        return values
+    said = lexicon.apply(written)
+    return values if said == written else {**values, text_column: said, f"{text_column}_as_written": written}
 
 
 def pick_seeds(columns: Sequence[Column], values: Mapping[str, Any], earlier: Mapping[str, Any]) -> dict[str, int]:

@@ -41,6 +41,8 @@ class _Counts:
         self.started = time.monotonic()
         #: cluster workers: name -> the latest `row_status` with code "worker" (rows done, rate, health)
         self.workers: dict[str, dict[str, Any]] = {}
+        #: server label -> slots learned so far (the executor's "slots" status)
+        self.slots: dict[str, int] = {}
         #: server -> the voice (server state) it holds, for tools whose rows need one
         self.states: dict[str, str] = {}
 
@@ -61,6 +63,8 @@ class _Counts:
             ]
             if waiting:
                 parts.append(Text(f"server queue: {len(waiting)} waiting (next at {min(waiting) + 1})"))
+            if self.slots:
+                parts.append(Text("slots learned: " + ", ".join(f"{server} {n}" for server, n in self.slots.items())))
             if self.states:
                 parts.append(Text("voices: " + ", ".join(f"{server} {state}" for server, state in sorted(self.states.items()))))
             if self.workers:
@@ -133,6 +137,11 @@ class RichListener(Listener):
         self._refresh()
 
     def row_status(self, item_id: str, status: dict[str, Any]) -> None:
+        if status.get("code") == "slots":
+            with self.counts.lock:
+                self.counts.slots[str(status["server"])] = int(status["learned"])
+            self._refresh()
+            return
         if status.get("code") == "worker":
             with self.counts.lock:
                 before = self.counts.workers.get(status["worker"], {}).get("healthy", True)

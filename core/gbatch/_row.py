@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._api import ServerApi
 from ._batch import BatchOptions, PreparedRow, plain_values
@@ -30,8 +30,12 @@ from ._gate import StateGate
 from ._journal import Journal
 from ._outputs import atomic_write, sanitize
 from ._servers import Server, redact, redact_url
+from ._slots import Slots
 from ._tool import Call, Plan, ServerState, Tool
 from .transports.base import CallResult, ServerFile, ServerSession, TransportRequest
+
+if TYPE_CHECKING:
+    from ._book._run import BookRun
 
 __all__ = ["BatchRun", "Collected", "Group", "JournalRecorder", "RowOutputs", "attempt_row", "failure_of"]
 
@@ -264,6 +268,10 @@ class BatchRun:
     say: Callable[[str], None] = print
     #: server URL -> the state (voice) its rows hold, for rows that need one (set by the runner)
     gates: dict[str, StateGate] = field(default_factory=dict)
+    #: server URL -> how many rows it takes at once, learned while the batch runs (set by the runner)
+    learning: dict[str, Slots] = field(default_factory=dict)
+    #: the book (or voices, lexicon, --join) the batch reads, finished after the plan (`gbatch._book`)
+    book: BookRun | None = None
 
     @property
     def plan(self) -> Plan:

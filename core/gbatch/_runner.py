@@ -15,6 +15,8 @@ from typing import Any
 from ._api import ServerApi
 from ._batch import BatchOptions, BatchResult, PreparedRow, plain_values
 from ._binding import bind_columns
+from ._book import is_book
+from ._book._run import start_book
 from ._call import classify, describe
 from ._columns import normalize_key
 from ._each import cross, parse_each
@@ -38,6 +40,7 @@ from ._resume import (
 from ._review import write_review
 from ._row import BatchRun, Collected, Group, JournalRecorder
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
+from ._slots import DEFAULT_CAP, Learning, Slots
 from ._states import parse_pin
 from ._tasks import TaskFile, read_tasks
 from ._tool import Plan, Tool
@@ -68,14 +71,13 @@ def run_batch(
     started = time.monotonic()
     backends = _backends(tool, options)
     task_problems: list[TaskFileProblem] = []  # rows with bad or duplicate ids: reported with all the others
-    task = _read_task(tasks, options, task_problems, say)
-    tool = tool.for_task(task.columns)
+    task, tool = _read_input(tool, tasks, options, task_problems, say)
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
     lock = OutLock(out_dir)
     connected = _connect(backends, options, transport or _default_transport(options), tool)
     try:
-        run = _start(tool, connected, options, journal, lock, out_dir, say)
+        run, task = _start(tool, connected, (tasks, task), options, journal, lock, out_dir, say)
         redo = _redo_rows(options.redo, [r.id for r in task.rows], say)
         prepared = _prepare(run, task, redo, task_problems)
         return _run(run, task, prepared, redo, listener, lock, started)
@@ -100,6 +102,21 @@ def _backends(tool: Tool, options: BatchOptions) -> list[ServerSlots]:
     return backends
 
 
+def _read_input(
+    tool: Tool, tasks: str | Path | None, options: BatchOptions, problems: list[TaskFileProblem], say: Callable[[str], None]
+) -> tuple[TaskFile | None, Tool]:
+    """The task file's rows and the tool fitted to its columns; no rows yet for a book: its
+    pieces are cut once the plans name the text column they go to (`_start`)."""
+    if tasks is None or not is_book(Path(tasks), options.book):
+        task = _read_task(tasks, options, problems, say)
+        return task, tool.for_task(task.columns)
+    if options.each:
+        raise UsageError("--each crosses the rows of a task file, not a book's pieces: split the book first (gbatch split)")
+    # A book's pieces go to the text column (`gbatch run --text-param`): the endpoint that has it fits.
+    book = options.book
+    return None, tool.for_task([book.text_column] if book and book.text_column else [])
+
+
 def _read_task(tasks: str | Path | None, options: BatchOptions, problems: list[TaskFileProblem], say: Callable[[str], None]) -> TaskFile:
     read = read_tasks(tasks, encoding=options.encoding, delimiter=options.delimiter, problems=problems) if tasks is not None else None
     task = cross(read, [parse_each(spec) for spec in options.each])
@@ -118,12 +135,26 @@ def _default_transport(options: BatchOptions) -> Transport:
     return cluster_transport(options.cluster)
 
 
-def _start(tool: Tool, connected: Connected, options: BatchOptions, journal: Journal, lock: OutLock, out_dir: Path, say: Callable[[str], None]) -> BatchRun:
-    """Plan for each server's API, set each server up, and read what earlier runs journaled
-    (under the output folder's lock, when the folder exists)."""
+def _start(
+    tool: Tool,
+    connected: Connected,
+    given: tuple[str | Path | None, TaskFile | None],
+    options: BatchOptions,
+    journal: Journal,
+    lock: OutLock,
+    out_dir: Path,
+    say: Callable[[str], None],
+) -> tuple[BatchRun, TaskFile]:
+    """Plan for each server's API, read the book (if `given` names one, or voices are given),
+    set each server up, and read what earlier runs journaled (under the output folder's lock,
+    when the folder exists). The batch, and its rows."""
     for problem in connected.unreachable:
         say(f"warning: skipping unreachable server {problem}")
     groups, group_of = _plan(tool, connected.servers, options.tool_options)
+    # Before any server is set up: a book that cannot be read sends nothing.
+    tasks, read = given
+    task, book = start_book(Path(tasks) if tasks is not None else None, read, options.book, [g.plan for g in groups.values()])
+    assert task is not None  # a task file was read, or the book made the rows
     for server in connected.servers:
         _setup(server, groups[group_of[server.url]].plan)
     for notice in sorted({g.plan.notice for g in groups.values() if g.plan.notice}):
@@ -133,7 +164,8 @@ def _start(tool: Tool, connected: Connected, options: BatchOptions, journal: Jou
         # under the lock. A folder not made yet is locked, and made, once the rows validate.
         lock.take()
     servers = {s.url: s for s in connected.servers}
-    return BatchRun(tool, groups, group_of, servers, options, journal, journal.read(), out_dir, options.connection.secrets(), say)
+    run = BatchRun(tool, groups, group_of, servers, options, journal, journal.read(), out_dir, options.connection.secrets(), say, book=book)
+    return run, task
 
 
 def _redo_rows(path: Path | None, known: Sequence[str], say: Callable[[str], None]) -> list[str]:
@@ -151,7 +183,8 @@ def _prepare(run: BatchRun, task: TaskFile, redo: Sequence[str], task_problems: 
     # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
     previous = {k: v for k, v in run.history.items() if k not in set(redo)}
     groups = [(g.key, g.plan, g.api) for g in run.groups.values()]
-    prepared = prepare_batch(task, groups, run.options, run.tool, previous, task_problems)
+    lexicon, text_column = (run.book.lexicon, run.book.text_column) if run.book else (None, None)
+    prepared = prepare_batch(task, groups, run.options, run.tool, previous, task_problems, lexicon, text_column)
     _names(prepared, run.history, run.journal, run.out_dir, run.options, run.say)
     mapping, _ = column_map(task, run.plan.columns)
     unused = [h for h in task.columns if h not in mapping.values() and normalize_key(h) != "id"]
@@ -240,19 +273,31 @@ def _setup(server: Server, plan: Plan) -> None:
     server.needs_setup = False
 
 
-def _slots(server: Server, plan: Plan, tool: Tool) -> tuple[ServerSlots, str]:
-    """How many rows go to a server at once, and how that reads: `URL=N` (or -j with one
-    server) when given; otherwise the server's concurrency (or the tool's `slots_per_server`),
-    plus as many waiting in its queue, so a slot never idles while the next row travels."""
+def _slots(server: Server, plan: Plan, tool: Tool, queue_ahead: int | None) -> tuple[ServerSlots, Slots]:
+    """How many rows go to a server at once, learned while the batch runs (`gbatch._slots`).
+
+    A queued endpoint: the server's queue says which rows wait and which run; `queue_ahead`
+    rows of ours wait there, the rest is what the server grants, up to `URL=N` (or -j with
+    one server), else `DEFAULT_CAP`. An endpoint without a queue: additive increase while
+    latency stays flat, up to `URL=N`/-j, else the tool's `slots_per_server` (nothing
+    protects such an app from overlapping calls but the tool's word)."""
     backend = server.backend
-    head = f"{server.label} (gradio {server.api.version or '?'}): "
-    if backend.slots:
-        return backend, head + f"{backend.slots} row{'s' if backend.slots != 1 else ''} at once"
     endpoint = server.api.endpoint(plan.api_name)
-    concurrency = (server.session.concurrency(endpoint) if endpoint is not None else None) or tool.slots_per_server
-    waiting = concurrency if endpoint is not None and endpoint.queued else 0
-    said = head + f"{concurrency + waiting} rows at once ({concurrency} running + {waiting} waiting in its queue)" if waiting else head + f"{concurrency} row{'s' if concurrency != 1 else ''} at once"
-    return ServerSlots(backend.url, concurrency + waiting, backend.label), said
+    queued = endpoint is None or endpoint.queued
+    known = server.session.concurrency(endpoint) if endpoint is not None else None
+    cap = backend.slots or (DEFAULT_CAP if queued else max(1, tool.slots_per_server))
+    how = Learning.QUEUE if queued else Learning.LATENCY
+    start = min(cap, known or tool.slots_per_server)
+    return ServerSlots(backend.url, cap, backend.label), Slots(cap, queue_ahead=queue_ahead, how=how, start=start)
+
+
+def _describe_slots(server: Server, slots: Slots) -> str:
+    """What a server gets, before the batch runs (the dry run shows this)."""
+    version = f"{server.label} (gradio {server.api.version or '?'})"
+    if slots.how is Learning.LATENCY:
+        return f"{version}: no queue; slots learned while running by latency (AIMD), from {slots.current()} up to {slots.cap}"
+    waiting = f"{slots.queue_ahead} row(s)" if not slots.auto else f"enough rows to cover one round trip ({slots.queue_ahead} at first)"
+    return f"{version}: slots learned while running from its queue, {waiting} kept waiting there, at most {slots.cap} at once"
 
 
 def _run(
@@ -288,13 +333,13 @@ def _start_redo(run: BatchRun, to_run: Sequence[PreparedRow]) -> None:
 
 
 def _size_servers(run: BatchRun) -> tuple[list[ServerSlots], list[str]]:
-    """Each server's slots, set on its session, and the line that says them."""
+    """Each server's slots (at most; `run.learning` learns how many), set on its session, and the line that says them."""
     backends, described = [], []
     for server in run.servers.values():
-        server.backend, said = _slots(server, run.group(server.url).plan, run.tool)
+        server.backend, run.learning[server.url] = _slots(server, run.group(server.url).plan, run.tool, run.options.queue_ahead)
         server.session.slots = server.backend.slots
         backends.append(server.backend)
-        described.append(said)
+        described.append(_describe_slots(server, run.learning[server.url]))
     return backends, described
 
 
@@ -350,6 +395,9 @@ def _report(
     result.failed = sum(1 for o in report.outcomes if not o.ok)
     result.not_run = len(not_run)
     result.interrupted, result.halted = report.interrupted, report.halted
+    learned = [(server, report.slots.get(server.url)) for server in run.servers.values()]
+    result.slots = {server.label: found.as_dict() for server, found in learned if found is not None}
+    result.servers = [f"{server.label}: {found.describe()}" for server, found in learned if found is not None] or result.servers
     result.switches = run.switches()
     table = [{**rec, "row": item.row.values} for item, rec in zip(prepared, rows, strict=True)]
     result.results = write_results(run.out_dir, table, task.columns)
@@ -358,6 +406,8 @@ def _report(
     if not report.interrupted:
         finished = [{**rec, "row": item.row.values, "inputs": plain_values(item.values)} for item, rec in zip(prepared, rows, strict=True)]
         run.plan.finish(finished, run.out_dir, run.say)
+        if run.book is not None:
+            run.book.finish(finished, run.out_dir, run.say)
     result.seconds = time.monotonic() - started
     return result
 
@@ -374,6 +424,7 @@ def _execute(run: BatchRun, to_run: Sequence[PreparedRow], backends: Sequence[Se
         "timeout": options.timeout,
         "halt_on_failures": options.halt_on_failures,
         "listener": _Fanout([recorder, listener or Listener()]),
+        "slots": run.learning,
     }
     states = [item.call.state.key if item.call.state else None for item in to_run]
     if options.cluster:

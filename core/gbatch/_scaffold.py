@@ -34,7 +34,7 @@ GRADIO_WARNING_FILTERS = (
     "ignore:The copy keyword is deprecated",
 )
 
-BUILTIN_COMMANDS = frozenset({"run", "inspect", "plugins", "review", "new-plugin", "servers", "help"})
+BUILTIN_COMMANDS = frozenset({"run", "inspect", "plugins", "review", "new-plugin", "servers", "split", "help"})
 
 NEW_PLUGIN_HELP = """Write gbatch-NAME/: a plugin package for `gbatch NAME`, ready to edit.
 

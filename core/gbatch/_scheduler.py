@@ -3,7 +3,8 @@ finished attempt means.
 
 `Scheduler` holds one batch's state: rows ready to start, rows waiting for a retry,
 each backend's free slots and rest, the failures so far and why the batch is
-stopping. `_executor.execute` sends what `starts` returns in worker threads and
+stopping. How many slots a backend has is its `gbatch._slots.Slots`: learned from
+the queue events `observed` passes on (or fixed, as given). `_executor.execute` sends what `starts` returns in worker threads and
 hands each finished attempt back to `succeeded` or `failed`. What happens to a
 failed attempt is `decide`, one pure function. Time and randomness are injected,
 so every rule is tested without threads (tests/test_scheduler.py).
@@ -27,6 +28,7 @@ from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from ._errors import Failure
+from ._slots import Learning, Slots, SlotsReport
 from ._states import StateRouter
 
 __all__ = [
@@ -118,6 +120,8 @@ class ExecutorReport(Generic[T]):
     interrupted: bool = False
     halted: bool = False
     not_run: list[str] = field(default_factory=list)
+    #: what each backend's slots came to, by URL (learned from its queue, or as given)
+    slots: dict[str, SlotsReport] = field(default_factory=dict)
 
 
 # --- what a failed attempt leads to --------------------------------------------------------------
@@ -193,6 +197,8 @@ class Start:
     backend: ServerSlots
     slot: int
     number: int
+    #: the scheduler's clock when it was sent (the latency a server without a queue is judged by)
+    at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -228,7 +234,10 @@ class Scheduler(Generic[T]):
         rng: random.Random | None = None,
         states: Sequence[str | None] | None = None,
         pins: Mapping[str, Collection[str]] | None = None,
+        slots: Mapping[str, Slots] | None = None,
     ) -> None:
+        """:param slots: how many rows each backend (by URL) may have in flight, learned as the
+        batch runs (`gbatch._slots`); a backend without one runs exactly `ServerSlots.slots`."""
         if not backends:
             raise ValueError("execute() needs at least one backend")
         self.rows = [Row(index, item_id, payload) for index, (item_id, payload) in enumerate(items)]
@@ -250,6 +259,8 @@ class Scheduler(Generic[T]):
         self.delayed: list[tuple[float, int, Row]] = []  # a heap of (due, sequence, row)
         self._sequence = itertools.count()
         self.free = {b.url: list(range(b.slots)) for b in backends}
+        given = slots or {}
+        self.slots = {b.url: given.get(b.url) or Slots(b.slots, how=Learning.FIXED) for b in backends}
         self.troubles = {b.url: 0 for b in backends}  # transient failures in a row, per backend
         self.resting_until = {b.url: 0.0 for b in backends}
         self.in_flight = 0
@@ -291,7 +302,23 @@ class Scheduler(Generic[T]):
             interrupted=self.stopped is Stop.INTERRUPT,
             halted=self.stopped is Stop.HALT,
             not_run=[row.id for row in self.rows if row.index not in self._outcomes],
+            slots={url: slots.report() for url, slots in self.slots.items()},
         )
+
+    def observed(self, start: Start, code: str) -> None:
+        """The server said the attempt waits in its queue ("queued"), runs ("started") or
+        is done ("finished"; its result may still be on the way)."""
+        slots, now = self.slots[start.backend.url], self.clock()
+        if code == "queued":
+            slots.queued(start, now)
+        elif code == "started":
+            slots.started(start, now)
+        elif code == "finished":
+            slots.ended(start, now)
+
+    def learned(self) -> dict[str, int]:
+        """Each backend's slots as learned so far, by URL."""
+        return {url: slots.current() for url, slots in self.slots.items()}
 
     # --- starting ---
 
@@ -325,9 +352,9 @@ class Scheduler(Generic[T]):
             now = self.clock()
             awake = {b.url for b in self.backends if self.resting_until[b.url] <= now}
             # as in `pick_backend`: a resting server takes rows only when every server rests
-            candidates = [b for b in self.backends if self.free[b.url] and (b.url in awake or not awake)]
+            candidates = [b for b in self.backends if self.free[b.url] and self.slots[b.url].free() and (b.url in awake or not awake)]
             pick = None
-            for backend in sorted(candidates, key=lambda b: -len(self.free[b.url])):
+            for backend in sorted(candidates, key=lambda b: -self.slots[b.url].free()):
                 position = router.choose(backend.url, [row.state for row in self.ready], awake)
                 if position is not None:
                     pick = (position, backend)
@@ -346,12 +373,15 @@ class Scheduler(Generic[T]):
         # another backend is healthy; when every backend rests, they are all used as usual.
         anyone_awake = any(self.resting_until[b.url] <= now for b in self.backends)
         candidates = [
-            b for b in self.backends if self.free[b.url] and (self.resting_until[b.url] <= now or not anyone_awake)
+            b
+            for b in self.backends
+            if self.free[b.url] and self.slots[b.url].free() and (self.resting_until[b.url] <= now or not anyone_awake)
         ]
         if not candidates:
             return None
-        # A row that failed somewhere goes elsewhere first; otherwise the emptiest backend.
-        return min(candidates, key=lambda b: (row.failed_on.count(b.url), -len(self.free[b.url])))
+        # A row that failed somewhere goes elsewhere first; otherwise the backend with the most
+        # free (learned) slots, so a faster server, freeing slots sooner, takes more rows.
+        return min(candidates, key=lambda b: (row.failed_on.count(b.url), -self.slots[b.url].free()))
 
     def _should_defer(self, row: Row, backend: ServerSlots, deferred: int) -> bool:
         # Only backends this row failed on are free, but another one will free up (it is
@@ -370,7 +400,9 @@ class Scheduler(Generic[T]):
         self.in_flight += 1
         if self.router is not None:
             self.router.started(backend.url, row.state)
-        return Start(row, backend, slot, row.attempts)
+        start = Start(row, backend, slot, row.attempts, self.clock())
+        self.slots[backend.url].sent(start, start.at)
+        return start
 
     def _release_due(self) -> None:
         now = self.clock()
@@ -384,7 +416,7 @@ class Scheduler(Generic[T]):
 
     def succeeded(self, start: Start, value: T) -> ItemOutcome[T]:
         """The attempt returned `value`: the row is done (even when stopping: its work is saved)."""
-        self._release(start)
+        self._release(start, ok=True, latency=self.clock() - start.at)
         self.troubles[start.backend.url] = 0
         self.resting_until[start.backend.url] = 0.0
         return self._finish(start, True, value, None, None)
@@ -392,7 +424,8 @@ class Scheduler(Generic[T]):
     def failed(self, start: Start, kind: ErrorKind, error: str, failure: Failure | None = None) -> ItemOutcome[T] | Retrying | None:
         """The attempt failed: the row's outcome (a failure), a `Retrying` when it runs again,
         or None when it is not run. `failure`, when known, goes on the outcome as it is."""
-        self._release(start)
+        # Only a transient failure may be the server's load; an app error says nothing of it.
+        self._release(start, ok=kind is not ErrorKind.TRANSIENT, latency=None)
         row, url = start.row, start.backend.url
         decision = decide(
             kind, attempts=row.attempts, waits=row.waits, policy=self.policy, stopping=self.stopping, rng=self.rng
@@ -416,7 +449,8 @@ class Scheduler(Generic[T]):
             self.stop(Stop.HALT)
         return outcome
 
-    def _release(self, start: Start) -> None:
+    def _release(self, start: Start, *, ok: bool, latency: float | None) -> None:
+        self.slots[start.backend.url].finished(start, self.clock(), latency=latency, ok=ok)
         self.in_flight -= 1
         bisect.insort(self.free[start.backend.url], start.slot)
         if self.router is not None:

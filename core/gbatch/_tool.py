@@ -27,6 +27,8 @@ __all__ = ["BUILTIN_FLAGS", "Call", "Option", "Outputs", "Plan", "RowProblem", "
 #: the flags every tool command has; a tool's column or option may not take one of these names
 BUILTIN_FLAGS = frozenset(
     ["server", "pin", "jobs", "out", "name", "timeout", "retries", "retry-app-errors", "halt-on-failures", "overwrite", "restart", "retry-failed", "rename", "dry-run", "strict", "encoding", "delimiter", "each", "auth", "token", "header", "max-download-mb", "cluster", "quiet", "json", "help", "version"]
+    # a book's flags (every tool with a text column reads books)
+    + ["book", "voices", "lexicon", "max-chars", "merge-under", "chapter-pattern", "pauses", "audiobook", "title", "author"]
 )
 
 
@@ -199,10 +201,13 @@ class Plan(ABC):
     columns: Sequence[Column]
     #: shown to the user once the plan is made (e.g. "this server is a stand-in")
     notice: str | None = None
-    #: the column that holds the text to speak, for speech tools (a book's pieces go there)
+    #: the column whose text is spoken or read (a text-to-speech tool's `text`): a book puts each
+    #: piece there, a lexicon rewrites it when a row is prepared, checks compare takes with it
     text_column: str | None = None
-    #: the columns that make up a voice (a voices file gives them per voice name)
+    #: the columns a voice sets (voices.csv's columns: prompt audio, its transcript, a speaker…)
     voice_columns: tuple[str, ...] = ()
+    #: the longest piece of a book this model reads well, in characters (None: gbatch's default)
+    max_chars: int | None = None
 
     def setup(self, server: Server) -> None:  # noqa: B027 - optional
         """Prepare one server before its first row (load a model, say); raise `gbatch.ServerError`
@@ -293,7 +298,9 @@ class Tool(ABC):
     #: that sets no `api_name` of its own takes this
     api_name: str | None = None
     options: Sequence[Option] = ()
-    #: concurrent requests per server when `--server URL` gives no `=N`
+    #: how many requests the app takes at once, as far as the tool knows: a queued endpoint
+    #: starts there and learns the rest from its queue; an endpoint without a queue gets at
+    #: most this many unless `URL=N` or `-j` says otherwise
     slots_per_server: int = 2
     #: the server used when the user gives none
     default_server: str | None = None

@@ -30,6 +30,7 @@ from ._errors import ExitCode, GbatchError, UsageError
 from ._hints import command_again, invoked
 from ._plugins import Registry, call_register_commands, load_registry
 from ._scaffold import BUILTIN_COMMANDS
+from ._slots import DEFAULT_QUEUE_AHEAD
 from ._tool import Option, Tool
 
 __all__ = ["build_app", "main"]
@@ -113,8 +114,9 @@ def _download_param() -> inspect.Parameter:
 def _batch_params(tool_default_out: str, tool_default_name: str, tool_default_server: str | None = None) -> list[inspect.Parameter]:
     server_default = f" [default: {tool_default_server}]" if tool_default_server else ""
     return [
-        _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help=f"A Gradio server, with N rows at once there (repeatable).{server_default}")], None),
-        _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Rows in flight at most, over all servers [default: the servers' slots].")], None),
+        _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help=f"A Gradio server, with at most N rows at once there (repeatable).{server_default}")], None),
+        _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Rows in flight at most, over all servers [default: what each server's queue grants, learned while running].")], None),
+        _param("queue_ahead", Annotated[int | None, typer.Option("--queue-ahead", metavar="N", help=f"Rows kept waiting in each server's queue beyond those it runs; 0 sends a row only when one of ours finishes (a server shared with others) [default: enough to cover one round trip, from {DEFAULT_QUEUE_AHEAD}].")], None),
         _param("out", Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help=f"Output folder [default: {tool_default_out}].")], None),
         _param("name", Annotated[str | None, typer.Option("--name", metavar="TEMPLATE", help=f"Output name over the row's columns, e.g. '{{chapter}}_{{id}}' [default: {tool_default_name}].")], None),
         _param("timeout", Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", help="Per attempt; the job is then cancelled on the server and retried [default: no limit].")], None),
@@ -140,6 +142,58 @@ def _batch_params(tool_default_out: str, tool_default_name: str, tool_default_se
         _param("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the summary.")], False),
         _param("json_out", Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout.")], False),
     ]
+
+
+def _book_params() -> list[inspect.Parameter]:
+    """A book's flags, on every tool command and on `run` (docs/audiobook.md)."""
+    return [
+        _param("book", Annotated[bool, typer.Option("--book", help="Read a .txt task file as a book (chapters, sentences) instead of one row per line; .md and .epub always are books.")], False),
+        _param("voices", Annotated[Path | None, typer.Option("--voices", metavar="FILE", help="voices.csv: one row per voice name with the tool's voice columns; the 'default' row reads what names no voice.")], None),
+        _param("lexicon", Annotated[Path | None, typer.Option("--lexicon", metavar="FILE", help="lexicon.tsv: WORD<TAB>REPLACEMENT lines, applied to the text of every row before it is sent.")], None),
+        _param("max_chars", Annotated[int | None, typer.Option("--max-chars", metavar="N", help="A book's longest piece in characters (longer sentences are cut at clause boundaries) [default: the tool's, else 80].")], None),
+        _param("merge_under", Annotated[int, typer.Option("--merge-under", metavar="N", help="Join a book piece shorter than N characters with the next one when both fit --max-chars.")], 0),
+        _param("chapter_pattern", Annotated[str | None, typer.Option("--chapter-pattern", metavar="REGEX", help="Chapter lines of a .txt book [default: 第一章 / 第1章 / Chapter 1 lines].")], None),
+        _param("pauses", Annotated[str | None, typer.Option("--pauses", metavar="S,P,C", help="Seconds of silence after a sentence, a paragraph and a chapter of a book [default: 0.4,0.8,2].")], None),
+        _param("audiobook", Annotated[Path | None, typer.Option("--audiobook", metavar="FILE", help="After the batch, write the whole book to FILE (.m4b or .mp3) with a chapter mark per chapter and one .srt.")], None),
+        _param("title", Annotated[str | None, typer.Option("--title", metavar="TEXT", help="The audiobook's title [default: the EPUB's or Markdown's].")], None),
+        _param("author", Annotated[str | None, typer.Option("--author", metavar="TEXT", help="The audiobook's author [default: the EPUB's].")], None),
+    ]
+
+
+def _book_options(kwargs: dict[str, Any]) -> Any:
+    """The book flags as `BookOptions` (None when none was given)."""
+    from ._book import BookOptions, Pauses
+
+    given = ("book", "voices", "lexicon", "max_chars", "chapter_pattern", "pauses", "audiobook", "title", "author", "text_param", "join", "normalize_lufs")
+    if not any(kwargs.get(name) for name in given) and not kwargs.get("merge_under"):
+        return None
+    try:
+        pauses = Pauses.parse(kwargs["pauses"]) if kwargs.get("pauses") else Pauses()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    max_chars = kwargs.get("max_chars")
+    if max_chars is not None and max_chars < 5:
+        raise UsageError("--max-chars must be 5 or more")
+    audiobook = kwargs.get("audiobook")
+    if audiobook is not None and audiobook.suffix.lower() not in (".m4b", ".mp3"):
+        raise UsageError(f"--audiobook {audiobook}: write a .m4b or an .mp3")
+    return BookOptions(
+        book=bool(kwargs.get("book")),
+        voices=kwargs.get("voices"),
+        lexicon=kwargs.get("lexicon"),
+        max_chars=max_chars,
+        merge_under=int(kwargs.get("merge_under") or 0),
+        chapter_pattern=kwargs.get("chapter_pattern"),
+        pauses=pauses,
+        text_column=kwargs.get("text_param"),
+        audiobook=audiobook.resolve() if audiobook is not None else None,
+        title=kwargs.get("title"),
+        author=kwargs.get("author"),
+        join=kwargs.get("join"),
+        normalize=kwargs.get("normalize_lufs"),
+        gap=float(kwargs.get("gap") or 0.5) if kwargs.get("gap") != 0 else 0.0,
+        encoding=kwargs.get("encoding"),
+    )
 
 
 def _column_param(column: Column) -> inspect.Parameter:
@@ -211,9 +265,12 @@ def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:
     tool_options = {k[4:]: v for k, v in kwargs.items() if k.startswith("opt_")}
     if kwargs["retries"] < 0:
         raise UsageError("--retries must be 0 or more")
+    if (kwargs.get("queue_ahead") or 0) < 0:
+        raise UsageError("--queue-ahead must be 0 or more")
     options = BatchOptions(
         servers=kwargs.get("server") or [],
         jobs=kwargs.get("jobs"),
+        queue_ahead=kwargs.get("queue_ahead"),
         out=kwargs.get("out"),
         name=kwargs.get("name"),
         timeout=kwargs.get("timeout"),
@@ -237,6 +294,7 @@ def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:
         pins=kwargs.get("pin") or [],
         defaults=defaults,
         tool_options=tool_options,
+        book=_book_options(kwargs),
     )
     err = _stderr()
     quiet, as_json = kwargs["quiet"], kwargs["json_out"]
@@ -328,6 +386,8 @@ def _show_summary(result: Any, console: Console) -> None:
     minutes = result.seconds / 60
     rate = f", {ran / minutes:.1f} rows/min" if ran and minutes > 0 else ""
     console.print(" · ".join(parts) + f" in {result.seconds:.1f}s{rate}", soft_wrap=True)
+    for line in result.servers if result.slots else ():
+        console.print(f"server {line}", highlight=False, markup=False, soft_wrap=True)
     if result.switches:
         each = ", ".join(f"{server} {count}" for server, count in result.switches.items())
         console.print(f"voice switches: {sum(result.switches.values())} ({each})", highlight=False, markup=False, soft_wrap=True)
@@ -363,6 +423,7 @@ def _tool_command(tool: Tool) -> Callable[..., None]:
     params = [
         inspect.Parameter("tasks", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Path | None, typer.Argument(help="Task file: .csv .tsv .jsonl .txt .xlsx (optional with --each)")], default=None),
         *_batch_params(tool.default_out, tool.default_name, tool.default_server),
+        *_book_params(),
         *[_column_param(c) for c in tool.columns if c.option],
         *[_option_param(o) for o in tool.options],
     ]
@@ -378,6 +439,11 @@ def _run_command(known: Sequence[Tool] = ()) -> Callable[..., None]:
         _param("api", Annotated[str | None, typer.Option(help="Endpoint name, e.g. /predict (optional when the app has one).")], None),
         _param("fn_index", Annotated[int | None, typer.Option("--fn-index", metavar="N", help="Call the event at this fn_index (for events without an api_name; see `gbatch inspect`).")], None),
         *_batch_params(GenericTool.default_out, GenericTool.default_name),
+        _param("text_param", Annotated[str | None, typer.Option("--text-param", metavar="PARAM", help="The endpoint parameter that gets each piece of a book (its text); voices.csv columns are the endpoint's parameters.")], None),
+        *_book_params(),
+        _param("join", Annotated[str | None, typer.Option("--join", metavar="COLUMN", help="After the batch, join the audio of each group of rows with the same value in COLUMN (e.g. chapter), with an .srt beside it.")], None),
+        _param("gap", Annotated[float | None, typer.Option("--gap", metavar="SECONDS", help="Silence between joined rows that have no pause of their own [default: 0.5].")], None),
+        _param("normalize_lufs", Annotated[float | None, typer.Option("--normalize", metavar="LUFS", help="Bring each joined chapter (and the audiobook's) to this integrated loudness, e.g. -18.")], None),
     ]
 
     def body(kw: dict[str, Any]) -> int:
@@ -388,7 +454,8 @@ def _run_command(known: Sequence[Tool] = ()) -> Callable[..., None]:
     help_text = """Run a task file against any endpoint of any Gradio app (gradio 3, 4, 5, 6).
 
 Columns map to the endpoint's parameters by name or label; use `gbatch inspect URL` to see them.
-Events without an api_name (common in gradio 3 apps) are called with --fn-index N."""
+Events without an api_name (common in gradio 3 apps) are called with --fn-index N.
+A book (.md, .epub, or .txt with --book) needs --text-param: the parameter that gets each piece."""
     return _command("run", help_text, params, body)
 
 
@@ -413,6 +480,36 @@ def _inspect_command() -> Callable[..., None]:
         return 0
 
     return _command("inspect", "Show a Gradio app's endpoints and every parameter (name, label, type, default, choices, limits).", params, body)
+
+
+def _split_command() -> Callable[..., None]:
+    params = [
+        inspect.Parameter("book_file", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[Path, typer.Argument(metavar="BOOK", help="A .md, .epub or .txt book.")]),
+        _param("output", Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE", help="Write the rows to this .csv [default: standard output].")], None),
+        _param("max_chars", Annotated[int | None, typer.Option("--max-chars", metavar="N", help="The longest piece in characters [default: 80, CosyVoice's].")], None),
+        _param("merge_under", Annotated[int, typer.Option("--merge-under", metavar="N", help="Join a piece shorter than N characters with the next when both fit.")], 0),
+        _param("chapter_pattern", Annotated[str | None, typer.Option("--chapter-pattern", metavar="REGEX", help="Chapter lines of a .txt book.")], None),
+        _param("pauses", Annotated[str | None, typer.Option("--pauses", metavar="S,P,C", help="Seconds after a sentence, a paragraph, a chapter [default: 0.4,0.8,2].")], None),
+        _param("voices", Annotated[Path | None, typer.Option("--voices", metavar="FILE", help="voices.csv: check the voices the book names (columns are not filled in).")], None),
+        _param("text_column", Annotated[str, typer.Option("--text-column", metavar="NAME", help="The header of the text column.", show_default=True)], "text"),
+        _param("encoding", Annotated[str | None, typer.Option("--encoding", metavar="NAME", help="The book's encoding (.txt, .md) [default: UTF-8].")], None),
+    ]
+
+    def body(kw: dict[str, Any]) -> int:
+        from ._book import split_book
+
+        kw["book"] = True
+        options = _book_options(kw)
+        rows = split_book(kw["book_file"], options, kw["text_column"], kw.get("output"))
+        if kw.get("output"):
+            _stderr().print(f"{rows} pieces -> {kw['output']}", highlight=False)
+        return 0
+
+    help_text = """Cut a book (.md, .epub, .txt) into the rows a tool reads: id, chapter, voice, text, pause.
+
+The same splitting a tool does with the book itself, written out to inspect or edit.
+Ids come from each piece's text, so an edit changes only the ids of what was edited."""
+    return _command("split", help_text, params, body)
 
 
 def _review_command() -> Callable[..., None]:
@@ -512,6 +609,7 @@ def build_app(registry: Registry) -> typer.Typer:
     app.command("inspect")(_inspect_command())
     app.command("plugins")(_plugins_command(registry))
     app.command("review")(_review_command())
+    app.command("split")(_split_command())
     app.command("new-plugin")(_new_plugin_command())
     app.command("servers")(_servers_command())
     for tool in registry.tools.values():

@@ -47,7 +47,6 @@ MAX_SEED = 2**32 - 1
 MIN_PROMPT_RATE = 16000
 MAX_PROMPT_SECONDS = 30.0
 FORMATS = ("wav", "flac", "mp3", "ogg")
-NORMALIZE_DB = -20.0
 
 COLUMNS = (
     Column("text", required=True, aliases=("tts_text", "输入合成文本", "Input Text"), help="The text to speak."),
@@ -82,7 +81,14 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
         Option("bitrate", int, 128, "kb/s for mp3 (constant) and ogg (Vorbis quality aiming at it; it tops out near 100 kb/s for mono speech).", minimum=8, maximum=320),
         Option("join", str, None, "After the batch, join each group of rows with the same value in this column (e.g. chapter) into one file, with an .srt beside it."),
         Option("gap", float, 0.5, "Seconds of silence between joined rows.", minimum=0),
-        Option("normalize", bool, False, f"Bring every row to the same loudness ({NORMALIZE_DB:g} dBFS RMS), since the server normalises each chunk on its own.", flag=True),
+        Option(
+            "normalize",
+            bool,
+            False,
+            "Bring every row, and every --join group, to -18 LUFS (ITU-R BS.1770; true peak at most -3 dBFS), "
+            "since the server normalises each chunk on its own.",
+            flag=True,
+        ),
         Option(
             "model_version",
             int,
@@ -125,6 +131,11 @@ class CosyVoicePlan(Plan):
         self.variant, endpoint = EXPECTED.find(api)
         params = {p.name: p for p in endpoint.parameters}
         self.api_name = EXPECTED.endpoint
+        self.text_column = "text"
+        self.voice_columns = ("mode", "prompt_audio", "prompt_text", "instruct", "speaker", "speed")
+        # CosyVoice's own text frontend cuts at 80 units (characters for Chinese, BPE tokens for
+        # English: split_paragraph(token_max_n=80)); 80 characters is as long or shorter for both.
+        self.max_chars = 80
         self.fmt, self.join, self.gap, self.normalize, self.kbps = fmt, join, gap, normalize, kbps
         server_modes = set(params["mode_checkbox_group"].choices or ())
         wanted = UPSTREAM_MODES if self.variant == "upstream" else SPACE_MODES
@@ -229,7 +240,7 @@ class CosyVoicePlan(Plan):
     def _check_prompt(self, audio: File) -> None:
         if audio.is_url:
             return  # checked by the server; we do not download prompts to look at them
-        from .audio import probe
+        from gbatch.audio import probe
 
         if audio.source not in self._probed:
             try:
@@ -263,7 +274,7 @@ class CosyVoicePlan(Plan):
     # -- results ------------------------------------------------------------
 
     def collect(self, result: gbatch.CallResult, out: Outputs) -> None:
-        from . import audio
+        from gbatch import audio
 
         stream = result.value
         if not isinstance(stream, gbatch.ServerFile):
@@ -289,7 +300,7 @@ class CosyVoicePlan(Plan):
         if audio.is_silent(samples):
             raise RowFailed("the server returned only silence (a rejected request?)" + (f"; it warned: {warnings[0]}" if warnings else ""))
         if self.normalize:
-            samples = audio.normalize(samples, NORMALIZE_DB)
+            samples = audio.normalize_loudness(samples, rate)
         # The server's WAV is kept byte for byte unless it has to change.
         data = streamed.data if self.fmt == "wav" and not self.normalize else audio.encode_audio(samples, rate, self.fmt, self.kbps)
         out.write(data, "." + self.fmt)
@@ -314,12 +325,13 @@ class CosyVoicePlan(Plan):
     def finish(self, rows: Sequence[Mapping[str, Any]], out_dir: Path, say: Any) -> None:
         if not self.join:
             return
-        from .joining import join_groups
-
         # The --join column by its column name, whichever header (or default) fed it.
         wanted = gbatch.normalize_key(self.join)
         column = next((c.name for c in self.columns if wanted in c.match_keys()), self.join)
-        join_groups(rows, out_dir, column, self.gap, self.fmt, say, self.kbps)
+        from gbatch.audio import DEFAULT_LUFS, join_groups
+
+        normalize = DEFAULT_LUFS if self.normalize else None
+        join_groups(rows, out_dir, column, self.gap, self.fmt, say, self.kbps, normalize=normalize, text_column="text")
 
 
 def _strip_system(text: str) -> str:

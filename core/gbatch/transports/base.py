@@ -180,6 +180,13 @@ class Job(ABC):
     def updates(self) -> list[JobEvent]:
         """Every update received since the last call, oldest first (never blocks)."""
 
+    def wait(self, timeout: float) -> bool:
+        """Block until the job ends or has something new for `updates`, at most `timeout`
+        seconds; True if this job can wait so (then `result(0)` tells whether it ended).
+        The default cannot, and returns False at once: the caller waits in `result`.
+        Lets the caller hear "queued" and "started" without a polling delay."""
+        return False
+
 
 class ServerSession(ABC):
     """A connection to one server: its API, and requests to it.

@@ -445,6 +445,8 @@ class _Gradio3Job(Job):
         self._updates: queue.SimpleQueue[JobEvent] = queue.SimpleQueue()
         self._logs: list[tuple[str, str]] = []
         self._done = threading.Event()
+        # set when the job ends or says something: `result` returns then (see its docstring)
+        self._wake = threading.Event()
         self._result: CallResult | None = None
         self._error: CallError | None = None
         self._cancelled = False
@@ -456,6 +458,12 @@ class _Gradio3Job(Job):
         self._thread.start()
 
     # -- Job -------------------------------------------------------------------------
+
+    def wait(self, timeout: float) -> bool:
+        if not self._done.is_set():
+            self._wake.wait(timeout)
+        self._wake.clear()  # before the caller drains: a later update sets it again
+        return True
 
     def result(self, timeout: float) -> CallResult:
         if not self._done.wait(timeout):
@@ -517,9 +525,11 @@ class _Gradio3Job(Job):
                 return
             self._result, self._error = result, error
             self._done.set()
+            self._wake.set()
 
     def _emit(self, update: JobEvent) -> None:
         self._updates.put(update)
+        self._wake.set()
 
     # REST: POST /run/predict; a generator yields one output per POST.
 

@@ -282,6 +282,23 @@ def _payload(param: Param | None, value: Any, handle_file: Callable[[str], Any])
     return value
 
 
+class _WakingQueue(asyncio.Queue[Any]):
+    """gradio_client's per-job update queue, which also wakes whoever waits for the job.
+
+    gradio_client has no callback for a job's status: its reader puts each update
+    into `Communicator.updates`. Waking on that put lets `ClientJob.result` return as
+    soon as the server says a job waits or runs, so gbatch's scheduler hears it without
+    a polling delay of its own."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        super().__init__()
+        self._wake = wake
+
+    def put_nowait(self, item: Any) -> None:
+        super().put_nowait(item)
+        self._wake.set()
+
+
 class ClientJob(Job):
     def __init__(self, session: ClientSession, client: Any, job: Any, endpoint: Endpoint) -> None:
         self._session = session
@@ -290,7 +307,31 @@ class ClientJob(Job):
         self._endpoint = endpoint
         self._last: tuple[Any, ...] | None = None
         self._cancelled = False
-        self._yields_seen = 0  # a generator's intermediate outputs already passed on
+        self._wake = threading.Event()
+        self._queues = self._watch()
+
+    def _watch(self) -> list[Any]:
+        """The update queues to read, oldest first: the job's own (updates put before we
+        got here) and the waking one that replaces it. Without a communicator: none."""
+        communicator = getattr(self._job, "communicator", None)
+        original = getattr(communicator, "updates", None)
+        if communicator is None or original is None:
+            return []
+        waking = _WakingQueue(self._wake)
+        communicator.updates = waking
+        with contextlib.suppress(Exception):  # a job that is no Future (a test double) is polled
+            self._job.future.add_done_callback(lambda _: self._wake.set())
+        return [original, waking]
+
+    def wait(self, timeout: float) -> bool:
+        """Until the job ends or the server says something, at most `timeout` seconds."""
+        if not self._queues:
+            return False
+        if not self._job.done():
+            self._wake.wait(timeout)
+        # Cleared before the caller drains: an update after this sets it again, none is missed.
+        self._wake.clear()
+        return True
 
     def _outputs(self, value: Any) -> tuple[Any, ...]:
         returns = len(self._endpoint.returns)
@@ -360,20 +401,27 @@ class ClientJob(Job):
     def updates(self) -> list[JobEvent]:
         # Job.status() keeps only the latest update, so a log line could be lost: read the queue.
         found: list[JobEvent] = []
-        # A generator's yields so far: apps that report progress only there need them (Plan.progress).
-        with contextlib.suppress(Exception):
-            yields = self._job.outputs()
-            if len(yields) > self._yields_seen:
-                self._yields_seen = len(yields)
-                found.append(JobEvent("generating", outputs=self._outputs(yields[-1])))
-        queue = getattr(getattr(self._job, "communicator", None), "updates", None)
-        if queue is None:
-            return found
+        yielded: list[Any] = []
+        queues = self._queues or [getattr(getattr(self._job, "communicator", None), "updates", None)]
+        for queue in queues:
+            if queue is not None:
+                self._read(queue, found, yielded)
+        if yielded:
+            # A generator's latest yield: apps that report progress only there need it (Plan.progress).
+            with contextlib.suppress(Exception):
+                found.insert(0, JobEvent("generating", outputs=self._outputs(yielded[-1])))
+        return found
+
+    def _read(self, queue: Any, found: list[JobEvent], yielded: list[Any]) -> None:
         while True:
             try:
                 update = queue.get_nowait()
             except (asyncio.QueueEmpty, RuntimeError):
-                return found
+                return
+            if getattr(update, "type", None) == "output":
+                if not getattr(update, "final", True):
+                    yielded.append(update.outputs)  # what job.outputs() gains as a generator yields
+                continue
             log = getattr(update, "log", None)
             if log:
                 text, level = log

@@ -1,0 +1,117 @@
+"""Learned slots against real servers: gradio 3.41.2, 4.44.1 and 6.x, each running a queue of
+`default_concurrency_limit` (gradio 3: `concurrency_count`) 1, 2 and 4 jobs at once.
+
+No `=N` and no `-j`: gbatch learns the number from the queue events, and the learned
+number is the server's; the server's record shows every row arrived exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import gbatch
+from gbatch._slots import DEFAULT_CAP
+from gbatch.testing import start_script
+
+from . import oldgradio
+from .conftest import CliResult, ServeFn
+
+pytestmark = pytest.mark.slow
+
+SLEEPER = oldgradio.APPS / "sleeper.py"
+SLEEP = 0.15
+
+
+def started(major: int, limit: int, record: Path, log_dir: Path) -> Iterator[str]:
+    args = ["--limit", str(limit), "--sleep", str(SLEEP), "--record", str(record)]
+    if major == 6:
+        server = start_script(SLEEPER, *args, python=sys.executable, log_dir=log_dir)
+        try:
+            yield server.url
+        finally:
+            server.process.terminate()
+            server.process.wait(15)
+        return
+    old = oldgradio.start(SLEEPER, major, *args, log_dir=log_dir)
+    try:
+        yield old.url
+    finally:
+        old.stop()
+
+
+def most_at_once(lines: list[dict[str, float]]) -> int:
+    moments = sorted([(line["start"], 1) for line in lines] + [(line["end"], -1) for line in lines])
+    running = most = 0
+    for _, step in moments:
+        running += step
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.parametrize("limit", [1, 2, 4])
+@pytest.mark.parametrize("major", [3, 4, 6])
+def test_learned_slots_equal_the_servers_concurrency(major: int, limit: int, tmp_path: Path) -> None:
+    record = tmp_path / "received.jsonl"
+    rows = 12 + 12 * limit
+    tasks = tmp_path / "tasks.csv"
+    tasks.write_text("text\n" + "".join(f"row {i}\n" for i in range(rows)), encoding="utf-8")
+    for url in started(major, limit, record, tmp_path):
+        result = gbatch.run_batch(gbatch.GenericTool("/sleep"), tasks, gbatch.BatchOptions(servers=[url], out=tmp_path / "out"), say=lambda text: None)
+        assert (result.succeeded, result.failed, result.not_run) == (rows, 0, 0)
+        ((label, learned),) = result.slots.items()
+        assert (learned["learned"], learned["how"]) == (limit, "queue"), result.servers
+        assert learned["cap"] == DEFAULT_CAP
+        assert result.servers == [
+            f"{label}: learned {limit} slot{'s' if limit > 1 else ''} from its queue "
+            f"(peak {learned['peak']}, cap {learned['cap']}, {learned['queue_ahead']} queued ahead, adapted)"
+        ]
+    received = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
+    assert sorted(line["text"] for line in received) == sorted(f"row {i}" for i in range(rows))  # each once
+    assert most_at_once(received) == limit  # the server really ran that many at once
+
+
+def sleeping_app(limit: int) -> object:
+    import time
+
+    import gradio as gr
+
+    def nap(text: str) -> str:
+        time.sleep(0.1)
+        return text
+
+    with gr.Blocks() as demo:
+        text, echo = gr.Textbox(label="text"), gr.Textbox(label="echo")
+        gr.Button("Nap").click(nap, text, echo, api_name="nap")
+    demo.queue(default_concurrency_limit=limit)
+    return demo
+
+
+def test_the_command_line_shows_what_it_learned_and_takes_queue_ahead(cli: Callable[..., CliResult], serve: ServeFn, tmp_path: Path) -> None:
+    url = serve(sleeping_app(3))
+    tasks = tmp_path / "t.csv"
+    tasks.write_text("text\n" + "".join(f"row {i}\n" for i in range(30)), encoding="utf-8")
+    dry = json.loads(cli("run", url, tasks, "--api", "/nap", "--out", tmp_path / "out", "--dry-run", "--json").stdout)
+    assert dry["servers"] == [
+        f"{url} (gradio {gbatch_gradio_version()}): slots learned while running from its queue, "
+        f"enough rows to cover one round trip (2 at first) kept waiting there, at most {DEFAULT_CAP} at once"
+    ]
+    done = cli("run", url, tasks, "--api", "/nap", "--out", tmp_path / "out", "--queue-ahead", "1", "--json")
+    summary = json.loads(done.stdout)
+    assert summary["succeeded"] == 30
+    ((server, learned),) = summary["slots"].items()
+    assert (server, learned["learned"], learned["cap"], learned["queue_ahead"], learned["how"]) == (url, 3, DEFAULT_CAP, 1, "queue")
+    shown = cli("run", url, tasks, "--api", "/nap", "--out", tmp_path / "out2", "-q")
+    assert f"server {url}: learned 3 slots from its queue" in shown.stderr
+    refused = cli("run", url, tasks, "--api", "/nap", "--out", tmp_path / "out3", "--queue-ahead", "-1")
+    assert refused.exit_code == 2 and "--queue-ahead must be 0 or more" in refused.stderr
+
+
+def gbatch_gradio_version() -> str:
+    import gradio
+
+    return str(gradio.__version__)
