@@ -11,10 +11,30 @@ PORT="${PORT:-8000}"
 OUT="${OUT:-demo-out}"
 LOG="$OUT/demo-server.log"
 mkdir -p "$OUT"
+# -- take checking: a SenseVoice stand-in hears each take (docs/checks.md) -----------------
+# It is not a recogniser: the CosyVoice stand-in records what each take said into a shared
+# folder, and garbles the first take of one line on purpose, so a caught take is visible.
+# This shows the mechanism, not recognition quality. CHECK=0 leaves it out.
+CHECK_ARGS=()
+if [ "${CHECK:-1}" = 1 ]; then
+    ASR_PORT="${ASR_PORT:-8001}"
+    export GBATCH_DEMO_SAID_DIR="$OUT/.demo-said" GBATCH_DEMO_GARBLE="windows sang"
+    rm -rf "$GBATCH_DEMO_SAID_DIR"
+    echo "== starting the SenseVoice stand-in on 127.0.0.1:$ASR_PORT (not a recogniser; log: $OUT/demo-asr.log)"
+    .venv/bin/gbatch-asr-demo --port "$ASR_PORT" >"$OUT/demo-asr.log" 2>&1 &
+    ASR=$!
+    trap 'kill $ASR 2>/dev/null || true' EXIT
+    for _ in $(seq 1 120); do
+        if .venv/bin/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$ASR_PORT/gradio_api/info', timeout=2)" 2>/dev/null; then break; fi
+        sleep 0.5
+    done
+    CHECK_ARGS=(--check-server "http://127.0.0.1:$ASR_PORT")
+fi
+# -----------------------------------------------------------------------------------------
 echo "== starting the CosyVoice stand-in on 127.0.0.1:$PORT (espeak-ng speech, not CosyVoice; log: $LOG)"
 .venv/bin/gbatch-cosyvoice-demo --port "$PORT" --delay 0.3 >"$LOG" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
+trap 'kill $SERVER ${ASR:-} 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do
     if .venv/bin/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/gradio_api/info', timeout=2)" 2>/dev/null; then break; fi
     if ! kill -0 $SERVER 2>/dev/null; then cat "$LOG"; exit 1; fi
@@ -27,7 +47,7 @@ set +e
     --server "http://127.0.0.1:$PORT" \
     --prompt-audio examples/voices/narrator.wav \
     --prompt-text "$(cat examples/voices/narrator.txt)" \
-    --join chapter --gap 0.6 --out "$OUT" "$@"
+    --join chapter --gap 0.6 --out "$OUT" "${CHECK_ARGS[@]}" "$@"
 status=$?
 set -e
 

@@ -13,6 +13,7 @@ import functools
 import inspect
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -244,7 +245,10 @@ def assert_clean(records: list[dict[str, Any]]) -> None:
     for rec in records:
         assert rec["status"] == "ok", rec
         assert rec["attempts"] == 1, rec
-        assert rec["warnings"] == [], rec
+        # The stand-in's chunks are peak-normalised to full scale (as gradio converts upstream's),
+        # and the server's AAC round trip overshoots that: the flat tops are real clipping, which
+        # the cheap checks rightly report. Anything else is a warning the row should not have.
+        assert [w for w in rec["warnings"] if not re.search(r"% of the samples are clipped$", w)] == [], rec
         assert [entry for entry in rec["logs"] if entry[0].lower() == "warning"] == [], rec
 
 
@@ -707,10 +711,13 @@ def test_audio_much_shorter_than_its_text_is_flagged(cli: Cli, v3: Server, tmp_p
     assert result.exit_code == 0, result.output
     final = latest(tmp_path / "out")
     assert final["short"]["status"] == "ok"
-    (warning,) = final["short"]["warnings"]
-    spoken = len(text.replace(" ", ""))  # spaces take no time
-    assert warning.startswith("only 0.") and warning.endswith(f" s of audio for {spoken} characters: part of the text may be missing")
-    assert final["fine"]["warnings"] == []
+    (warning,) = [w for w in final["short"]["warnings"] if "clipped" not in w]  # see assert_clean
+    spoken = sum(c.isalnum() for c in text)  # spaces and punctuation take no time
+    assert warning.startswith("short.wav: only 0.") and warning.endswith(f" s of audio for {spoken} characters: part of the text may be missing")
+    # the figure behind it is in the journal, with the limit it was held against
+    (rate,) = [c for c in final["short"]["checks"] if c["check"] == "speaking rate"]
+    assert rate["flagged"] and rate["figure"] > rate["limit"] == 40.0
+    assert_clean([final["fine"]])
 
 
 # --- server killed mid-batch, then resumed --------------------------------------------------
@@ -961,7 +968,8 @@ def test_strict_fails_a_row_the_server_warned_about(cli: Cli, v1: Server, tmp_pa
     lenient = cli("run", v1.url, tasks, "--api", "/generate_audio", "--out", tmp_path / "lenient")
     assert lenient.exit_code == 0, lenient.output
     rec = latest(tmp_path / "lenient")["a"]
-    assert (rec["status"], rec["warnings"], rec["logs"]) == ("ok", [warning], [["warning", warning]])
+    # the cheap checks see the second of silence the warning cost
+    assert (rec["status"], rec["warnings"], rec["logs"]) == ("ok", [warning, "a.wav: 1.0 s of silence before the speech"], [["warning", warning]])
     samples, rate = sf.read(str(tmp_path / "lenient" / "a.wav"), dtype="float32")
     assert audio.is_silent(samples[: int(0.9 * rate)])  # the second of silence the warning costs
 

@@ -128,6 +128,18 @@ PUBLIC = {
         "ServerSlots",
         "execute",
     ],
+    "gbatch.checks": [
+        "Finding",
+        "Judgement",
+        "Limits",
+        "Score",
+        "TakeScore",
+        "Verdict",
+        "audio_findings",
+        "judge",
+        "normalize",
+        "score",
+    ],
     "gbatch.testing": [
         "CliResult",
         "FakeServer",

@@ -21,7 +21,11 @@ if TYPE_CHECKING:  # annotations only: `gbatch --help` needs these dataclasses, 
     from ._tasks import TaskRow
     from ._tool import Call
 
-__all__ = ["BatchOptions", "BatchResult", "PreparedRow", "plain_values"]
+__all__ = ["HAS_TAKE", "BatchOptions", "BatchResult", "PreparedRow", "plain_values"]
+
+#: statuses of a row whose take is on disk: it needs no generation ("check failed" and
+#: "unchecked" come from recognisers, docs/checks.md)
+HAS_TAKE = ("ok", "check failed", "unchecked")
 
 
 @dataclass
@@ -67,6 +71,14 @@ class BatchOptions:
     delimiter: str | None = None
     #: a Dask scheduler address (`tcp://host:8786`): rows run on its workers (needs `gbatch[dask]`)
     cluster: str | None = None
+    #: recogniser apps (`URL` or `URL=N`) that check every take (docs/checks.md); none: no checks
+    check_servers: Sequence[str] = ()
+    #: the recogniser's endpoint (default: found by shape)
+    check_api: str | None = None
+    #: a take whose error rate is above this is regenerated (0.15: 15 % of words or characters wrong)
+    max_error: float = 0.15
+    #: takes per row at most, the first included
+    takes: int = 3
     #: `VOICE@URL`: rows needing that server state (a voice) run only on that server (repeatable)
     pins: Sequence[str] = ()
     #: a book's settings (voices, lexicon, piece length, audiobook); a .md or .epub task file is a book without them
@@ -113,6 +125,10 @@ class BatchResult:
     slots: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the review page written after the batch, if any
     review: Path | None = None
+    #: rows whose best take still scored worse than --max-error (or whose fixed seed failed)
+    check_failed: int = 0
+    #: rows with a take the recogniser could not check (a re-run checks it)
+    unchecked: int = 0
     #: server label -> how many times its voice (server state) was switched, for tools that need one
     switches: dict[str, int] = field(default_factory=dict)
 
@@ -120,7 +136,7 @@ class BatchResult:
     def exit_code(self) -> ExitCode:
         if self.interrupted:
             return ExitCode.INTERRUPTED
-        if self.failed or (self.not_run and not self.dry_run):
+        if self.failed or self.check_failed or self.unchecked or (self.not_run and not self.dry_run):
             return ExitCode.ROWS_FAILED
         return ExitCode.OK
 
@@ -131,6 +147,8 @@ class BatchResult:
             "failed": self.failed,
             "skipped": self.skipped,
             "not_run": self.not_run,
+            "check_failed": self.check_failed,
+            "unchecked": self.unchecked,
             "interrupted": self.interrupted,
             "halted": self.halted,
             "seconds": round(self.seconds, 3),

@@ -79,11 +79,17 @@ def fitting_endpoints(api: ServerApi, columns: Sequence[str] | None) -> list[End
 
 
 class GenericPlan(Plan):
-    def __init__(self, endpoint: Endpoint, notice: str | None = None, api: ServerApi | None = None, known: Sequence[Tool] = ()) -> None:
+    def __init__(
+        self, endpoint: Endpoint, notice: str | None = None, api: ServerApi | None = None, known: Sequence[Tool] = (), text_column: str | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.api_name = endpoint.key
         self.columns: Sequence[Column] = [param.column() for param in endpoint.parameters]
         self.notice = notice
+        if text_column is not None and endpoint.param(text_column) is None:
+            names = ", ".join(p.name for p in endpoint.parameters)
+            raise ServerError(f"--text-param {text_column!r}: {endpoint.signature()} has no such parameter (it has: {names})")
+        self.text_column = text_column
         self._api = api
         self._known = known
 
@@ -164,21 +170,30 @@ class GenericTool(Tool):
     slots_per_server = 2
     default_out = "gbatch-out"
 
-    def __init__(self, api_name: str | None = None, fn_index: int | None = None, columns: Sequence[str] | None = None, known: Sequence[Tool] = ()) -> None:
+    def __init__(
+        self,
+        api_name: str | None = None,
+        fn_index: int | None = None,
+        columns: Sequence[str] | None = None,
+        known: Sequence[Tool] = (),
+        text_column: str | None = None,
+    ) -> None:
         """:param columns: the task file's headers, which choose the endpoint when neither api_name nor fn_index does.
-        :param known: the installed tools, asked (`Tool.diagnose`) why a row of their app failed."""
+        :param known: the installed tools, asked (`Tool.diagnose`) why a row of their app failed.
+        :param text_column: the endpoint parameter that holds a row's text (`--text-param`)."""
         self.api_name = api_name
         self.fn_index = fn_index
         self.task_columns = columns
         self.known = tuple(known)
+        self.text_column = text_column
 
     def for_task(self, columns: Sequence[str]) -> GenericTool:
-        return GenericTool(self.api_name, self.fn_index, columns, self.known)
+        return GenericTool(self.api_name, self.fn_index, columns, self.known, self.text_column)
 
     def plan(self, api: ServerApi, options: Mapping[str, Any]) -> Plan:
         endpoint = choose_endpoint(api, self.api_name, self.fn_index, self.task_columns)
         notice = _chosen(api, endpoint) if self.api_name is None and self.fn_index is None else None
-        return GenericPlan(endpoint, notice, api, self.known)
+        return GenericPlan(endpoint, notice, api, self.known, self.text_column)
 
 
 def _chosen(api: ServerApi, endpoint: Endpoint) -> str | None:

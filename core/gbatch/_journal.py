@@ -123,7 +123,9 @@ class Journal:
 
     def owned_files(self, records: Iterable[Mapping[str, Any]]) -> set[Path]:
         folder = self.path.parent
-        return {(folder / name).resolve() for r in records for name in r.get("outputs") or []}
+        # A row's kept takes (`<name>.take<N>.*`) are as much its files as its output.
+        names = [name for r in records for name in [*(r.get("outputs") or []), *(o for t in r.get("takes") or [] for o in t.get("outputs") or [])]]
+        return {(folder / name).resolve() for name in names}
 
     def append(self, record: Mapping[str, Any]) -> None:
         """Write one record, fsynced. Raises `JournalWriteError` when the disk refuses it."""
@@ -184,13 +186,18 @@ def input_hash(kwargs: Mapping[str, Any], generated: Mapping[str, Any], fingerpr
 FIXED = ["id", "status", "attempts", "server", "seconds", "outputs", "error", "warnings"]
 
 
+CHECK_COLUMNS = ("score", "transcript", "best_take", "takes")
+
+
 def write_results(folder: Path, rows: Sequence[Mapping[str, Any]], task_columns: Sequence[str] = ()) -> Path:
     """`results.csv`: every row of the task file, usable on its own in a spreadsheet.
 
     Per row: the id, the task file's own columns (`row`), the status, attempts,
     server, seconds, output files, error and warnings, then the values gbatch
     generated (`gen.seed`) and those the endpoint returned (`out.<name>`), prefixed
-    so they cannot collide with each other or with the task's columns. Cells a
+    so they cannot collide with each other or with the task's columns; when takes
+    were checked, the kept take's score and transcript and the number of takes
+    (`check.score`, `check.transcript`, `check.best_take`, `check.takes`). Cells a
     spreadsheet would run as a formula are neutralised (OWASP's CSV-injection advice).
     """
     own = [c for c in task_columns if c.strip().casefold() != "id"]
@@ -200,7 +207,9 @@ def write_results(folder: Path, rows: Sequence[Mapping[str, Any]], task_columns:
     returned = _keys(rows, "values")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["id", *shown_own, *FIXED[1:], *(f"gen.{k}" for k in generated), *(f"out.{k}" for k in returned)])
+    checked = any(r.get("best_take") for r in rows)
+    check_columns = CHECK_COLUMNS if checked else ()
+    writer.writerow(["id", *shown_own, *FIXED[1:], *(f"gen.{k}" for k in generated), *(f"out.{k}" for k in returned), *(f"check.{k}" for k in check_columns)])
     for row in rows:
         cells = row.get("row") or {}
         made = row.get("generated") or {}
@@ -217,6 +226,7 @@ def write_results(folder: Path, rows: Sequence[Mapping[str, Any]], task_columns:
             " | ".join(row.get("warnings") or []),
             *(made.get(k) for k in generated),
             *(values.get(k) for k in returned),
+            *(len(row.get("takes") or []) if k == "takes" else row.get(k) for k in check_columns),
         ]
         writer.writerow([_safe(_cell(v)) for v in line])
     try:

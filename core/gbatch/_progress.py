@@ -125,8 +125,10 @@ class RichListener(Listener):
         self.progress.console.print(Text.assemble(*parts), highlight=False)
 
     def batch_started(self, total: int) -> None:
+        # Called again for each round of retakes (--check-server): each round counts afresh.
         self.counts.started = time.monotonic()
-        self.progress.update(self.task, total=total)
+        self.counts.done = self.counts.failed = 0
+        self.progress.reset(self.task, total=total)
         self.progress.start()
         self._refresh()
 
@@ -208,7 +210,7 @@ class PlainListener(Listener):
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def batch_started(self, total: int) -> None:
-        self.total = total
+        self.total, self.finished = total, 0  # a round of retakes counts afresh
         self._say(f"running {total} row{'s' if total != 1 else ''}")
 
     def row_status(self, item_id: str, status: dict[str, Any]) -> None:

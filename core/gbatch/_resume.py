@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._batch import BatchOptions, PreparedRow
+from ._batch import HAS_TAKE, BatchOptions, PreparedRow
 from ._errors import TaskFileProblem, UsageError, ValidationError
 from ._journal import JOURNAL_NAME, RESULTS_NAME, Journal
 from ._review import PAGE_NAME, REDO_NAME
@@ -58,7 +58,7 @@ def select_rows(prepared: Sequence[PreparedRow], history: Mapping[str, Mapping[s
                 chosen.append(item)
             continue
         done = (
-            last.get("status") == "ok"
+            last.get("status") in HAS_TAKE
             and last.get("input_hash") == item.hash
             and all((out_dir / f).exists() for f in last.get("outputs") or [])
         )
@@ -257,12 +257,16 @@ def start_redo(redone: Sequence[PreparedRow], history: dict[str, dict[str, Any]]
     (each an atomic rename) and recorded as a take, so nothing is lost."""
     for item in redone:
         record = history.get(item.row.id) or {}
-        if record.get("status") != "ok":
+        if record.get("status") not in HAS_TAKE:
             continue
         outputs = [o for o in record.get("outputs") or [] if (out_dir / o).exists()]
         takes = list(record.get("takes") or [])
         if keep and outputs:
-            number = len(takes) + 1
+            # A checked row lists its best take already (under the row's name): that take moves aside.
+            listed = next((t for t in takes if t.get("outputs") == record.get("outputs")), None)
+            if listed is not None:
+                takes.remove(listed)
+            number = int(listed["take"]) if listed is not None else len(takes) + 1
             kept = []
             for output in outputs:
                 name = str(record.get("name") or item.name)
@@ -270,7 +274,8 @@ def start_redo(redone: Sequence[PreparedRow], history: dict[str, dict[str, Any]]
                 target = f"{name}.take{number}{rest}"
                 os.replace(out_dir / output, out_dir / target)
                 kept.append(target)
-            takes.append({"take": number, "outputs": kept, "generated": record.get("generated") or {}, "ended": record.get("ended")})
+            take = {**(listed or {}), "take": number, "outputs": kept, "generated": record.get("generated") or {}, "ended": record.get("ended")}
+            takes = sorted([*takes, take], key=lambda t: int(t.get("take", 0)))
             outputs = []
         updated = {**record, "outputs": outputs, "takes": takes, "status": "pending", "generated": {}}
         journal.append(updated)

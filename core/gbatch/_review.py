@@ -213,7 +213,10 @@ def _take_paths(take: Any) -> list[str]:
 def _row(record: Mapping[str, Any], cache: _WaveCache, columns: list[str]) -> dict[str, Any]:
     values, inputs, generated = (_mapping(record.get(key)) for key in ("values", "inputs", "generated"))
     outputs = [_file(p, cache) for p in record.get("outputs") or [] if isinstance(p, str)]
-    takes = [_file(p, cache) for take in record.get("takes") or [] for p in _take_paths(take)]
+    checked = _checked_takes(record, cache)
+    best = record.get("best_take")
+    # A checked row lists every take, its kept one too (that one is the row's output).
+    takes = [_file(p, cache) for take in record.get("takes") or [] if not (checked and isinstance(take, Mapping) and take.get("take") == best) for p in _take_paths(take)]
     seconds = _number(values.get("duration"))
     if seconds is None:
         seconds = next((o["seconds"] for o in outputs if o.get("seconds") is not None), None)
@@ -239,7 +242,33 @@ def _row(record: Mapping[str, Any], cache: _WaveCache, columns: list[str]) -> di
         "warnings": [_plain(w) for w in warnings],
         "error": _plain(record.get("error")),
         "flag": flag,
+        "checked": checked,
+        "score": _number(record.get("score")),
+        "check_flag": _plain(record.get("flag")),
     }
+
+
+def _checked_takes(record: Mapping[str, Any], cache: _WaveCache) -> list[dict[str, Any]]:
+    """Each take a recogniser checked (or could not): its transcript, score and edits."""
+    found = []
+    for take in record.get("takes") or []:
+        if not isinstance(take, Mapping) or not ("score" in take or "unchecked" in take):
+            continue
+        score = _mapping(take.get("score"))
+        found.append(
+            {
+                "take": take.get("take"),
+                "best": take.get("take") == record.get("best_take"),
+                "seed": _plain(_mapping(take.get("generated")).get("seed")),
+                "error": _number(score.get("error")),
+                "measure": _plain(score.get("measure")),
+                "transcript": _plain(take.get("transcript")),
+                "differences": [_plain(d) for d in score.get("differences") or []],
+                "unchecked": _plain(take.get("unchecked")),
+                "files": [_file(p, cache) for p in _take_paths(take)],
+            }
+        )
+    return found
 
 
 def _common_inputs(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -562,6 +591,7 @@ _PAGE = """<!doctype html>
     <span id="filters" role="group" aria-label="filter">
       <button data-filter="all" class="on">All <b></b></button>
       <button data-filter="failed">Failed <b></b></button>
+      <button data-filter="check">Check failed or unchecked <b></b></button>
       <button data-filter="warnings">With warnings <b></b></button>
       <button data-filter="marked">Marked <b></b></button>
     </span>
@@ -627,6 +657,9 @@ ul.warnings{margin:4px 0;padding-left:18px;color:var(--warn)}
 .error{color:var(--bad);white-space:pre-wrap;margin:4px 0}
 .missing{color:var(--bad)}
 details.takes summary{cursor:pointer;color:var(--mute);font-size:12px}
+table.checked{border-collapse:collapse;margin:4px 0;font-size:13px}table.checked td{padding:2px 8px;vertical-align:top}
+table.checked tr.best td{font-weight:600}table.checked td.num{white-space:nowrap}.diff{color:var(--bad);font-family:monospace}
+.score{margin-left:6px;color:var(--mute)}
 """
 
 _JS = r"""
@@ -683,11 +716,12 @@ function saveMarks() {
 }
 
 function haystack(r) {
-  return [r.id, r.name, r.status, r.error, r.flag, r.seed].concat(Object.values(r.inputs), Object.values(r.values), r.warnings,
+  return [r.id, r.name, r.status, r.error, r.flag, r.seed].concat(r.checked.map(function (t) { return t.transcript; }), Object.values(r.inputs), Object.values(r.values), r.warnings,
     r.outputs.map(function (o) { return o.path; })).filter(function (x) { return x != null; }).join("\n").toLowerCase();
 }
 function matches(r) {
   if (filter === "failed" && r.status === "ok") return false;
+  if (filter === "check" && r.status !== "check failed" && r.status !== "unchecked") return false;
   if (filter === "warnings" && !(r.warnings.length || r.flag)) return false;
   if (filter === "marked" && !marks.has(r.id)) return false;
   return true;
@@ -764,6 +798,20 @@ function dl(obj) {
   Object.keys(obj).forEach(function (k) { list.appendChild(el("dt", null, k)); list.appendChild(el("dd", null, obj[k])); });
   return list;
 }
+function checkedEl(r) {
+  var table = el("table", "checked");
+  r.checked.forEach(function (t) {
+    var tr = el("tr", t.best ? "best" : null);
+    tr.appendChild(el("td", null, (t.best ? "★ " : "") + "take " + t.take + (t.seed != null ? " · seed " + t.seed : "")));
+    tr.appendChild(el("td", "num", t.error != null ? t.error.toFixed(2) + " " + (t.measure || "") : "unchecked"));
+    var heard = el("td");
+    heard.appendChild(el("div", "heard", t.error != null ? "heard: " + (t.transcript || "(nothing)") : (t.unchecked || "")));
+    if (t.differences.length) heard.appendChild(el("div", "diff", t.differences.join("  ")));
+    tr.appendChild(heard);
+    table.appendChild(tr);
+  });
+  return table;
+}
 function rowEl(r, at) {
   var art = el("article", "row st-" + (r.status === "ok" ? "ok" : "failed"));
   if (r.warnings.length || r.flag) art.classList.add("warn");
@@ -781,6 +829,8 @@ function rowEl(r, at) {
   if (r.line != null) meta.push("line " + r.line);
   head.appendChild(el("span", "meta", meta.join(" · ")));
   if (r.flag) head.appendChild(el("span", "flag", r.warnings.indexOf(r.flag) >= 0 ? "⚠ implausible length" : "⚠ length: " + r.flag));
+  if (r.score != null) head.appendChild(el("span", "score", "score " + r.score.toFixed(2)));
+  if (r.check_flag) head.appendChild(el("span", "flag", "⚠ " + r.check_flag));
   var mark = el("button", "mark", marks.has(r.id) ? "☑ redo" : "☐ redo");
   mark.title = "mark for redo (x)";
   mark.addEventListener("click", function () { select(at); toggleMark(); });
@@ -799,6 +849,7 @@ function rowEl(r, at) {
     art.appendChild(ul);
   }
   if (r.error) art.appendChild(el("p", "error", r.error));
+  if (r.checked.length) art.appendChild(checkedEl(r));
   if (r.takes.length) {
     var det = el("details", "takes"), box = el("div", "outs");
     det.appendChild(el("summary", null, "earlier takes (" + r.takes.length + ")"));
@@ -811,8 +862,12 @@ function rowEl(r, at) {
 }
 
 function counts() {
-  var n = {all: rows.length, failed: 0, warnings: 0, marked: marks.size};
-  rows.forEach(function (r) { if (r.status !== "ok") n.failed++; if (r.warnings.length || r.flag) n.warnings++; });
+  var n = {all: rows.length, failed: 0, check: 0, warnings: 0, marked: marks.size};
+  rows.forEach(function (r) {
+    if (r.status !== "ok") n.failed++;
+    if (r.status === "check failed" || r.status === "unchecked") n.check++;
+    if (r.warnings.length || r.flag) n.warnings++;
+  });
   document.querySelectorAll("#filters button").forEach(function (b) {
     b.querySelector("b").textContent = n[b.dataset.filter];
     b.classList.toggle("on", b.dataset.filter === filter);

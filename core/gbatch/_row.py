@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ._api import ServerApi
 from ._batch import BatchOptions, PreparedRow, plain_values
 from ._call import call, cause_of, classify, describe
+from ._checks import take_findings
 from ._errors import AppError, CallError, ConnectionLost, Failure
 from ._executor import Attempt, AttemptFailed, ErrorKind, ItemOutcome, Listener
 from ._gate import StateGate
@@ -31,11 +32,13 @@ from ._journal import Journal
 from ._outputs import atomic_write, sanitize
 from ._servers import Server, redact, redact_url
 from ._slots import Slots
+from ._takes import row_text
 from ._tool import Call, Plan, ServerState, Tool
 from .transports.base import CallResult, ServerFile, ServerSession, TransportRequest
 
 if TYPE_CHECKING:
     from ._book._run import BookRun
+    from ._takes import Takes
 
 __all__ = ["BatchRun", "Collected", "Group", "JournalRecorder", "RowOutputs", "attempt_row", "failure_of"]
 
@@ -48,6 +51,8 @@ class Collected:
     values: dict[str, Any]
     warnings: list[str]
     logs: list[tuple[str, str]]
+    #: the cheap checks' figures for each audio file (`gbatch._checks.take_findings`)
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
 
 class RowOutputs:
@@ -108,6 +113,7 @@ def attempt_row(
     secrets: Sequence[str],
     gate: StateGate | None = None,
     journal: Journal | None = None,
+    checked: tuple[str | None, Mapping[str, Any]] | None = None,
 ) -> Collected:
     """Send one row's request(s) to `server`, then let the plan save the result into `folder`.
 
@@ -117,6 +123,7 @@ def attempt_row(
 
     :param gate: the server's state gate, for a row whose call needs a server state.
     :param journal: where a state switch is recorded (None: not recorded).
+    :param checked: the row's text and values, for the cheap checks of its audio (None: unchecked).
     """
     logs: list[tuple[str, str]] = []
     try:
@@ -129,11 +136,13 @@ def attempt_row(
     if strict and warnings:
         failure = Failure(redact(f"--strict: the server warned: {warnings[0]}", secrets), "app", logs=tuple(logs))
         raise AttemptFailed(failure, ErrorKind.PERMANENT)
+    findings, flagged = take_findings(outputs.files, checked[0] or None, checked[1]) if checked is not None else ([], [])
     return Collected(
         outputs=[str(p.relative_to(folder)) for p in outputs.files],
         values=outputs.values,
-        warnings=warnings + outputs.warnings,
+        warnings=warnings + outputs.warnings + flagged,
         logs=logs,
+        checks=findings,
     )
 
 
@@ -272,6 +281,8 @@ class BatchRun:
     learning: dict[str, Slots] = field(default_factory=dict)
     #: the book (or voices, lexicon, --join) the batch reads, finished after the plan (`gbatch._book`)
     book: BookRun | None = None
+    #: --check-server: takes checked by recognisers, regenerated when wrong (set by the runner)
+    takes: Takes | None = None
 
     @property
     def plan(self) -> Plan:
@@ -309,6 +320,7 @@ class BatchRun:
             secrets=self.secrets,
             gate=self.gates.get(server.url),
             journal=self.journal,
+            checked=(row_text(item, group.plan.text_column), item.values),
         )
 
 
@@ -334,8 +346,13 @@ class JournalRecorder(Listener):
             outcome.failure = explained(group.plan, failure, item.calls.get(group.key, item.call), self.run.secrets)
             outcome.error = outcome.failure.message
         record = journal_record(item, outcome, self.run.tool.name, self.run.history.get(item.row.id), self.run.secrets)
+        takes = self.run.takes
+        if takes is not None:
+            record = takes.generated(item, record)
         self.run.journal.append(record)
         self.run.history[item.row.id] = record
+        if takes is not None:
+            takes.collect()
 
 
 def explained(plan: Plan, failure: Failure, row_call: Call, secrets: Sequence[str]) -> Failure:
@@ -369,6 +386,7 @@ def journal_record(item: PreparedRow, outcome: ItemOutcome[Any], tool: str, prev
         "inputs": plain_values(item.values),
         "takes": (previous or {}).get("takes") or [],
         "tool": tool,
+        "checks": done.checks if done is not None else [],
     }
     # A server may echo a secret (a header, a token) in a warning, a log line or a value.
     for key in ("warnings", "logs", "values"):

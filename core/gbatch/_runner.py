@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ._api import ServerApi
-from ._batch import BatchOptions, BatchResult, PreparedRow, plain_values
+from ._batch import HAS_TAKE, BatchOptions, BatchResult, PreparedRow, plain_values
 from ._binding import bind_columns
 from ._book import is_book
 from ._book._run import start_book
@@ -42,6 +43,7 @@ from ._row import BatchRun, Collected, Group, JournalRecorder
 from ._servers import Connected, Server, connect_servers, parse_server, redact, redact_url
 from ._slots import DEFAULT_CAP, Learning, Slots
 from ._states import parse_pin
+from ._takes import RETAKING, Takes, connect_checks
 from ._tasks import TaskFile, read_tasks
 from ._tool import Plan, Tool
 from .transports import AutoTransport
@@ -76,12 +78,21 @@ def run_batch(
     journal = Journal(out_dir)
     lock = OutLock(out_dir)
     connected = _connect(backends, options, transport or _default_transport(options), tool)
+    checks: Connected | None = None
     try:
         run, task = _start(tool, connected, (tasks, task), options, journal, lock, out_dir, say)
         redo = _redo_rows(options.redo, [r.id for r in task.rows], say)
         prepared = _prepare(run, task, redo, task_problems)
-        return _run(run, task, prepared, redo, listener, lock, started)
+        if options.check_servers and not options.dry_run:
+            checks = _start_checks(run, transport or AutoTransport())
+        try:
+            return _run(run, task, prepared, redo, listener, lock, started)
+        finally:
+            if run.takes is not None:
+                run.takes.close()
     finally:
+        if checks is not None:
+            checks.close()
         journal.close()
         lock.release()
         connected.close()
@@ -168,6 +179,23 @@ def _start(
     return run, task
 
 
+def _start_checks(run: BatchRun, transport: Transport) -> Connected | None:
+    """Connect the recognisers; the batch's takes are checked from now on."""
+    options = run.options
+    if options.takes < 1:
+        raise UsageError("--takes must be at least 1")
+    if not 0 <= options.max_error <= 1:
+        raise UsageError("--max-error is a fraction of the words or characters, from 0 to 1")
+    if not run.plan.text_column:
+        raise UsageError(f"--check-server: tool {run.tool.name!r} does not say which column holds a row's text (for gbatch run: --text-param NAME)")
+    stage, connected = connect_checks(options.check_servers, options.check_api, options.connection, transport, options.timeout, run.say)
+    run.takes = Takes(
+        stage, out_dir=run.out_dir, journal=run.journal, history=run.history,
+        text_column=run.plan.text_column, max_error=options.max_error, max_takes=options.takes,
+    )  # fmt: skip
+    return connected
+
+
 def _redo_rows(path: Path | None, known: Sequence[str], say: Callable[[str], None]) -> list[str]:
     """The rows `--redo` names; none when an earlier run applied that file (and moved it aside)."""
     if path is None:
@@ -181,7 +209,7 @@ def _redo_rows(path: Path | None, known: Sequence[str], say: Callable[[str], Non
 def _prepare(run: BatchRun, task: TaskFile, redo: Sequence[str], task_problems: list[TaskFileProblem]) -> list[PreparedRow]:
     """Every row checked and turned into calls (raises `ValidationError`), with its output name."""
     # A row done again gets a new seed (unless it fixes its own): hide what it generated before.
-    previous = {k: v for k, v in run.history.items() if k not in set(redo)}
+    previous = {k: v for k, v in run.history.items() if k not in set(redo) and v.get("status") != RETAKING}
     groups = [(g.key, g.plan, g.api) for g in run.groups.values()]
     lexicon, text_column = (run.book.lexicon, run.book.text_column) if run.book else (None, None)
     prepared = prepare_batch(task, groups, run.options, run.tool, previous, task_problems, lexicon, text_column)
@@ -320,7 +348,10 @@ def _run(
     clean_partials(run.out_dir)
     if redo:
         _start_redo(run, to_run)
-    report = _execute(run, to_run, backends, listener)
+    if run.takes is None:
+        report = _execute(run, to_run, backends, listener)
+    else:
+        report = _execute_checked(run, run.takes, task, prepared, to_run, backends, listener)
     return _report(run, task, prepared, to_run, report, result, started)
 
 
@@ -369,7 +400,7 @@ def _planned(run: BatchRun, prepared: Sequence[PreparedRow], to_run: list[Prepar
 def _waiting(prepared: Sequence[PreparedRow], to_run: Sequence[PreparedRow], history: Mapping[str, Mapping[str, Any]]) -> set[str]:
     """Rows this run does not send and that are not done: with --retry-failed, failed rows wait."""
     sending = {item.row.id for item in to_run}
-    return {p.row.id for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") != "ok"}
+    return {p.row.id for p in prepared if p.row.id not in sending and (history.get(p.row.id) or {}).get("status") not in HAS_TAKE}
 
 
 def _report(
@@ -393,7 +424,9 @@ def _report(
     result.rows = rows
     result.succeeded = sum(1 for r in rows if r.get("status") == "ok")
     result.failed = sum(1 for o in report.outcomes if not o.ok)
-    result.not_run = len(not_run)
+    result.check_failed = sum(1 for r in rows if r.get("status") == "check failed")
+    result.unchecked = sum(1 for r in rows if r.get("status") == "unchecked")
+    result.not_run = len(not_run) + sum(1 for r in rows if r.get("status") == RETAKING)
     result.interrupted, result.halted = report.interrupted, report.halted
     learned = [(server, report.slots.get(server.url)) for server in run.servers.values()]
     result.slots = {server.label: found.as_dict() for server, found in learned if found is not None}
@@ -436,6 +469,36 @@ def _execute(run: BatchRun, to_run: Sequence[PreparedRow], backends: Sequence[Se
     run.gates = {url: StateGate(server.state) for url, server in run.servers.items()}
     items = [(item.row.id, item) for item in to_run]
     return execute(items, run.attempt, backends, states=states, pins=_pins(run, to_run), **settings)
+
+
+def _execute_checked(
+    run: BatchRun,
+    takes: Takes,
+    task: TaskFile,
+    prepared: Sequence[PreparedRow],
+    to_run: Sequence[PreparedRow],
+    backends: Sequence[ServerSlots],
+    listener: Listener | None,
+) -> ExecutorReport[Collected]:
+    """Rounds of generation: each take is checked while the round goes on; rows whose
+    checks ask for another take go into the next round, with a new seed."""
+
+    def prepare_again(items: Sequence[PreparedRow]) -> list[PreparedRow]:
+        again = replace(task, rows=[item.row for item in items])
+        return prepare_batch(again, [(g.key, g.plan, g.api) for g in run.groups.values()], run.options, run.tool, {})
+
+    sending = {item.row.id for item in to_run}
+    done_before = [p for p in prepared if p.row.id not in sending and (run.history.get(p.row.id) or {}).get("status") in HAS_TAKE]
+    report = _execute(run, takes.first_round(to_run, done_before), backends, listener)
+    while True:
+        report.interrupted = takes.settle(report.interrupted)
+        rows = [] if report.interrupted or report.halted else takes.retakes(prepare_again)
+        if not rows:
+            return report
+        ids = [item.row.id for item in rows]
+        run.say(f"{len(ids)} take{'s' if len(ids) != 1 else ''} failed {'their' if len(ids) != 1 else 'its'} check; making another: {', '.join(ids[:8])}{' …' if len(ids) > 8 else ''}")
+        again = _execute(run, rows, backends, listener)
+        report.interrupted, report.halted = again.interrupted, again.halted
 
 
 def _pins(run: BatchRun, to_run: Sequence[PreparedRow]) -> dict[str, set[str]]:

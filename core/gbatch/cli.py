@@ -135,12 +135,22 @@ def _batch_params(tool_default_out: str, tool_default_name: str, tool_default_se
         _param("encoding", Annotated[str | None, typer.Option("--encoding", metavar="NAME", help="Task file encoding (default: detected; a file that is not UTF-8 is named in a note).")], None),
         _param("delimiter", Annotated[str | None, typer.Option("--delimiter", metavar="CHAR", help="CSV delimiter: , ; tab | (default: detected).")], None),
         _param("each", Annotated[list[str] | None, typer.Option("--each", metavar="COLUMN=SOURCE", help="Rows from a glob of files (faces/*.png), a .txt file (one value per line) or a;b;c (repeatable: the cross product; with a task file, each row is crossed).")], None),
+        *_check_params(),
         _param("pin", Annotated[list[str] | None, typer.Option("--pin", metavar="VOICE@URL", help="For tools whose voice lives on the server: run that voice's rows only on that --server (repeatable).")], None),
         _cluster_param(),
         *_connection_params(),
         _download_param(),
         _param("quiet", Annotated[bool, typer.Option("--quiet", "-q", help="No progress, only the summary.")], False),
         _param("json_out", Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout.")], False),
+    ]
+
+
+def _check_params() -> list[inspect.Parameter]:
+    return [
+        _param("check_server", Annotated[list[str] | None, typer.Option("--check-server", metavar="URL[=N]", help="A speech-recognition app that checks every take (repeatable), N takes at once there; see docs/checks.md.")], None),
+        _param("check_api", Annotated[str | None, typer.Option("--check-api", metavar="/NAME", help="The recogniser's endpoint [default: the one that takes audio and returns text].")], None),
+        _param("max_error", Annotated[float, typer.Option("--max-error", metavar="RATE", help="A take whose error rate (words, or characters for Chinese/Japanese/Korean) is above this is made again.", show_default=True)], 0.15),
+        _param("takes", Annotated[int, typer.Option("--takes", metavar="N", help="Takes per row at most, with --check-server.", show_default=True)], 3),
     ]
 
 
@@ -291,6 +301,10 @@ def _run_tool(tool: Tool, tasks: Path | None, kwargs: dict[str, Any]) -> int:
         each=kwargs.get("each") or [],
         connection=_connection(kwargs),
         cluster=kwargs.get("cluster"),
+        check_servers=kwargs.get("check_server") or [],
+        check_api=kwargs.get("check_api"),
+        max_error=kwargs["max_error"],
+        takes=kwargs["takes"],
         pins=kwargs.get("pin") or [],
         defaults=defaults,
         tool_options=tool_options,
@@ -323,6 +337,8 @@ def _json_document(result: Any) -> dict[str, Any]:
         {"id": r.get("id"), "line": r.get("line"), "error": r.get("error"), "cause": r.get("cause")} for r in result.rows if r.get("status") == "failed"
     ]
     document["not_run_rows"] = [r.get("id") for r in result.rows if r.get("status") == "not run"]
+    if any(r.get("takes") and any("score" in t or "unchecked" in t for t in r["takes"]) for r in result.rows):
+        document["checked_rows"] = [_checked_row(r) for r in result.rows if r.get("takes")]
     if result.dry_run:
         document["planned"] = [
             {
@@ -336,6 +352,28 @@ def _json_document(result: Any) -> dict[str, Any]:
             for item in result.planned
         ]
     return document
+
+
+def _checked_row(record: dict[str, Any]) -> dict[str, Any]:
+    """One row's takes for --json: each take's seed, transcript and score, and which was kept."""
+    return {
+        "id": record.get("id"),
+        "status": record.get("status"),
+        "best_take": record.get("best_take"),
+        "score": record.get("score"),
+        "flag": record.get("flag"),
+        "takes": [
+            {
+                "take": t.get("take"),
+                "generated": t.get("generated"),
+                "outputs": t.get("outputs"),
+                "transcript": t.get("transcript"),
+                "score": (t.get("score") or {}).get("error"),
+                "unchecked": t.get("unchecked"),
+            }
+            for t in record.get("takes") or []
+        ],
+    }
 
 
 def _show_dry_run(result: Any, out: Console | None = None) -> None:
@@ -381,6 +419,10 @@ def _show_summary(result: Any, console: Console) -> None:
         parts.append(f"{result.skipped} done earlier")
     if result.failed:
         parts.append(f"[red]{result.failed} failed[/]")
+    if result.check_failed:
+        parts.append(f"[red]{result.check_failed} check failed[/]")
+    if result.unchecked:
+        parts.append(f"[yellow]{result.unchecked} unchecked[/]")
     if result.not_run:
         parts.append(f"[yellow]{result.not_run} not run[/]")
     minutes = result.seconds / 60
@@ -439,7 +481,7 @@ def _run_command(known: Sequence[Tool] = ()) -> Callable[..., None]:
         _param("api", Annotated[str | None, typer.Option(help="Endpoint name, e.g. /predict (optional when the app has one).")], None),
         _param("fn_index", Annotated[int | None, typer.Option("--fn-index", metavar="N", help="Call the event at this fn_index (for events without an api_name; see `gbatch inspect`).")], None),
         *_batch_params(GenericTool.default_out, GenericTool.default_name),
-        _param("text_param", Annotated[str | None, typer.Option("--text-param", metavar="PARAM", help="The endpoint parameter that gets each piece of a book (its text); voices.csv columns are the endpoint's parameters.")], None),
+        _param("text_param", Annotated[str | None, typer.Option("--text-param", metavar="PARAM", help="The endpoint parameter that holds a row's text: it gets each piece of a book, and --check-server compares takes with it; voices.csv columns are the endpoint's parameters.")], None),
         *_book_params(),
         _param("join", Annotated[str | None, typer.Option("--join", metavar="COLUMN", help="After the batch, join the audio of each group of rows with the same value in COLUMN (e.g. chapter), with an .srt beside it.")], None),
         _param("gap", Annotated[float | None, typer.Option("--gap", metavar="SECONDS", help="Silence between joined rows that have no pause of their own [default: 0.5].")], None),
@@ -449,7 +491,7 @@ def _run_command(known: Sequence[Tool] = ()) -> Callable[..., None]:
     def body(kw: dict[str, Any]) -> int:
         url, tasks = kw.pop("url"), kw.pop("tasks")
         kw["server"] = [url, *(kw.get("server") or [])]
-        return _run_tool(GenericTool(kw.pop("api"), kw.pop("fn_index"), known=known), tasks, kw)
+        return _run_tool(GenericTool(kw.pop("api"), kw.pop("fn_index"), known=known, text_column=kw.get("text_param")), tasks, kw)
 
     help_text = """Run a task file against any endpoint of any Gradio app (gradio 3, 4, 5, 6).
 

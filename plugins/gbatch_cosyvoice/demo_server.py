@@ -57,6 +57,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
+from gbatch_asr_demo.said import SaidLog, garbled  # noqa: E402
 from gbatch_cosyvoice.tool import STAND_IN  # noqa: E402
 
 log = logging.getLogger("gbatch_cosyvoice.demo_server")
@@ -266,7 +267,7 @@ def _pcm16(samples: np.ndarray) -> np.ndarray:
 class _FakeModel:
     """What the webui sees of ``cosyvoice``: a sample rate, speakers and inference generators."""
 
-    def __init__(self, version: int, delay: float, speech: Espeak | None = None) -> None:
+    def __init__(self, version: int, delay: float, speech: Espeak | None = None, said: SaidLog | None = None, garble: str | None = None) -> None:
         if version not in (1, 2, 3):
             raise ValueError(f"model_version must be 1, 2 or 3, not {version!r}")
         self.version = version
@@ -274,8 +275,38 @@ class _FakeModel:
         self.speech = speech
         self.sample_rate = 22050 if version == 1 else 24000
         self.speakers = list(V1_SPEAKERS) if version == 1 else []
+        # The demo's side channel (--said-dir): what each take said, for the SenseVoice stand-in.
+        self.said = said
+        self.garble = re.compile(garble) if garble else None
 
     def _run(self, seed: int, text: str, mode: str, voice: str, stream: bool, speed: float) -> Iterator[np.ndarray]:
+        if self.said is None:
+            yield from self._takes(seed, text, mode, voice, stream, speed)
+            return
+        said_text = self._said_text(seed, text)
+        spoken = text if said_text == spoken_text(text) else said_text
+        said: list[np.ndarray] = []
+        last: np.ndarray | None = None
+        for chunk in self._takes(seed, spoken, mode, voice, stream, speed):
+            if last is not None:
+                yield last
+            said.append(_pcm16(chunk))  # as the client receives it
+            last = chunk
+        # Recorded before the last chunk leaves: a client may check the take as soon as it has it.
+        self.said.record(np.concatenate(said) if said else np.zeros(0, np.int16), self.sample_rate, said_text)
+        if last is not None:
+            yield last
+
+    def _said_text(self, seed: int, text: str) -> str:
+        """What this take says: the text, or with --garble its first take skips a phrase
+        (the same seed again says the same; another seed says it right)."""
+        spoken = spoken_text(text)
+        if self.said is None or self.garble is None or not self.garble.search(spoken):
+            return spoken
+        first = self.said.first_seed(f"{_h32(spoken):08x}", seed)
+        return garbled(spoken) if first == seed else spoken
+
+    def _takes(self, seed: int, text: str, mode: str, voice: str, stream: bool, speed: float) -> Iterator[np.ndarray]:
         rng = np.random.default_rng([seed, _h32(text), _h32(mode), _h32(voice)])
         f0 = _pitch(voice)
         for segment in split_segments(text):
@@ -559,6 +590,8 @@ def build_demo(
     chunk_seconds: float = 0.0,
     show_error: bool = False,
     voice: str = "tones",
+    said_dir: str | None = None,
+    garble: str | None = None,
 ) -> gr.Blocks:
     """Build the stand-in app, queue already applied (``max_size=4, default_concurrency_limit=2``).
 
@@ -567,12 +600,16 @@ def build_demo(
     (upstream does not do this; clients then see gradio's generic error).
     ``voice``: ``"tones"`` (default; lengths follow ``synthesize`` exactly), ``"espeak"``
     (speech; an error without espeak-ng) or ``"auto"`` (speech when espeak-ng is installed).
+    ``said_dir``: record what each take said there, for the SenseVoice stand-in
+    (``gbatch-asr-demo``); ``garble``: with it, the first take of each line matching this
+    regular expression skips a phrase. Both show the checking mechanism, not any model.
     """
     if variant not in ("upstream", "space"):
         raise ValueError(f"variant must be 'upstream' or 'space', not {variant!r}")
     if variant == "space":
         model_version = 3  # the Space-style UI only exists for CosyVoice3
-    model = _FakeModel(model_version, chunk_seconds, resolve_voice(voice))
+    said = SaidLog(said_dir) if said_dir else None
+    model = _FakeModel(model_version, chunk_seconds, resolve_voice(voice), said, garble)
     fn = _upstream_fn(model) if variant == "upstream" else _space_fn(model)
     if show_error:
         fn = _debuggable(fn)
@@ -599,6 +636,8 @@ def main(argv: list[str] | None = None) -> None:
         help="espeak: speak with espeak-ng; tones: synthetic tones; auto: espeak-ng when installed "
         "(default: $GBATCH_DEMO_VOICE, else auto)",
     )
+    parser.add_argument("--said-dir", default=os.environ.get("GBATCH_DEMO_SAID_DIR"), help="record what each take said here, for gbatch-asr-demo ($GBATCH_DEMO_SAID_DIR)")
+    parser.add_argument("--garble", metavar="REGEX", default=os.environ.get("GBATCH_DEMO_GARBLE"), help="with --said-dir: the first take of each line matching this skips a phrase, a bad take to catch ($GBATCH_DEMO_GARBLE)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own start-up probes
@@ -610,7 +649,10 @@ def main(argv: list[str] | None = None) -> None:
         log.info("speaking with %s (Mandarin voice for CJK text, English otherwise); still not CosyVoice", speech.binary)
     elif args.voice == "auto":
         log.warning("note: espeak-ng is not installed, so the stand-in makes synthetic tones, not speech (apt-get install espeak-ng)")
-    demo = build_demo(args.variant, args.model_version, args.delay, args.show_error, "espeak" if speech else "tones")
+    said = {"said_dir": args.said_dir, "garble": args.garble} if args.said_dir else {}
+    if said:
+        log.info("recording what each take says in %s, for gbatch-asr-demo (a demo side channel, not recognition)", args.said_dir)
+    demo = build_demo(args.variant, args.model_version, args.delay, args.show_error, "espeak" if speech else "tones", **said)
     STAND_IN.launch(demo, args, show_error=False)
 
 
