@@ -50,10 +50,10 @@ class PainterPlan(gbatch.Plan):
         # The model is not part of the call, yet another model paints another picture.
         return self.model
 
-    def explain(self, message: str, call: gbatch.Call, cause: str = "app") -> str:
-        if cause == "app" and "too large" in message:
-            return f"{message} (try a smaller --size, or fewer images with --count)"
-        return message
+    def explain(self, failure: gbatch.Failure, call: gbatch.Call) -> str:
+        if failure.cause == "app" and "too large" in failure.message:
+            return f"{failure.message} (try a smaller --size, or fewer images with --count)"
+        return failure.message
 
 
 class PainterTool(gbatch.Tool):

@@ -162,6 +162,21 @@ def test_local_server_needs_a_cluster(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "needs --cluster" in result.output
 
 
+def test_a_strict_failure_is_journaled_alike_here_and_on_the_cluster(setup: Setup, tmp_path: Path) -> None:
+    # Zero-shot with an empty prompt_text: the app warns (and pads a second of silence); --strict fails the row.
+    # (The stand-in runs CosyVoice3, which needs the marker in the text.)
+    tasks = tmp_path / "t.csv"
+    tasks.write_text(f"id,tts_text,mode_checkbox_group,prompt_wav_upload\na,<|endofprompt|>你好。,3s极速复刻,{VOICE}\n", encoding="utf-8")
+    here = run_cli("run", setup.servers[0].url, tasks, "--api", "/generate_audio", "--out", tmp_path / "here", "--strict")
+    there = run_cli("run", LOCAL, tasks, "--cluster", setup.address, "--api", "/generate_audio", "--out", tmp_path / "there", "--strict")
+    assert (here.exit_code, there.exit_code) == (1, 1), (here.output, there.output)
+    fields = ("status", "error", "cause", "warnings", "attempts")
+    local, remote = ({k: journal(tmp_path / where)[0][k] for k in fields} for where in ("here", "there"))
+    assert local == remote
+    assert (local["status"], local["cause"]) == ("failed", "app")
+    assert local["error"].startswith("--strict: the server warned: ")
+
+
 def test_worker_killed_mid_batch_loses_and_duplicates_nothing(setup: Setup, tmp_path: Path) -> None:
     tasks, out = write_rows(tmp_path / "t.csv", 24), tmp_path / "out"
     outcome: dict[str, Any] = {}

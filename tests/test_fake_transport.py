@@ -83,9 +83,9 @@ def test_an_app_error_carries_its_cause_to_explain(tmp_path: Path) -> None:
         def collect(self, result: gbatch.CallResult, out: gbatch.Outputs) -> None:
             raise AssertionError("not reached")
 
-        def explain(self, message: str, call: gbatch.Call, cause: str = "app") -> str:
-            seen.append((message, cause))
-            return f"{message} (hint)"
+        def explain(self, failure: gbatch.Failure, call: gbatch.Call) -> str:
+            seen.append((failure.message, failure.cause))
+            return f"{failure.message} (hint)"
 
     class Tool(gbatch.Tool):
         name = "picky"

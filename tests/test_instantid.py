@@ -294,8 +294,8 @@ def test_a_server_that_is_not_instantid(stand_in: StandIn) -> None:
         InstantIDPlan(other, "png")
     plan = InstantIDPlan(api, "png")
     hidden = "the app raised an error (the server hides the details: no show_error=True; see its log)"
-    assert "show_error" in plan.explain(hidden, gbatch.Call({}), "app")
-    assert plan.explain("timed out", gbatch.Call({}), "timeout") == "timed out"
+    assert "show_error" in plan.explain(gbatch.Failure(hidden, "app", hidden=True), gbatch.Call({}))
+    assert plan.explain(gbatch.Failure("timed out", "timeout"), gbatch.Call({})) == "timed out"
 
 
 def test_multicontrolnet_variant(tmp_path: Path) -> None:

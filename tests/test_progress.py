@@ -8,6 +8,7 @@ import re
 from rich.console import Console
 
 from gbatch._progress import PlainListener, RichListener, _Counts
+from gbatch._row import Collected
 from gbatch.executor import ErrorKind, ExecutorReport, ItemOutcome
 
 
@@ -21,7 +22,7 @@ def drive(listener: RichListener | PlainListener) -> None:
     listener.row_started("b", "http://h/", 1)
     listener.row_status("b", {"code": "queued", "rank": 0, "queue_size": 1})
     listener.row_retrying("a", 1, "the connection to the server dropped", 1.5, ErrorKind.TRANSIENT)
-    listener.row_finished(ItemOutcome("b", True, {"outputs": ["b.wav"]}, attempts=1, started=10.0, ended=12.5))
+    listener.row_finished(ItemOutcome("b", True, Collected(["b.wav"], {}, [], []), attempts=1, started=10.0, ended=12.5))
     listener.row_finished(ItemOutcome("c", False, error="the app raised an error: bad thing", attempts=1))
 
 

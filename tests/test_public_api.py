@@ -25,6 +25,7 @@ PUBLIC = {
         "Endpoint",
         "ExitCode",
         "ExpectedApp",
+        "Failure",
         "File",
         "GbatchError",
         "GenericTool",

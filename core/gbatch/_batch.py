@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._book._options import BookOptions
 from ._columns import File
 from ._errors import ExitCode
-from ._executor import RetryPolicy
-from ._tasks import TaskRow
-from ._tool import Call
 from .transports.base import ConnectOptions
+
+if TYPE_CHECKING:  # annotations only: `gbatch --help` needs these dataclasses, not the rooms below
+    from ._executor import RetryPolicy
+    from ._tasks import TaskRow
+    from ._tool import Call
 
 __all__ = ["HAS_TAKE", "BatchOptions", "BatchResult", "PreparedRow", "plain_values"]
 

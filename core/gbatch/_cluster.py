@@ -41,12 +41,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import cloudpickle
 import distributed
 
 from ._api import Endpoint, ServerApi
+from ._batch import PreparedRow
 from ._call import cause_of, classify, describe
 from ._columns import File
 from ._errors import (
@@ -55,12 +56,23 @@ from ._errors import (
     CallError,
     CallTimeout,
     ConnectionLost,
+    Failure,
     NoServerError,
-    RowFailed,
     ServerError,
 )
-from ._executor import Attempt, ErrorKind, ExecutorReport, ItemOutcome, Listener, ServerSlots, execute
+from ._executor import (
+    Attempt,
+    AttemptFailed,
+    ErrorKind,
+    ExecutorReport,
+    ItemOutcome,
+    Listener,
+    RetryPolicy,
+    ServerSlots,
+    execute,
+)
 from ._outputs import atomic_write
+from ._row import BatchRun, Collected, attempt_row, failure_of
 from ._servers import Server, redact, redact_url
 from ._slots import Slots
 from ._tool import Call, Plan
@@ -76,11 +88,7 @@ from .transports.base import (
     TransportRequest,
 )
 
-if TYPE_CHECKING:
-    from ._batch import PreparedRow
-    from ._runner import _Batch
-
-__all__ = ["ClusterTransport", "RowJob", "client_for", "execute_on_cluster", "probe_servers", "run_row", "servers_on_cluster"]
+__all__ = ["ClusterRun", "ClusterTransport", "RowJob", "client_for", "probe_servers", "run_row", "servers_on_cluster"]
 
 LOCAL = "local:"
 #: on a worker: JSON, worker name (or address) -> URL of its local server, or -> {spec URL: URL}
@@ -381,62 +389,49 @@ class RowJob:
 
 
 def run_row(job: RowJob) -> dict[str, Any]:
-    """One attempt of one row, on a worker. Never raises: a failure comes back as a dict
-    the driver turns into the executor's decision (retry, wait, fail)."""
-    from ._runner import _ensure_setup, _overrides_setup, _RowOutputs, _send
-
+    """One attempt of one row, on a worker, through the same `attempt_row` the local runner
+    uses. Never raises: a failure comes back as its `Failure` and the scheduler's `ErrorKind`."""
     name, address = _this_worker()
     url = resolve(job.server)
-    logs: list[tuple[str, str]] = []
     answer: dict[str, Any] = {"worker": name, "address": address, "server": url}
-    plan: Plan | None = None
-    held: WorkerServerRef = WorkerServerRef()
-    staging: Path | None = None
     try:
-        plan = _plan(job.plan_key, job.plan)
-        call = _localize(job.call, job.inline)
+        collected, files = _attempt_here(job, url, name)
+    except AttemptFailed as exc:
+        return {**answer, "ok": False, "failure": exc.failure, "kind": exc.kind.value}
+    except Exception as exc:  # noqa: BLE001 - no session, a plan that cannot be read: sent back as data
+        kind = classify(exc, retry_app_errors=job.retry_app_errors)
+        return {**answer, "ok": False, "failure": failure_of(exc, [], job.connection.secrets()), "kind": kind.value}
+    return {**answer, "ok": True, "body": collected, "files": files}
+
+
+def _attempt_here(job: RowJob, url: str, worker: str) -> tuple[Collected, list[tuple[str, bytes]] | None]:
+    """The attempt, and the bytes of its files when this worker cannot see OUT (they travel back)."""
+    plan = _plan(job.plan_key, job.plan)
+    row_call = _localize(job.call, job.inline)
+    shared = sees_folder(job.out_dir, job.marker)
+    folder = _worker_path(job.out_dir) if shared else Path(tempfile.mkdtemp(prefix="gbatch-row-"))
+    try:
         limit = _semaphore(semaphore_name(job.server), job.shared_limit) if job.shared_limit else contextlib.nullcontext()
         with limit:
-            held.ws = _worker_server(url, job.connection, job.slots, job.plan_key)
-            server = held.ws.server
-            with held.ws.slot() as slot:
-                attempt = Attempt(job.item_id, None, job.attempt, server.backend, slot, cast(threading.Event, _Cancelled(f"gbatch-cancel-{job.batch}")), job.timeout, _Forward(f"gbatch-{job.batch}", name), time.monotonic)
-                _ensure_setup(server, plan)
-                session = f"{job.item_id}#{job.attempt}"
-                for step in call.before:
-                    logs.extend(_send(server, plan, step, session, attempt).logs)
-                result = _send(server, plan, call, session, attempt)
-                logs.extend(result.logs)
-                shared = sees_folder(job.out_dir, job.marker)
-                folder = _worker_path(job.out_dir) if shared else Path(tempfile.mkdtemp(prefix="gbatch-row-"))
-                staging = None if shared else folder
-                outputs = _RowOutputs(folder, job.name, call, server.session, logs)
-                plan.collect(result, outputs)
-        warnings = [text for level, text in logs if level.lower() == "warning"]
-        if job.strict and warnings:
-            raise RowFailed(f"--strict: the server warned: {warnings[0]}")
-        files = [str(p.relative_to(folder)) for p in outputs.files]
-        answer.update(
-            ok=True,
-            shared=shared,
-            body={"outputs": files, "values": outputs.values, "warnings": warnings + outputs.warnings, "logs": [[lv, tx] for lv, tx in logs]},
-            files=None if shared else [(rel, (folder / rel).read_bytes()) for rel in files],
-        )
-        return answer
-    except Exception as exc:  # noqa: BLE001 - every failure goes back to the driver as data
-        if isinstance(exc, ConnectionLost) and plan is not None and held.ws is not None and _overrides_setup(plan):
-            held.ws.server.needs_setup = True
-        kind = classify(exc, retry_app_errors=job.retry_app_errors)
-        answer.update(ok=False, message=describe(exc), kind=kind.value, cause=cause_of(exc), logs=[list(e) for e in logs + list(getattr(exc, "logs", []) or [])])
-        return answer
+            held = _worker_server(url, job.connection, job.slots, job.plan_key)
+            with held.slot() as slot:
+                cancelled = cast(threading.Event, _Cancelled(f"gbatch-cancel-{job.batch}"))
+                attempt = Attempt(job.item_id, None, job.attempt, held.server.backend, slot, cancelled, job.timeout, _Forward(f"gbatch-{job.batch}", worker), time.monotonic)
+                collected = attempt_row(
+                    held.server,
+                    plan,
+                    row_call,
+                    name=job.name,
+                    folder=folder,
+                    attempt=attempt,
+                    strict=job.strict,
+                    retry_app_errors=job.retry_app_errors,
+                    secrets=job.connection.secrets(),
+                )
+        return collected, None if shared else [(rel, (folder / rel).read_bytes()) for rel in collected.outputs]
     finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-@dataclass
-class WorkerServerRef:
-    ws: _WorkerServer | None = None
+        if not shared:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _read_api(spec: str, connection: ConnectOptions) -> dict[str, Any]:
@@ -616,15 +611,6 @@ def cluster_transport(address: str) -> ClusterTransport:
 # --- driver side: running the rows ------------------------------------------------------------------
 
 
-class RemoteFailure(RowFailed):
-    """An attempt that failed on a worker, with the decision the worker's classification made."""
-
-    def __init__(self, message: str, kind: ErrorKind, cause: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.cause = cause
-
-
 def _is_dask_failure(exc: BaseException) -> bool:
     """A worker died, a comm dropped, a task was lost: worth running again elsewhere."""
     from distributed.comm.core import CommClosedError
@@ -748,116 +734,137 @@ def _inline_files(call: Call) -> dict[str, bytes]:
     return found
 
 
-def execute_on_cluster(
-    batch: _Batch,
-    to_run: Sequence[PreparedRow],
-    failed_logs: dict[str, list[tuple[str, str]]],
-    failed_cause: dict[str, str],
-    *,
-    jobs: int | None,
-    policy: Any,
-    classify: Callable[[BaseException], ErrorKind],
-    describe: Callable[[BaseException], str],
-    timeout: float | None,
-    halt_on_failures: int | None,
-    listener: Listener,
-    slots: Mapping[str, Slots] | None = None,
-) -> ExecutorReport[dict[str, Any]]:
-    """Run the rows on the cluster `batch.options.cluster` names; the driver journals them
-    through `listener` (the runner's Recorder) as the executor reports them.
+class ClusterRun:
+    """Runs a batch's rows on the Dask cluster `run.options.cluster` names, through the shared
+    executor; the driver journals them (the listener it is given) as the executor reports them."""
 
-    :param slots: per server URL, its slots learner: the driver's executor learns each
-        backend's slots from the queue events workers send back, as in one process (a
-        shared server's semaphore holds only the cap; each worker's own server learns apart)."""
-    assert batch.options.cluster
-    client = client_for(str(batch.options.cluster))
-    options, out_dir = batch.options, batch.out_dir
-    token = secrets_module.token_hex(12)
-    workers = _workers(client)
+    def __init__(self, run: BatchRun, to_run: Sequence[PreparedRow]) -> None:
+        assert run.options.cluster
+        self.run = run
+        self.to_run = to_run
+        self.client = client_for(str(run.options.cluster))
+        self.token = secrets_module.token_hex(12)
+        self.workers = _workers(self.client)
+        self.marker = run.out_dir / MARKER
+        self.seen: dict[str, bool] = {}
+        self.everyone_sees = False
+        self.targets: dict[str, _Target] = {}
+        self.backends: list[ServerSlots] = []
+        self.plans = {key: _pickled(group.plan) for key, group in run.groups.items()}
+        self.where: dict[str, str] = {}  # row id -> "server (worker name)", for the journal
+        self.timeout: float | None = None
+        self.health = _Health(Listener(), run.say)
+        self.cancel_event = distributed.Event(f"gbatch-cancel-{self.token}", client=self.client)
+        self.cancelling = threading.Event()
+        self.futures: set[distributed.Future] = set()
+        self.futures_lock = threading.Lock()
+        self.learning: dict[str, Slots] = {}  # backend key -> its slots learner
+        # The attempt each row is in: a worker's queue event reaches the scheduler through it.
+        self.live: dict[str, Attempt] = {}
 
-    # Can each worker see OUT? The driver writes the marker, each worker reads it back.
-    out_dir.mkdir(parents=True, exist_ok=True)
-    marker = out_dir / MARKER
-    marker.write_text(token)
-    seen: dict[str, bool] = client.run(sees_folder, str(out_dir), token)
-    sharing = sum(1 for addr in workers if seen.get(addr))
-    batch.say(f"cluster {redact_url(str(options.cluster))}: {len(workers)} worker{'s' if len(workers) != 1 else ''} ({', '.join(workers.values())})")
-    link = dashboard(client)
-    if link:
-        batch.say(f"Dask dashboard: {link}")
-    if sharing == len(workers):
-        batch.say(f"outputs: the workers write into {out_dir} (shared)")
-    else:
-        batch.say(f"outputs: {len(workers) - sharing} of {len(workers)} workers cannot see {out_dir}; they send results back to be written here")
+    def execute(
+        self,
+        *,
+        jobs: int | None,
+        policy: RetryPolicy,
+        classify: Callable[[BaseException], ErrorKind],
+        describe: Callable[[BaseException], str],
+        timeout: float | None,
+        halt_on_failures: int | None,
+        listener: Listener,
+        slots: Mapping[str, Slots] | None = None,
+    ) -> ExecutorReport[Collected]:
+        """`gbatch._executor.execute` over the cluster's backends; the same knobs.
 
-    # Backends: each worker's own server for `local:` specs, one cluster-wide backend per shared server.
-    targets: dict[str, _Target] = {}
-    backends: list[ServerSlots] = []
-    learning: dict[str, Slots] = {}
-    for server in batch.servers.values():
-        backend = server.backend
-        learner = (slots or {}).get(server.url)
-        if is_local(server.url):
-            for address, name in workers.items():
-                key = f"{server.url}@{address}"
-                targets[key] = _Target(server.url, str(backend), address, name, backend.slots, None)
-                backends.append(ServerSlots(key, backend.slots, f"{backend} on worker {name}"))
-                if learner is not None:
-                    learning[key] = learner.fresh()
+        :param slots: per server URL, its slots learner: the driver's executor learns each
+            backend's slots from the queue events workers send back, as in one process (a
+            shared server's semaphore holds only the cap; each worker's own server learns apart)."""
+        self._share_outputs()
+        self._make_targets(slots or {})
+        self.timeout = timeout
+        self.health = _Health(listener, self.run.say)
+        topic = f"gbatch-{self.token}"
+        self.client.subscribe_topic(topic, functools.partial(self._forward, listener))
+        once = _Once(listener, self.where, {key: t.spec for key, t in self.targets.items()})
+        items = [(item.row.id, item) for item in self.to_run]
+        try:
+            report = execute(items, self.attempt, self.backends, jobs=jobs, policy=policy, classify=classify, describe=describe, timeout=timeout, halt_on_failures=halt_on_failures, listener=once, slots=self.learning)
+        except KeyboardInterrupt:
+            self.cancel_all()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                self.client.unsubscribe_topic(topic)
+            self.marker.unlink(missing_ok=True)
+        self._wind_down(report)
+        return report
+
+    def _share_outputs(self) -> None:
+        """Can each worker see OUT? The driver writes the marker, each worker reads it back."""
+        run, workers = self.run, self.workers
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+        self.marker.write_text(self.token)
+        self.seen = self.client.run(sees_folder, str(run.out_dir), self.token)
+        sharing = sum(1 for addr in workers if self.seen.get(addr))
+        self.everyone_sees = sharing == len(workers)
+        run.say(f"cluster {redact_url(str(run.options.cluster))}: {len(workers)} worker{'s' if len(workers) != 1 else ''} ({', '.join(workers.values())})")
+        link = dashboard(self.client)
+        if link:
+            run.say(f"Dask dashboard: {link}")
+        if sharing == len(workers):
+            run.say(f"outputs: the workers write into {run.out_dir} (shared)")
         else:
-            targets[server.url] = _Target(server.url, str(backend), None, None, backend.slots, backend.slots)
-            backends.append(backend)
-            if learner is not None:
-                learning[server.url] = learner
-    everyone_sees = sharing == len(workers)
+            run.say(f"outputs: {len(workers) - sharing} of {len(workers)} workers cannot see {run.out_dir}; they send results back to be written here")
 
-    plans: dict[str, tuple[str, bytes]] = {}
-    for key, group in batch.groups.items():
-        data = cloudpickle.dumps(group.plan)
-        plans[key] = (hashlib.sha256(data).hexdigest()[:24], data)
+    def _make_targets(self, slots: Mapping[str, Slots]) -> None:
+        """Backends: each worker's own server for `local:` specs (each learning its slots apart),
+        one cluster-wide backend per shared server."""
+        for server in self.run.servers.values():
+            backend = server.backend
+            learner = slots.get(server.url)
+            if not is_local(server.url):
+                self.targets[server.url] = _Target(server.url, str(backend), None, None, backend.slots, backend.slots)
+                self.backends.append(backend)
+                if learner is not None:
+                    self.learning[server.url] = learner
+                continue
+            for address, name in self.workers.items():
+                key = f"{server.url}@{address}"
+                self.targets[key] = _Target(server.url, str(backend), address, name, backend.slots, None)
+                self.backends.append(ServerSlots(key, backend.slots, f"{backend} on worker {name}"))
+                if learner is not None:
+                    self.learning[key] = learner.fresh()
 
-    where: dict[str, str] = {}
-    spec_of = {key: t.spec for key, t in targets.items()}
-    inner = listener
-    health = _Health(inner, batch.say)
-    cancel_event = distributed.Event(f"gbatch-cancel-{token}", client=client)
-    cancelling = threading.Event()
-    futures: set[distributed.Future] = set()
-    futures_lock = threading.Lock()
-    # The attempt each row is in: a worker's queue event reaches the scheduler through it.
-    live: dict[str, Attempt] = {}
-
-    def cancel_all() -> None:
-        if cancelling.is_set():
-            return
-        cancelling.set()
-        with contextlib.suppress(Exception):
-            cancel_event.set()
-        with futures_lock:
-            pending = list(futures)
-        with contextlib.suppress(Exception):
-            client.cancel(pending, force=True)
-
-    def work(attempt: Attempt) -> dict[str, Any]:
+    def attempt(self, attempt: Attempt) -> Collected:
+        """The executor's work: one attempt of a row, sent to a worker and waited for (executor thread)."""
         item: PreparedRow = attempt.payload
-        target = targets[attempt.backend.url]
-        key = batch.group_of[target.spec]
-        plan_key, plan_data = plans[key]
+        target = self.targets[attempt.backend.url]
+        self.run.claim(item, attempt)
+        self.live[item.row.id] = attempt
+        try:
+            answer = self._wait(self._submit(item, attempt, target), attempt)
+        except Exception as exc:  # noqa: BLE001 - the driver's side of the attempt failed
+            raise self._failed(exc) from exc
+        finally:
+            self.live.pop(item.row.id, None)
+        return self._accept(item, answer)
+
+    def _submit(self, item: PreparedRow, attempt: Attempt, target: _Target) -> distributed.Future:
+        key = self.run.group(target.spec).key
+        plan_key, plan_data = self.plans[key]
         row_call = item.calls.get(key, item.call)
-        if attempt.number == 1:
-            batch.journal.claim(item.name)  # before any file can be written under it
-        live[item.row.id] = attempt
-        sees = seen.get(target.worker, False) if target.worker else everyone_sees
+        options = self.run.options
+        sees = self.seen.get(target.worker, False) if target.worker else self.everyone_sees
         job = RowJob(
-            batch=token,
+            batch=self.token,
             item_id=item.row.id,
             attempt=attempt.number,
             plan_key=plan_key,
             plan=plan_data,
             call=row_call,
             name=item.name,
-            out_dir=str(out_dir),
-            marker=token,
+            out_dir=str(self.run.out_dir),
+            marker=self.token,
             connection=options.connection,
             server=target.spec,
             slots=target.slots,
@@ -868,92 +875,90 @@ def execute_on_cluster(
             inline={} if sees else _inline_files(row_call),
         )
         placement: dict[str, Any] = {"workers": [target.worker], "allow_other_workers": True} if target.worker else {}
-        future = client.submit(run_row, job, key=f"gbatch-row-{item.row.id}-{attempt.number}-{token}", pure=False, **placement)
-        with futures_lock:
-            futures.add(future)
+        future = self.client.submit(run_row, job, key=f"gbatch-row-{item.row.id}-{attempt.number}-{self.token}", pure=False, **placement)
+        with self.futures_lock:
+            self.futures.add(future)
+        return future
+
+    def _wait(self, future: distributed.Future, attempt: Attempt) -> dict[str, Any]:
         # The worker enforces the timeout; this only guards against a worker that hangs.
-        deadline = time.monotonic() + timeout + 120 if timeout else None
+        deadline = time.monotonic() + self.timeout + 120 if self.timeout else None
         done = threading.Event()
         future.add_done_callback(lambda _: done.set())
         try:
             while not done.wait(0.25):
                 if attempt.cancelled.is_set():
-                    cancel_all()
+                    self.cancel_all()
                     raise CallCancelled("cancelled")
                 if deadline is not None and time.monotonic() > deadline:
                     future.cancel()
                     raise CallTimeout("timed out; the worker did not answer")
-            answer: dict[str, Any] = future.result()
+            return cast(dict[str, Any], future.result())
         finally:
-            live.pop(item.row.id, None)
-            with futures_lock:
-                futures.discard(future)
+            with self.futures_lock:
+                self.futures.discard(future)
             future.release()
+
+    def _failed(self, exc: Exception) -> AttemptFailed:
+        """What the driver saw go wrong (a lost worker, a timeout, Ctrl-C) as the attempt's failure."""
+        if _is_dask_failure(exc):
+            # A worker died, a comm dropped, a task was lost: worth running again elsewhere.
+            exc = ConnectionLost(f"the Dask worker running this row was lost ({type(exc).__name__}: {exc})")
+        kind = classify(exc, retry_app_errors=self.run.options.retry_app_errors)
+        return AttemptFailed(failure_of(exc, [], self.run.secrets), kind)
+
+    def _accept(self, item: PreparedRow, answer: dict[str, Any]) -> Collected:
+        """A worker's answer: its failure raised here, or its files (when they travelled) written."""
         worker = answer["worker"]
-        where[item.row.id] = f"{answer['server']} (worker {worker})"
+        self.where[item.row.id] = f"{answer['server']} (worker {worker})"
         if not answer["ok"]:
+            failure: Failure = answer["failure"]
             kind = ErrorKind(answer["kind"])
-            failed_logs[item.row.id] = [(lv, tx) for lv, tx in answer["logs"]]
-            failed_cause[item.row.id] = answer["cause"]
-            health.note(item.row.id, worker, False, redact(answer["message"], batch.secrets), transient=kind is ErrorKind.TRANSIENT)
-            raise RemoteFailure(answer["message"], kind, answer["cause"])
+            self.health.note(item.row.id, worker, False, failure.message, transient=kind is ErrorKind.TRANSIENT)
+            raise AttemptFailed(failure, kind)
         for rel, data in answer["files"] or []:
             name = Path(rel)
             if name.is_absolute() or ".." in name.parts:
-                raise RowFailed(f"a worker sent back an output outside the folder: {rel!r}")
-            atomic_write(out_dir / name, data)
-        health.note(item.row.id, worker, True)
-        return cast(dict[str, Any], answer["body"])
+                failure = Failure(f"a worker sent back an output outside the folder: {rel!r}", "output")
+                raise AttemptFailed(failure, ErrorKind.PERMANENT)
+            atomic_write(self.run.out_dir / name, data)
+        self.health.note(item.row.id, worker, True)
+        return cast(Collected, answer["body"])
 
-    def sorting(exc: BaseException) -> ErrorKind:
-        if isinstance(exc, RemoteFailure):
-            return exc.kind
-        if _is_dask_failure(exc):
-            return ErrorKind.TRANSIENT
-        return classify(exc)
+    def cancel_all(self) -> None:
+        """Tell every worker to stop (the batch's cancel flag) and cancel every pending future."""
+        if self.cancelling.is_set():
+            return
+        self.cancelling.set()
+        with contextlib.suppress(Exception):
+            self.cancel_event.set()
+        with self.futures_lock:
+            pending = list(self.futures)
+        with contextlib.suppress(Exception):
+            self.client.cancel(pending, force=True)
 
-    def telling(exc: BaseException) -> str:
-        if isinstance(exc, RemoteFailure) or not _is_dask_failure(exc):
-            return describe(exc)
-        return describe(ConnectionLost(f"the Dask worker running this row was lost ({type(exc).__name__}: {exc})"))
+    def _wind_down(self, report: ExecutorReport[Collected]) -> None:
+        if report.interrupted:
+            self.cancel_all()
+        with contextlib.suppress(Exception):
+            self.cancel_event.clear()
+        summary = self.health.summary()
+        if summary:
+            self.run.say(summary)
 
-    def forward(event: Any) -> None:
+    def _forward(self, listener: Listener, event: Any) -> None:
+        """A worker's `row_status` (queue rank, progress): through the row's attempt, so the
+        scheduler learns slots from it before the listener hears it; else to the listener."""
         _, message = event
-        attempt = live.get(message["id"])
+        attempt = self.live.get(message["id"])
         with contextlib.suppress(Exception):
             if attempt is not None:
-                attempt.report(**message["status"])  # the scheduler hears it, then the listener
+                attempt.report(**message["status"])
             else:
-                inner.row_status(message["id"], message["status"])
+                listener.row_status(message["id"], message["status"])
 
-    topic = f"gbatch-{token}"
-    client.subscribe_topic(topic, forward)
-    try:
-        report = execute(
-            [(item.row.id, item) for item in to_run],
-            work,
-            backends,
-            jobs=jobs,
-            policy=policy,
-            classify=sorting,
-            describe=telling,
-            timeout=timeout,
-            halt_on_failures=halt_on_failures,
-            listener=_Once(inner, where, spec_of),
-            slots=learning,
-        )
-    except KeyboardInterrupt:
-        cancel_all()
-        raise
-    finally:
-        with contextlib.suppress(Exception):
-            client.unsubscribe_topic(topic)
-        marker.unlink(missing_ok=True)
-    if report.interrupted:
-        cancel_all()
-    with contextlib.suppress(Exception):
-        cancel_event.clear()
-    summary = health.summary()
-    if summary:
-        batch.say(summary)
-    return report
+
+def _pickled(plan: Plan) -> tuple[str, bytes]:
+    """The plan, cloudpickled once per batch, and its digest (a worker keeps one copy per digest)."""
+    data = cloudpickle.dumps(plan)
+    return hashlib.sha256(data).hexdigest()[:24], data

@@ -1,29 +1,33 @@
-"""The one exception tree of gbatch, and the exit codes the CLI turns it into.
+"""The one exception tree of gbatch, the exit codes the CLI turns it into, and
+the `Failure` record a failed row carries.
 
     GbatchError                 base; its message is shown to the user as it is
     ├── UsageError              a bad option or argument                  exit 2
     ├── ValidationError         task file problems, all of them at once   exit 2
     ├── PluginError             a tool or plugin that cannot be used      exit 2
     ├── ServerError             the server does not offer what we need    exit 2
-    └── NoServerError           none of the servers could be reached      exit 3
+    ├── NoServerError           none of the servers could be reached      exit 3
+    ├── JournalWriteError       the journal or results could not be kept  exit 1
+    ├── RowProblem              `Plan.prepare`: this row cannot be sent (becomes a `Problem`)
+    ├── RowFailed               a tool fails one row (`Plan.collect`)     cause "output"
+    ├── AttemptFailed           one attempt of a row failed: its `Failure` and what the
+    │                           scheduler does next (`gbatch._executor`)
+    └── CallError               one request failed; `cause` names the kind  cause "request"
+        ├── AppError            the app raised (gr.Error), or said no       cause "app"
+        ├── QueueFull           the server's queue is full: back-pressure   cause "queue"
+        ├── ConnectionLost      network trouble, dropped stream, restart    cause "transport"
+        ├── CallTimeout         --timeout elapsed; the job was cancelled    cause "timeout"
+        └── CallCancelled       we cancelled it (Ctrl-C, halt)              cause "cancelled"
 
-Row-level failures while a batch runs are not exceptions of this tree: a row
-that fails is recorded in the journal and counted, and the batch goes on.
-A transport reports why one request failed with a `CallError`, whose `cause`
-says what kind of failure it was:
-
-    CallError                   one request failed; `cause` names the kind  cause "request"
-    ├── AppError                the app raised (gr.Error), or said no       cause "app"
-    ├── QueueFull               the server's queue is full: back-pressure   cause "queue"
-    ├── ConnectionLost          network trouble, dropped stream, restart    cause "transport"
-    ├── CallTimeout             --timeout elapsed; the job was cancelled    cause "timeout"
-    └── CallCancelled           we cancelled it (Ctrl-C, halt)             cause "cancelled"
+Errors that stop a command reach the CLI, which prints the message and exits with the
+class's `exit_code`. Row-level failures while a batch runs do not: a row that fails
+becomes a `Failure` (a value, not an exception) on its outcome, is journaled and counted,
+and the batch goes on. Transports raise only `CallError`s from a job.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
+import sys
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -34,12 +38,15 @@ __all__ = [
     "CallTimeout",
     "ConnectionLost",
     "ExitCode",
+    "Failure",
     "GbatchError",
+    "JournalWriteError",
     "NoServerError",
     "PluginError",
     "TaskFileProblem",
     "QueueFull",
     "RowFailed",
+    "RowProblem",
     "ServerError",
     "TIMEOUT_ERRORS",
     "UsageError",
@@ -48,8 +55,14 @@ __all__ = [
 
 
 # Before Python 3.11, concurrent.futures (gradio_client's jobs) and asyncio (dask's waits)
-# raise timeout errors of their own, which are not the builtin `TimeoutError`.
-TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, concurrent.futures.TimeoutError, asyncio.TimeoutError)
+# raise timeout errors of their own, which are not the builtin `TimeoutError`. (Since 3.11
+# both are the builtin: asyncio is then not imported here, which keeps `gbatch --help` fast.)
+TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError,)
+if sys.version_info < (3, 11):
+    import asyncio
+    import concurrent.futures
+
+    TIMEOUT_ERRORS = (TimeoutError, concurrent.futures.TimeoutError, asyncio.TimeoutError)
 
 # A file with a problem on every one of 100,000 rows should not flood the terminal.
 SHOWN_PROBLEMS = 200
@@ -87,6 +100,36 @@ class NoServerError(GbatchError):
     """None of the given servers could be reached."""
 
     exit_code = ExitCode.NO_SERVER
+
+
+class JournalWriteError(GbatchError):
+    """The journal, the claims or results.csv could not be written (a full disk, say).
+
+    The batch stops: a row whose record cannot be kept must not be reported done.
+    Whatever was journaled before stays readable, and a re-run continues from it.
+    """
+
+    exit_code = ExitCode.ROWS_FAILED
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one row failed, as a value: what the journal, `--json`, the review page and
+    `Plan.explain` all read.
+
+    :param message: one line for the user, secrets already removed.
+    :param cause: what failed: "app" (the app raised or refused), "transport" (network,
+        dropped stream, restart), "timeout", "queue", "cancelled", "request" (the server
+        refused the request) or "output" (saving the result, a tool's own check).
+    :param hidden: the app failed without saying why (it runs without `show_error=True`):
+        only its console knows.
+    :param logs: the server's log messages (level, text) received before the failure.
+    """
+
+    message: str
+    cause: str
+    hidden: bool = False
+    logs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,7 +204,15 @@ def _grouped(group: list[TaskFileProblem]) -> str:
     return f"{where}: {first.message} ({len(group)} rows: {', '.join(named)}{more})"
 
 
-class RowFailed(Exception):
+class RowProblem(GbatchError):
+    """Raised by `Plan.prepare`: this row cannot be sent. Name the column if you can."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+class RowFailed(GbatchError):
     """Raised by a tool while handling one row: that row fails with this message.
 
     `retryable=True` marks a failure worth another attempt (a truncated download,
@@ -169,21 +220,24 @@ class RowFailed(Exception):
     """
 
     cause = "output"
+    exit_code = ExitCode.ROWS_FAILED
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
 
 
-class CallError(Exception):
+class CallError(GbatchError):
     """One request to a server failed. Transports raise these, and only these, from a job.
 
     `cause` is one of "app", "queue", "transport", "timeout", "cancelled", or "request"
     (a request the server refused for another reason); whether the row is retried
-    follows from it.
+    follows from it. Within a batch it fails an attempt; outside one (reading a
+    server's API, say) the server could not be used.
     """
 
     cause = "request"
+    exit_code = ExitCode.NO_SERVER
 
     def __init__(self, message: str, *, cause: str | None = None, logs: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)

@@ -4,8 +4,9 @@ retries with backoff, back-pressure, halting and clean interruption.
 It knows nothing of Gradio, rich or any tool. Work is a function called with
 an `Attempt`; failures are sorted by a `classify` function into permanent,
 transient (retried with exponential backoff and jitter, on another backend
-first) and back-pressure (waited out without spending a retry). Progress goes
-to a `Listener`.
+first) and back-pressure (waited out without spending a retry). Work that knows
+better raises `AttemptFailed`: its kind is taken as it is, and its `Failure`
+goes on the row's outcome. Progress goes to a `Listener`.
 
 Every decision — which row goes next and where, retry, wait, fail, halt — is made
 by `_scheduler.Scheduler`; this module only runs its attempts, each in its own
@@ -28,6 +29,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Generic, TypeVar
 
+from ._errors import ExitCode, Failure, GbatchError
 from ._scheduler import (
     ErrorKind,
     ExecutorReport,
@@ -43,6 +45,7 @@ from ._slots import Learning, Slots
 
 __all__ = [
     "Attempt",
+    "AttemptFailed",
     "ServerSlots",
     "ErrorKind",
     "ExecutorReport",
@@ -103,6 +106,19 @@ class Attempt:
             self._observed = code
             self._observe(str(code))
         self._listener.row_status(self.item_id, status)
+
+
+class AttemptFailed(GbatchError):
+    """Raised by work: this attempt failed, for the reason `failure` holds, and `kind`
+    says what the schedule does next (retry, wait, fail). The executor takes both as
+    they are (no `classify`, no `describe`) and puts `failure` on the row's outcome."""
+
+    exit_code = ExitCode.ROWS_FAILED
+
+    def __init__(self, failure: Failure, kind: ErrorKind) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+        self.kind = kind
 
 
 class Listener:
@@ -168,7 +184,8 @@ def execute(
         outcome's value, an exception is a failed attempt.
     :param backends: where work may go; each runs at most `slots` items at once.
     :param jobs: a global cap on items in flight (default: the sum of the slots).
-    :param classify: sorts an attempt's exception into an `ErrorKind` (default: permanent).
+    :param classify: sorts an attempt's exception into an `ErrorKind` (default: permanent);
+        an `AttemptFailed` names its kind itself.
     :param timeout: seconds per attempt, exposed to `work` as `Attempt.deadline`.
     :param halt_on_failures: after this many final failures, start nothing more and
         cancel the running items; those end in `not_run`, and the report is `halted`.
@@ -334,8 +351,15 @@ class _Run(Generic[T]):
             self.listener.row_finished(self.scheduler.succeeded(start, future.result()))
             return
         # A cancelled attempt did not fail: no need to ask what its exception means.
-        kind = ErrorKind.CANCELLED if self.cancelled.is_set() else self.classify(exc)
-        result = self.scheduler.failed(start, kind, self.describe(exc))
+        cancelled = self.cancelled.is_set()
+        if isinstance(exc, AttemptFailed):
+            kind, error, failure = exc.kind, exc.failure.message, exc.failure
+        else:
+            kind = ErrorKind.CANCELLED if cancelled else self.classify(exc)
+            error, failure = self.describe(exc), None
+        if cancelled:
+            kind = ErrorKind.CANCELLED
+        result = self.scheduler.failed(start, kind, error, failure)
         if isinstance(result, Retrying):
             self.listener.row_retrying(result.item_id, result.attempt, result.error, result.delay, result.kind)
         elif result is not None:

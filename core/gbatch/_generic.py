@@ -15,7 +15,7 @@ from typing import Any
 
 from ._api import Endpoint, Param, ServerApi
 from ._columns import Column, normalize_key
-from ._errors import ServerError
+from ._errors import Failure, ServerError
 from ._files import save_file
 from ._tool import Call, Outputs, Plan, Tool
 from .transports.base import CallResult, ComponentUpdate, ServerFile
@@ -93,16 +93,16 @@ class GenericPlan(Plan):
         self._api = api
         self._known = known
 
-    def explain(self, message: str, call: Call, cause: str = "app") -> str:
+    def explain(self, failure: Failure, call: Call) -> str:
         # A tool that knows this app (CosyVoice's web UI driven through `run`) may know the likely cause.
-        if cause != "app" or self._api is None:
-            return message
+        if failure.cause != "app" or self._api is None:
+            return failure.message
         sent = call if call.endpoint is not None else dataclasses.replace(call, endpoint=self.api_name)
         for tool in self._known:
-            hint = tool.diagnose(self._api, sent, message)
+            hint = tool.diagnose(self._api, sent, failure)
             if hint:
-                return f"{message}. {hint}"
-        return message
+                return f"{failure.message}. {hint}"
+        return failure.message
 
     def prepare(self, values: Mapping[str, Any], previous: Mapping[str, Any]) -> Call:
         kwargs = {}

@@ -26,8 +26,6 @@ from typing import Any
 
 from typer.models import ArgumentInfo, OptionInfo
 
-from ._servers import redact_url
-
 __all__ = ["command_again", "invoked", "program"]
 
 SECRETS = frozenset({"auth", "token", "header"})
@@ -73,6 +71,8 @@ def program() -> str:
 def command_again(extra: Sequence[str] = ()) -> str | None:
     """The running command again with `extra` words added (e.g. `--redo FILE`); None outside
     a command (a library call has no command line to repeat)."""
+    from ._servers import redact_url  # after a batch: the servers room is loaded already (not for --help)
+
     invocation = _current.get()
     if invocation is None:
         return None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._columns import File
-from ._errors import ExitCode, GbatchError
+from ._errors import JournalWriteError
 from ._outputs import atomic_write
 
 __all__ = ["Journal", "JournalWriteError", "input_hash"]
@@ -29,16 +29,6 @@ RESULTS_NAME = "results.csv"
 
 
 CLAIMS_NAME = ".gbatch-claims"
-
-
-class JournalWriteError(GbatchError):
-    """The journal, the claims or results.csv could not be written (a full disk, say).
-
-    The batch stops: a row whose record cannot be kept must not be reported done.
-    Whatever was journaled before stays readable, and a re-run continues from it.
-    """
-
-    exit_code = ExitCode.ROWS_FAILED
 
 
 def _cannot_write(path: Path, exc: OSError) -> JournalWriteError:

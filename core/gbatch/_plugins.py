@@ -94,26 +94,45 @@ def load_registry(*, entry_points: bool = True, extra: list[ModuleType | object]
     """
     pm = pluggy.PluginManager("gbatch")
     pm.add_hookspecs(hookspecs)
+    infos = _load_installed(pm) if entry_points else []
+    infos += _register_extra(pm, extra or [])
+    _drop_invalid(pm, infos)
+    registry = Registry(manager=pm, tools={}, plugins=infos)
+    _call_each(registry, "register_tools", lambda name: {"register": _Registrar(registry, name)})
+    return registry
+
+
+def _load_installed(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    """Each entry point of the `gbatch` group (those GBATCH_LOAD_PLUGINS allows), loaded or not."""
     infos: list[PluginInfo] = []
-    if entry_points:
-        seen: set[str] = set()
-        installed: set[str] = set()
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            installed.add(ep.name)
-            if ep.name in seen or not _allowed(ep.name):
-                continue
-            seen.add(ep.name)
-            infos.append(_load_entry_point(pm, ep))
-        # Every name in GBATCH_LOAD_PLUGINS that matches no installed plugin is reported, not just the first.
-        for name in _wanted() - installed:
-            known = ", ".join(sorted(installed)) or "none"
-            infos.append(PluginInfo(name=name, module="", distribution=None, version=None, error=f"GBATCH_LOAD_PLUGINS names {name!r}, but no installed plugin is called that (installed: {known})"))
-    for index, plugin in enumerate(extra or []):
+    seen: set[str] = set()
+    installed: set[str] = set()
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        installed.add(ep.name)
+        if ep.name in seen or not _allowed(ep.name):
+            continue
+        seen.add(ep.name)
+        infos.append(_load_entry_point(pm, ep))
+    # Every name in GBATCH_LOAD_PLUGINS that matches no installed plugin is reported, not just the first.
+    for name in _wanted() - installed:
+        known = ", ".join(sorted(installed)) or "none"
+        infos.append(PluginInfo(name=name, module="", distribution=None, version=None, error=f"GBATCH_LOAD_PLUGINS names {name!r}, but no installed plugin is called that (installed: {known})"))
+    return infos
+
+
+def _register_extra(pm: pluggy.PluginManager, extra: list[ModuleType | object]) -> list[PluginInfo]:
+    infos: list[PluginInfo] = []
+    for index, plugin in enumerate(extra):
         if pm.is_registered(plugin):
             continue  # a plugin under test that is also installed: once is enough
         name = getattr(plugin, "__name__", None) or f"extra-{index}"
         pm.register(plugin, name=name)
         infos.append(PluginInfo(name=name, module=name, distribution=None, version=None))
+    return infos
+
+
+def _drop_invalid(pm: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
+    """Unregister a plugin whose hooks do not match the specs, and say why on its entry."""
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -123,33 +142,30 @@ def load_registry(*, entry_points: bool = True, extra: list[ModuleType | object]
                 info.error = f"PluginValidationError: {exc}"
         if broken:
             pm.unregister(name=broken)
-    tools: dict[str, Tool] = {}
-    by_name = {info.name: info for info in infos}
 
-    def register_for(plugin_name: str) -> Callable[[Tool], None]:
-        owner = by_name.get(plugin_name)
 
-        def register(tool: Tool) -> None:
-            if not isinstance(tool, Tool):
-                raise PluginError(f"register() expects a gbatch.Tool, got {type(tool).__name__}")
-            if tool.name in tools:
-                raise PluginError(f"Two plugins register a tool called {tool.name!r}.")
-            odd = [n for n in [*(c.name for c in tool.columns), *(o.name for o in tool.options)] if not n.isidentifier()]
-            if odd:
-                raise PluginError(f"tool {tool.name!r}: column and option names must be Python identifiers (use _ for -): {', '.join(odd)}")
-            clashes = tool.flag_clashes()
-            if clashes:
-                flags = ", ".join("--" + c.replace("_", "-") for c in clashes)
-                raise PluginError(f"tool {tool.name!r}: {flags} would shadow the flag{'s' if len(clashes) > 1 else ''} every tool has; rename the column or option")
-            tools[tool.name] = tool
-            if owner is not None:
-                owner.tools.append(tool.name)
+class _Registrar:
+    """The `register` one plugin's `register_tools` is handed: checks each tool and credits it to the plugin."""
 
-        return register
+    def __init__(self, registry: Registry, plugin_name: str) -> None:
+        self._tools = registry.tools
+        self._owner = next((info for info in registry.plugins if info.name == plugin_name), None)
 
-    registry = Registry(manager=pm, tools=tools, plugins=infos)
-    _call_each(registry, "register_tools", lambda name: {"register": register_for(name)})
-    return registry
+    def __call__(self, tool: Tool) -> None:
+        if not isinstance(tool, Tool):
+            raise PluginError(f"register() expects a gbatch.Tool, got {type(tool).__name__}")
+        if tool.name in self._tools:
+            raise PluginError(f"Two plugins register a tool called {tool.name!r}.")
+        odd = [n for n in [*(c.name for c in tool.columns), *(o.name for o in tool.options)] if not n.isidentifier()]
+        if odd:
+            raise PluginError(f"tool {tool.name!r}: column and option names must be Python identifiers (use _ for -): {', '.join(odd)}")
+        clashes = tool.flag_clashes()
+        if clashes:
+            flags = ", ".join("--" + c.replace("_", "-") for c in clashes)
+            raise PluginError(f"tool {tool.name!r}: {flags} would shadow the flag{'s' if len(clashes) > 1 else ''} every tool has; rename the column or option")
+        self._tools[tool.name] = tool
+        if self._owner is not None:
+            self._owner.tools.append(tool.name)
 
 
 def call_register_commands(registry: Registry, app: Any) -> None:

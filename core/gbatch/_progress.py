@@ -236,7 +236,8 @@ class PlainListener(Listener):
         self.finished += 1
         where = f"[{self.finished}/{self.total}]"
         if outcome.ok:
-            outputs = ", ".join((outcome.value or {}).get("outputs", [])) or "-"
+            # A batch's value is a `gbatch._row.Collected`: the files it wrote.
+            outputs = ", ".join(getattr(outcome.value, "outputs", None) or []) or "-"
             took = (outcome.ended or 0) - (outcome.started or 0)
             self._say(f"{where} ok {outcome.id} ({took:.1f}s) -> {outputs}")
         else:

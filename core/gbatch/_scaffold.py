@@ -214,10 +214,10 @@ class {{Class}}Plan(gbatch.Plan):
         # Options that change a row's output but not its call: a re-run then redoes the row.
         return f"caption={self.save_caption}"
 
-    def explain(self, message: str, call: gbatch.Call, cause: str = "app") -> str:
-        if cause == "timeout":
-            return f"{message} (a long prompt takes longer: raise --timeout)"
-        return message
+    def explain(self, failure: gbatch.Failure, call: gbatch.Call) -> str:
+        if failure.cause == "timeout":
+            return f"{failure.message} (a long prompt takes longer: raise --timeout)"
+        return failure.message
 
 
 class {{Class}}Tool(gbatch.Tool):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
+from ._errors import Failure
 from ._slots import Learning, Slots, SlotsReport
 from ._states import StateRouter
 
@@ -109,6 +110,8 @@ class ItemOutcome(Generic[T]):
     failed_on: list[str] = field(default_factory=list)
     #: the URL of the backend of the last attempt (`backend` is its label)
     backend_url: str | None = None
+    #: why the row failed, when the work said so as a value (`_executor.AttemptFailed`)
+    failure: Failure | None = None
 
 
 @dataclass
@@ -418,9 +421,9 @@ class Scheduler(Generic[T]):
         self.resting_until[start.backend.url] = 0.0
         return self._finish(start, True, value, None, None)
 
-    def failed(self, start: Start, kind: ErrorKind, error: str) -> ItemOutcome[T] | Retrying | None:
+    def failed(self, start: Start, kind: ErrorKind, error: str, failure: Failure | None = None) -> ItemOutcome[T] | Retrying | None:
         """The attempt failed: the row's outcome (a failure), a `Retrying` when it runs again,
-        or None when it is not run."""
+        or None when it is not run. `failure`, when known, goes on the outcome as it is."""
         # Only a transient failure may be the server's load; an app error says nothing of it.
         self._release(start, ok=kind is not ErrorKind.TRANSIENT, latency=None)
         row, url = start.row, start.backend.url
@@ -441,6 +444,7 @@ class Scheduler(Generic[T]):
             return self._retry_later(row, decision.delay, error, kind)
         self.failures += 1
         outcome = self._finish(start, False, None, error, kind)
+        outcome.failure = failure
         if self.halt_on_failures and self.failures >= self.halt_on_failures:
             self.stop(Stop.HALT)
         return outcome

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._api import ServerApi
 from ._columns import Column, File
-from ._errors import UsageError
+from ._errors import Failure, RowProblem, UsageError
 from .transports.base import CallResult, ServerFile
 
 if TYPE_CHECKING:
@@ -160,14 +160,6 @@ def generated_value(
 STATE_TIMEOUT = 600.0
 
 
-class RowProblem(Exception):
-    """Raised by `Plan.prepare`: this row cannot be sent. Name the column if you can."""
-
-    def __init__(self, message: str, column: str | None = None) -> None:
-        super().__init__(message)
-        self.column = column
-
-
 class Outputs(Protocol):
     """Where a plan puts what one row produced. Used from a worker thread."""
 
@@ -274,16 +266,17 @@ class Plan(ABC):
         there (Fooocus's progress HTML); None when the outputs say nothing. Worker thread."""
         return None
 
-    def explain(self, message: str, call: Call, cause: str = "app") -> str:
+    def explain(self, failure: Failure, call: Call) -> str:
         """Reword a failed row's error for the user (add what the tool knows about the cause).
 
-        :param cause: what failed: "app" (the app raised or refused), "transport"
-            (network, dropped stream, restart), "timeout", "queue", "request" (the
-            server refused the request) or "output" (saving the result).
+        :param failure: what failed (`failure.cause`: "app", "transport", "timeout",
+            "queue", "request" or "output"), the message the user would read otherwise,
+            whether the server hid the app's error (`failure.hidden`) and its log lines.
+        :param call: the request the row sent.
 
-        Runs in the main thread, once per failed row.
+        Returns the message to journal. Runs in the main thread, once per failed row.
         """
-        return message
+        return failure.message
 
     def finish(self, rows: Sequence[Mapping[str, Any]], out_dir: Path, say: Any) -> None:  # noqa: B027
         """After the batch: e.g. join outputs. `rows` holds every row of the task file in
@@ -321,9 +314,9 @@ class Tool(ABC):
         names = [c.name for c in self.columns if c.option] + [o.name for o in self.options]
         return [n for n in names if n.replace("_", "-") in BUILTIN_FLAGS]
 
-    def diagnose(self, api: ServerApi, call: Call, message: str) -> str | None:
+    def diagnose(self, api: ServerApi, call: Call, failure: Failure) -> str | None:
         """The likely cause of a failed row when `gbatch run` drove this tool's app directly:
-        `call` as it was sent to `api`, `message` what went wrong. None when the app is not this
+        `call` as it was sent to `api`, `failure` what went wrong. None when the app is not this
         tool's, or the tool has nothing to add. Main thread, once per failed row."""
         return None
 

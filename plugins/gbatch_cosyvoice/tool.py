@@ -46,7 +46,6 @@ MAX_SEED = 2**32 - 1
 MIN_PROMPT_RATE = 16000
 MAX_PROMPT_SECONDS = 30.0
 FORMATS = ("wav", "flac", "mp3", "ogg")
-HIDDEN_ERROR = "the app raised an error (the server hides the details"
 
 COLUMNS = (
     Column("text", required=True, aliases=("tts_text", "输入合成文本", "Input Text"), help="The text to speak."),
@@ -109,11 +108,11 @@ after --name; --join COLUMN also makes one file per group with subtitles."""
             gap=options["gap"], normalize=bool(options["normalize"]), kbps=options["bitrate"],
         )  # fmt: skip
 
-    def diagnose(self, api: ServerApi, call: Call, message: str) -> str | None:
+    def diagnose(self, api: ServerApi, call: Call, failure: gbatch.Failure) -> str | None:
         """CosyVoice's web UI driven through `gbatch run`: what a hidden error most likely was."""
         endpoint = api.endpoint("/generate_audio")
         names = tuple(p.name for p in endpoint.parameters) if endpoint else ()
-        if HIDDEN_ERROR not in message or call.endpoint not in ("/generate_audio", "generate_audio") or names not in (UPSTREAM_PARAMS, SPACE_PARAMS):
+        if not failure.hidden or call.endpoint not in ("/generate_audio", "generate_audio") or names not in (UPSTREAM_PARAMS, SPACE_PARAMS):
             return None
         sent = " ".join(str(call.kwargs.get(name) or "") for name in ("tts_text", "prompt_text", "instruct_text"))
         command = f"gbatch cosyvoice TASKS --server {api.url}"
@@ -260,9 +259,10 @@ class CosyVoicePlan(Plan):
         if info.duration <= 0:
             raise RowProblem(f"prompt audio is empty: {audio.source}", "prompt_audio")
 
-    def explain(self, message: str, call: Call, cause: str = "app") -> str:
+    def explain(self, failure: gbatch.Failure, call: Call) -> str:
+        message = failure.message
         mode = call.kwargs.get("mode_checkbox_group")
-        if cause == "app" and HIDDEN_ERROR in message and self.variant == "upstream":
+        if failure.cause == "app" and failure.hidden and self.variant == "upstream":
             if mode == UPSTREAM_MODES["instruct"]:
                 return (
                     f"{message}. The upstream web UI's instruct mode (自然语言控制) calls inference_instruct, "

@@ -245,8 +245,9 @@ class GptSovitsPlan(Plan):
             raise RowFailed("the server answered without audio")
         out.write(out.fetch(audio), audio.suffix or ".wav")
 
-    def explain(self, message: str, call: Call, cause: str = "app") -> str:
-        if cause == "app" and message.strip() in ("", "None", "Error"):
+    def explain(self, failure: gbatch.Failure, call: Call) -> str:
+        message = failure.message
+        if failure.cause == "app" and (failure.hidden or message.strip() in ("", "None", "Error")):
             return f"{message} (GPT-SoVITS gives no reason to the client: see the server's console; the voice was {call.state})"
         return message
 

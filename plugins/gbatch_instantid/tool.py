@@ -36,7 +36,6 @@ LCM_MIN_STEPS = 1
 LCM_MAX_GUIDANCE = 20.0
 FORMATS = ("png", "webp", "jpg")
 JPEG_QUALITY = 95
-HIDDEN_ERROR = "the app raised an error (the server hides the details"
 NO_FACE_TEXTS = ("cannot find any face in the image", "unable to detect a face")
 NO_POSE_FACE_TEXT = "cannot find any face in the reference image"
 STYLE_ALIASES = (("none", "(No style)"), ("no style", "(No style)"), ("lineart", "Line art"))
@@ -198,8 +197,9 @@ class InstantIDPlan(Plan):
         if problem:
             raise RowProblem(f"not an image file ({problem}): {file.source}", column)
 
-    def explain(self, message: str, call: Call, cause: str = "app") -> str:
-        if cause != "app":
+    def explain(self, failure: gbatch.Failure, call: Call) -> str:
+        message = failure.message
+        if failure.cause != "app":
             return message
         text = message.casefold()
         if NO_POSE_FACE_TEXT in text:
@@ -209,7 +209,7 @@ class InstantIDPlan(Plan):
                 f"{message} (face_image: InstantID's face detector found no face; use a photo where the face is "
                 "large, sharp and unobstructed; with several faces only the largest is used)"
             )
-        if HIDDEN_ERROR in message:
+        if failure.hidden:
             return (
                 f"{message}. The InstantID demo launches without show_error, so only its console says why; "
                 "common causes are CUDA out of memory (fewer steps or a smaller face image help) and images "

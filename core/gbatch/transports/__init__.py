@@ -12,8 +12,6 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from .._errors import CallError, ConnectionLost, ServerError
 from .base import (
     CallResult,
@@ -27,7 +25,6 @@ from .base import (
     TransportRequest,
     browser_values,
 )
-from .http import ServerHttp
 
 __all__ = [
     "AutoTransport",
@@ -51,6 +48,10 @@ def read_config(url: str, connection: ConnectOptions) -> tuple[dict[str, Any], d
     Raises `ConnectionLost` when the server cannot be reached, `ServerError` when it
     refuses the login or is not a Gradio app.
     """
+    import httpx  # imported when a server is first reached, not for `gbatch --help`
+
+    from .http import ServerHttp
+
     headers = dict(connection.headers)
     if connection.token:
         headers["x-hf-authorization"] = f"Bearer {connection.token}"

@@ -33,10 +33,10 @@ class TinyTtsPlan(gbatch.Plan):
         gbatch.save_file(out, audio)
         out.value("info", info)
 
-    def explain(self, message: str, call: gbatch.Call, cause: str = "app") -> str:
-        if cause == "timeout":
-            return f"{message} ({len(call.kwargs['text'])} characters: long texts need a larger --timeout)"
-        return message
+    def explain(self, failure: gbatch.Failure, call: gbatch.Call) -> str:
+        if failure.cause == "timeout":
+            return f"{failure.message} ({len(call.kwargs['text'])} characters: long texts need a larger --timeout)"
+        return failure.message
 
 
 class TinyTtsTool(gbatch.Tool):
