@@ -92,6 +92,7 @@ def test_the_summary_prints_paths_as_written(folder: str, tmp_path_factory: pyte
     result = SimpleNamespace(
         succeeded=1, total=3, skipped=0, failed=1, not_run=1, seconds=2.0, out_dir=out, journal=out / "gbatch-journal.jsonl",
         results=out / "results.csv", review=out / "review.html", interrupted=False, halted=False, retry_failed=False, options=None, switches={},
+        check_failed=0, unchecked=0, slots={}, servers=[],
     )
     terminal, buffer = wide()
     _show_summary(result, terminal)
