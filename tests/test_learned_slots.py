@@ -81,7 +81,7 @@ def sleeping_app(limit: int) -> object:
     import gradio as gr
 
     def nap(text: str) -> str:
-        time.sleep(0.1)
+        time.sleep(0.3)  # long beside scheduling jitter on a busy machine, so the learned count is steady
         return text
 
     with gr.Blocks() as demo:
