@@ -33,7 +33,8 @@ import soundfile as sf
 
 import gbatch
 import gbatch.audio
-from gbatch_cosyvoice import audio, demo_server
+from gbatch import audio
+from gbatch_cosyvoice import demo_server
 from gbatch_cosyvoice.demo_server import build_demo, split_segments, synthesize
 
 from .conftest import EXAMPLES, CliResult, ServeFn, free_port, run_cli

@@ -1,4 +1,4 @@
-"""Tests for gbatch_cosyvoice.audio (pure functions, no server)."""
+"""Tests for gbatch.audio as the CosyVoice tool uses it (pure functions, no server)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from gbatch_cosyvoice import audio
+from gbatch import audio
 
 SR = 24000
 

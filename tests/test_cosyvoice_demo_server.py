@@ -23,7 +23,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from gradio_client.utils import QueueError, Status  # noqa: E402
 
-from gbatch_cosyvoice import audio  # noqa: E402
+from gbatch import audio  # noqa: E402
 from gbatch_cosyvoice.demo_server import build_demo, main, split_segments, synthesize  # noqa: E402
 
 pytestmark = [
