@@ -72,6 +72,7 @@ def srt_texts(path: Path) -> list[str]:
     return [text for _, _, text in parse_srt(path.read_text(encoding="utf-8"))]
 
 
+@pytest.mark.flaky(reruns=1)  # load-sensitive: timing on 2 shared cores; a second failure is a real one
 def test_the_example_book_becomes_a_chaptered_m4b(cli: Cli, cosy: Server, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = cli(

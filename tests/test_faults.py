@@ -295,6 +295,7 @@ def test_a_full_queue_is_waited_out_without_spending_retries(tmp_path: Path) -> 
 # --- gbatch itself is stopped -------------------------------------------------------------
 
 
+@pytest.mark.flaky(reruns=1)  # load-sensitive: timing on 2 shared cores; a second failure is a real one
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_keeps_finished_rows_and_a_rerun_finishes(fresh: AppServer, tmp_path: Path, sig: int) -> None:
     ids = [f"i{i:02d}" for i in range(14)]
@@ -393,6 +394,7 @@ def test_a_truncated_last_journal_line_redoes_that_row_only(fresh: AppServer, tm
     assert lines[-1] == b"" and json.loads(lines[-2])["id"] == last["id"]
 
 
+@pytest.mark.flaky(reruns=1)  # load-sensitive: timing on 2 shared cores; a second failure is a real one
 def test_two_runs_on_one_folder(fresh: AppServer, tmp_path: Path) -> None:
     ids = [f"w{i:02d}" for i in range(10)]
     tasks(tmp_path, ids, seconds=0.3)

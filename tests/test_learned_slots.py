@@ -53,6 +53,7 @@ def most_at_once(lines: list[dict[str, float]]) -> int:
     return most
 
 
+@pytest.mark.flaky(reruns=1)  # load-sensitive: timing on 2 shared cores; a second failure is a real one
 @pytest.mark.parametrize("limit", [1, 2, 4])
 @pytest.mark.parametrize("major", [3, 4, 6])
 def test_learned_slots_equal_the_servers_concurrency(major: int, limit: int, tmp_path: Path) -> None:
@@ -91,6 +92,7 @@ def sleeping_app(limit: int) -> object:
     return demo
 
 
+@pytest.mark.flaky(reruns=1)  # load-sensitive: timing on 2 shared cores; a second failure is a real one
 def test_the_command_line_shows_what_it_learned_and_takes_queue_ahead(cli: Callable[..., CliResult], serve: ServeFn, tmp_path: Path) -> None:
     url = serve(sleeping_app(3))
     tasks = tmp_path / "t.csv"
