@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas.errors
 import pytest
 
 # No test may phone home, and gradio must not look for a newer version online.
@@ -35,7 +36,19 @@ from gbatch.testing import (  # noqa: E402 - after the environment is set
 )
 from gbatch.testing import serve as launch  # noqa: E402
 
-__all__ = ["EXAMPLES", "ROOT", "CliResult", "ServeFn", "free_port", "journal_by_id", "launch", "run_cli", "write_csv"]
+# gradio 6's queue statistics (server side, in the test process) use pandas APIs that pandas 3
+# deprecates with Pandas4Warning; pandas 2, the newest for Python 3.10, has no such class.
+PANDAS4 = [pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")] if hasattr(pandas.errors, "Pandas4Warning") else []
+
+
+def ignore_pandas4(test: Callable[..., Any]) -> Callable[..., Any]:
+    """The PANDAS4 filter on one test."""
+    for mark in PANDAS4:
+        test = mark(test)
+    return test
+
+
+__all__ = ["EXAMPLES", "PANDAS4", "ROOT", "CliResult", "ServeFn", "free_port", "ignore_pandas4", "journal_by_id", "launch", "run_cli", "write_csv"]
 
 ServeFn = Callable[..., str]
 

@@ -23,12 +23,12 @@ import soundfile as sf
 import gbatch.audio
 from gbatch_cosyvoice.demo_server import build_demo
 
-from .conftest import EXAMPLES, CliResult, ServeFn
+from .conftest import EXAMPLES, PANDAS4, CliResult, ServeFn
 from .test_cosyvoice import SYS, Server, latest, start
 
 pytestmark = [
     pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="the stand-in streams through ffmpeg; chapters are read with ffprobe"),
-    pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning"),
+    *PANDAS4,
 ]
 
 Cli = Callable[..., CliResult]

@@ -23,11 +23,11 @@ from gbatch_asr_demo import demo_server as asr_demo
 from gbatch_asr_demo.said import SaidLog
 from gbatch_cosyvoice.demo_server import build_demo
 
-from .conftest import EXAMPLES, CliResult, ServeFn, journal_by_id, write_csv
+from .conftest import EXAMPLES, PANDAS4, CliResult, ServeFn, journal_by_id, write_csv
 
 pytestmark = [
     pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="streaming audio needs ffmpeg + ffprobe"),
-    pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning"),
+    *PANDAS4,
 ]
 
 Cli = Callable[..., CliResult]

@@ -37,14 +37,14 @@ from gbatch import audio
 from gbatch_cosyvoice import demo_server
 from gbatch_cosyvoice.demo_server import build_demo, split_segments, synthesize
 
-from .conftest import EXAMPLES, CliResult, ServeFn, free_port, run_cli
+from .conftest import EXAMPLES, PANDAS4, CliResult, ServeFn, free_port, run_cli
 
 pytestmark = [
     pytest.mark.skipif(
         not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="streaming audio needs ffmpeg + ffprobe"
     ),
     # gradio 6.31's queue analytics (server side, in this process) use pandas APIs pandas 3 deprecates.
-    pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning"),
+    *PANDAS4,
 ]
 
 Cli = Callable[..., CliResult]

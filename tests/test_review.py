@@ -41,7 +41,7 @@ from gbatch._review import (
 )
 from gbatch._review_cli import review_command, review_main
 
-from .conftest import EXAMPLES, ServeFn, run_cli
+from .conftest import EXAMPLES, ServeFn, ignore_pandas4, run_cli
 
 CHROMIUM = os.environ.get("GBATCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 BROWSER_ARGS = [
@@ -481,7 +481,7 @@ def shown_ids(page: Any) -> list[str]:
 
 
 @needs_browser
-@pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
+@ignore_pandas4
 def test_filter_mark_with_keys_and_export(page: Any, demo_out: Path, tmp_path: Path) -> None:
     open_page(page, demo_out)
     assert shown_ids(page) == list(TEXTS)
@@ -523,7 +523,7 @@ def test_filter_mark_with_keys_and_export(page: Any, demo_out: Path, tmp_path: P
 
 
 @needs_browser
-@pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
+@ignore_pandas4
 def test_players_waveforms_and_transcript(page: Any, demo_out: Path) -> None:
     open_page(page, demo_out)
     first = page.locator("#rows .row").first
@@ -552,7 +552,7 @@ def _cue_times(out: Path) -> list[str]:
 
 
 @needs_browser
-@pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
+@ignore_pandas4
 def test_screenshot_is_not_blank(page: Any, demo_out: Path) -> None:
     from PIL import Image
 
