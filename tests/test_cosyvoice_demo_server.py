@@ -9,6 +9,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import asyncio  # noqa: E402
 import shutil  # noqa: E402
+import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from concurrent.futures import wait  # noqa: E402
@@ -302,15 +303,28 @@ def test_space_variant(space: Client) -> None:
 
 
 def test_queue_full(stand_in: Callable[..., Client]) -> None:
-    """2 running + 4 waiting; the 7th and 8th simultaneous submissions get QueueError."""
-    client = stand_in(variant="upstream", model_version=1, chunk_seconds=0.8)
+    """2 running + 4 waiting: of 6 more submissions while 2 run, exactly 2 get QueueError."""
+    # Long enough that no running job ends (and frees a place) while the 6 are submitted,
+    # even on a loaded machine; the first 2 must have left the queue before the rest arrive.
+    client = stand_in(variant="upstream", model_version=1, chunk_seconds=2.0)
     args = ("你好。", "预训练音色", "中文女", "", None, None, "")  # v1 sft: no upload, joins at once
-    jobs = [client.submit(*args, i, False, 1, api_name="/generate_audio") for i in range(8)]
+    running = [client.submit(*args, i, False, 1, api_name="/generate_audio") for i in range(2)]
+    _wait_until_running(running)
+    more = [client.submit(*args, i, False, 1, api_name="/generate_audio") for i in range(2, 8)]
+    jobs = running + more
     wait(jobs, timeout=60)
-    errors = [type(job.exception()).__name__ for job in jobs if job.exception() is not None]
-    assert errors == ["QueueError", "QueueError"]
+    errors = [job.exception() for job in jobs if job.exception() is not None]
+    assert [type(error).__name__ for error in errors] == ["QueueError", "QueueError"]
+    assert all(isinstance(error, QueueError) for error in errors)
     assert sum(isinstance(job.result(), dict) for job in jobs if job.exception() is None) == 6
-    assert all(isinstance(job.exception(), QueueError) for job in jobs if job.exception() is not None)
+
+
+def _wait_until_running(jobs: list[Any], timeout: float = 30.0) -> None:
+    started = Status.ordering(Status.PROCESSING)
+    deadline = time.monotonic() + timeout
+    while not all(Status.ordering(job.status().code) >= started for job in jobs):
+        assert time.monotonic() < deadline, [job.status().code for job in jobs]
+        time.sleep(0.05)
 
 
 # --- in-process checks (no HTTP) ----------------------------------------------------------
