@@ -27,8 +27,8 @@ SLEEPER = oldgradio.APPS / "sleeper.py"
 SLEEP = 0.15
 
 
-def started(major: int, limit: int, record: Path, log_dir: Path) -> Iterator[str]:
-    args = ["--limit", str(limit), "--sleep", str(SLEEP), "--record", str(record)]
+def started(major: int, limit: int, record: Path, log_dir: Path, sleep: float = SLEEP) -> Iterator[str]:
+    args = ["--limit", str(limit), "--sleep", str(sleep), "--record", str(record)]
     if major == 6:
         server = start_script(SLEEPER, *args, python=sys.executable, log_dir=log_dir)
         try:
@@ -117,3 +117,25 @@ def gbatch_gradio_version() -> str:
     import gradio
 
     return str(gradio.__version__)
+
+
+@pytest.mark.parametrize("major", [4, 6])
+def test_a_session_made_for_one_slot_carries_as_many_as_it_is_later_given(major: int, tmp_path: Path) -> None:
+    """The session is connected before any slot is learned (to read the API); the runner later
+    sets how many it carries. Every one of them must reach the server at once: an 8-slot
+    server runs 8 of our jobs together, not as many as the first client was made for."""
+    from gbatch.transports import AutoTransport, ConnectOptions, TransportRequest
+
+    record = tmp_path / "received.jsonl"
+    for url in started(major, 8, record, tmp_path, sleep=1.0):  # long enough to overlap on a busy machine
+        session = AutoTransport().connect(url, ConnectOptions(), 1)
+        try:
+            session.slots = 8
+            endpoint = session.api.endpoint("/sleep")
+            assert endpoint is not None
+            jobs = [session.submit(TransportRequest(endpoint, {"text": f"row {slot}"}), slot) for slot in range(8)]
+            assert [job.result(60).outputs for job in jobs] == [(f"row {slot}",) for slot in range(8)]
+        finally:
+            session.close()
+    received = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
+    assert most_at_once(received) == 8

@@ -164,8 +164,10 @@ class ClientSession(ServerSession):
             existing = self._clients.get(group)
             if existing is not None:
                 return existing
-        workers = min(CLIENTS_PER_SLOTS, max(1, self.slots - group * CLIENTS_PER_SLOTS))
-        made = self._factory(self.url, self.connection, workers)
+        # A Client runs at most `max_workers` jobs at once. Every Client gets room for its whole
+        # group: slots are learned while the batch runs, so the first Client (made to read the
+        # API) cannot know how many it will carry, and its pool starts threads only as jobs need them.
+        made = self._factory(self.url, self.connection, CLIENTS_PER_SLOTS)
         with self._lock:
             if group in self._clients:  # another thread won the race
                 _close(made)
