@@ -235,6 +235,23 @@ def test_samples_wait_for_the_settle_time() -> None:
     assert slots.current() == 3
 
 
+def test_when_every_row_of_ours_runs_the_count_replaces_lower_samples() -> None:
+    # A large server: every row sent starts at once. Each look at the count is a lower bound
+    # of the grant, so the learned number follows it at once (no median to wait for).
+    slots = Slots(32, start=1, queue_ahead=2)
+    now, row = 0.0, 0
+    for expected in (3, 5, 7):
+        while slots.free():
+            slots.sent(row, now)
+            slots.started(row, now)
+            row += 1
+        now += SETTLE + 0.01
+        slots.sent(row, now)  # any event after the settle time takes the sample
+        slots.finished(row, now)
+        assert slots.current() == expected
+        row += 1
+
+
 # --- the scheduler shares rows by free learned slots -------------------------------------------
 
 

@@ -11,7 +11,8 @@ seconds later: events of different jobs reach us through different threads, and 
 start is often heard a moment before the end that made room for it. A sample taken
 while another row of ours waits in the queue is the server's grant (our share of
 it, on a shared server); one above the learned number while none of ours waits is a
-lower bound of it (with `queue_ahead=0`, it replaces older samples below it).
+lower bound of it (when every row of ours runs, or with `queue_ahead=0`, it replaces
+older samples below it).
 `learned` is the lower median of the last `WINDOW` samples: it rises a few rows after the
 server runs more and falls a few rows after it runs fewer. Rows in flight stay
 within `learned + queue_ahead` and never above `cap` (`URL=N` or `-j`).
@@ -264,9 +265,10 @@ class Slots:
             if any(due - at >= STEADY for at in self._queued_at.values()):
                 self._sample(self._running)
             elif self._running > self.learned:
-                if self.queue_ahead == 0:
-                    # Only a probe ever waits, so this is no early start: the server runs at
-                    # least this many, and older samples below that are out of date.
+                if self.queue_ahead == 0 or self._running == self.in_flight:
+                    # Every row of ours runs (or only a probe ever waits), so this is no early
+                    # start: the server runs at least this many, and older samples below that
+                    # are out of date. A large server is learned in a few steps this way.
                     self._samples = deque((n for n in self._samples if n >= self._running), maxlen=WINDOW)
                 self._sample(self._running)
 
