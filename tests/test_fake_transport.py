@@ -269,3 +269,28 @@ def test_a_plan_reads_progress_from_what_a_generator_yields(serve: Any, tmp_path
     result = gbatch.run_batch(Countdown(), tasks(tmp_path / "t.csv", [["text"], ["go"]]), gbatch.BatchOptions(servers=[url], out=tmp_path / "out"), listener=Watch(), say=lambda _: None)
     assert result.succeeded == 1
     assert seen and seen == sorted(seen) and max(seen) <= 1.0
+
+
+def test_a_stop_just_after_a_row_is_journaled_still_lists_it_as_done(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C or SIGTERM may land between a row's journal line and the run's own note of it:
+    results.csv, rebuilt at the stop, says what the journal says (the next run trusts the journal)."""
+    from gbatch._journal import Journal
+
+    written = Journal.append
+
+    def append_then_stop(self: Journal, record: Mapping[str, Any]) -> None:
+        written(self, record)
+        if record.get("status") == "ok":
+            raise KeyboardInterrupt  # the signal arrives the moment the line is on disk
+
+    monkeypatch.setattr(Journal, "append", append_then_stop)
+    server = FakeServer({"/shout": shout})
+    task = tasks(tmp_path / "t.csv", [["id", "text", "times"], ["a", "hi", "1"], ["b", "yo", "1"]])
+    result = run(gbatch.GenericTool("/shout"), task, tmp_path / "out", server, jobs=1)
+    assert result.interrupted
+    journaled = {record["id"] for record in journal(tmp_path / "out") if "status" in record}
+    with (tmp_path / "out" / "results.csv").open(encoding="utf-8-sig", newline="") as handle:
+        listed = {row["id"]: row["status"] for row in csv.DictReader(handle)}
+    assert journaled == {"a"}
+    assert listed == {"a": "ok", "b": "not run"}
+    assert result.succeeded == 1

@@ -414,6 +414,10 @@ def _report(
 ) -> BatchResult:
     """Count the rows, write results.csv and the review page, and let the plan finish."""
     history = run.history
+    if report.interrupted:
+        # Ctrl-C or SIGTERM may land between a row's journal line and `history`'s copy of it;
+        # the journal is what the next run trusts, so results.csv says what it says.
+        history.update(run.journal.read())
     not_run = set(report.not_run) | _waiting(prepared, to_run, history)
     rows = [
         {"id": item.row.id, "line": item.row.line, "status": "not run", "name": item.name}
