@@ -83,6 +83,7 @@ def drive(slots: Slots, server: SimServer, rows: int, *, shrink: tuple[int, int]
     sent = 0
     now = 0.0
     while trace.finished < rows and now < seconds:
+        slots.tick(now)  # as the scheduler does each time it looks
         server.step(now)
         for code, row in server.heard(now):
             if code == "queued":
@@ -115,6 +116,18 @@ def test_learned_slots_rise_to_what_the_server_grants(grant: int, start: int) ->
     # within a few rows, and it stays there
     assert set(trace.learned[4 * grant + 8 :]) == {grant}
     assert sorted(server.received) == list(range(60))  # every row sent once
+
+
+@pytest.mark.parametrize("grant", [8, 16])
+def test_a_large_server_is_full_before_its_first_row_ends(grant: int) -> None:
+    # Rows of 1 s: no end is heard in the first 0.6 s, so only samples taken on time (not at
+    # the next event) and twice as many sent while every row of ours runs can find the grant.
+    server = SimServer(grant, duration=1.0)
+    slots = Slots(32, start=2)
+    drive(slots, server, rows=100, seconds=0.6)
+    assert slots.current() == grant
+    assert server.most_running == grant
+    assert server.waiting  # rows of ours wait for the slots that free up next
 
 
 def test_the_queue_holds_queue_ahead_rows_beyond_those_running() -> None:

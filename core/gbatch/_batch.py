@@ -6,7 +6,7 @@ These live one floor below the runner so that the rooms it strings together
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,9 +96,17 @@ class PreparedRow:
     row: TaskRow
     call: Call
     name: str
-    hash: str
+    #: the input hash, or how to compute it: most rows of a first run (or a dry run) never need it
+    digest: str | Callable[[], str]
     values: dict[str, Any]
     calls: dict[str, Call] = field(default_factory=dict)
+
+    @property
+    def hash(self) -> str:
+        """A stable hash of what the row sends (`gbatch._journal.input_hash`), made when first asked."""
+        if not isinstance(self.digest, str):
+            self.digest = self.digest()
+        return self.digest
 
 
 @dataclass

@@ -6,6 +6,7 @@ raised at once; nothing is sent before this has passed.
 from __future__ import annotations
 
 import difflib
+import functools
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -143,7 +144,8 @@ def prepare_batch(
             continue
         call = calls[plans[0][0]]
         names.append(template.render({**row.values, "id": row.id, "row": row.line}))
-        prepared.append(PreparedRow(row, call, "", input_hash(_sent(call), call.generated, first.fingerprint()), values, calls))
+        digest = functools.partial(input_hash, _sent(call), call.generated, first.fingerprint())
+        prepared.append(PreparedRow(row, call, "", digest, values, calls))
     problems.extend(_unused_defaults(task, first, mapping, defaults, file))
     if problems:
         raise ValidationError(_one_line_per_cause(problems))

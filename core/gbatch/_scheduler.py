@@ -290,10 +290,13 @@ class Scheduler(Generic[T]):
             self.stopped = reason
 
     def wait_time(self) -> float:
-        """How long the executor may wait for running attempts before a delayed row comes due."""
-        if not self.delayed:
-            return POLL
-        return max(0.0, min(POLL, self.delayed[0][0] - self.clock()))
+        """How long the executor may wait for running attempts before a delayed row comes due
+        or a server's running count is to be sampled."""
+        now = self.clock()
+        dues = [due for due in (slots.due() for slots in self.slots.values()) if due is not None]
+        if self.delayed:
+            dues.append(self.delayed[0][0])
+        return max(0.0, min([POLL, *(due - now for due in dues)]))
 
     def report(self) -> ExecutorReport[T]:
         """Outcomes in the order rows ended; every other row, in input order, as not run."""
@@ -326,6 +329,9 @@ class Scheduler(Generic[T]):
         """The attempts to send now, in order (none once stopping); their slots are taken."""
         if self.stopping:
             return []
+        now = self.clock()
+        for slots in self.slots.values():
+            slots.tick(now)
         self._release_due()
         if self.router is not None:
             return self._starts_by_state(self.router)

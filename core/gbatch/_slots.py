@@ -114,6 +114,7 @@ class Slots:
         self.queue_ahead = DEFAULT_QUEUE_AHEAD if queue_ahead is None else max(0, queue_ahead)
         self._spare: deque[int] = deque(maxlen=WINDOW)  # rows of ours waiting at each end, lately
         self._ends_since_full = 0  # rows ended since a sample said the server was full
+        self._been_full = False  # whether a row of ours ever waited for a slot
         self.how = how
         self._start = start
         self.learned = min(cap, max(1, start))
@@ -175,6 +176,16 @@ class Slots:
         if self.how is Learning.LATENCY:
             return min(self.cap, max(1, int(self._window)))
         return self.learned
+
+    def due(self) -> float | None:
+        """When the next sample of the running count is due (the scheduler's clock), if any:
+        the scheduler looks then (`tick`) rather than at the next event, which on a server
+        whose rows all run may be a whole row later."""
+        return self._due[0][0] if self._due else None
+
+    def tick(self, now: float) -> None:
+        """Take the samples due by `now`."""
+        self._settle(now)
 
     # --- what happens to rows (`now`: the scheduler's clock) ---
 
@@ -263,14 +274,20 @@ class Slots:
             # A row that has waited a while says the server was full; one just queued may be
             # on its way to a free slot (every new job hears its rank first).
             if any(due - at >= STEADY for at in self._queued_at.values()):
+                self._been_full = True
                 self._sample(self._running)
             elif self._running > self.learned:
-                if self.queue_ahead == 0 or self._running == self.in_flight:
+                everything_runs = self._running == self.in_flight
+                if self.queue_ahead == 0 or everything_runs:
                     # Every row of ours runs (or only a probe ever waits), so this is no early
                     # start: the server runs at least this many, and older samples below that
                     # are out of date. A large server is learned in a few steps this way.
                     self._samples = deque((n for n in self._samples if n >= self._running), maxlen=WINDOW)
                 self._sample(self._running)
+                if self.auto and everything_runs and not self._been_full:
+                    # Until the server first makes a row of ours wait, send twice what runs
+                    # (TCP's slow start): a large server fills in a few steps, not one row each.
+                    self.queue_ahead = max(self.queue_ahead, min(self.learned, self.cap))
 
     def _sample(self, running: int) -> None:
         self._samples.append(min(self.cap, max(1, running)))
