@@ -14,10 +14,6 @@ import re
 import unicodedata
 from typing import Any
 
-import cn2an
-import jiwer
-from num2words import num2words
-
 __all__ = ["is_cjk", "normalize", "strip_decorations", "strip_markup", "tokens"]
 
 # `<|endofprompt|>`, `<|zh|>`, `<|HAPPY|>`: special tokens, never spoken.
@@ -27,7 +23,6 @@ _TAGS = re.compile(r"\[[^\]]*\]|</?[A-Za-z][^>]*>")
 _MARKER = "<|endofprompt|>"
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\u3100-\u312f\u1100-\u11ff]")
-_EXPAND = jiwer.ExpandCommonEnglishContractions()
 
 
 def strip_markup(text: str) -> str:
@@ -54,7 +49,7 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", strip_decorations(strip_markup(text)))
     text = _simplified(text)
     text = _numbers_spelt(text)
-    text = _EXPAND.process_string(text.casefold().replace("\u2019", "'"))
+    text = _contractions().process_string(text.casefold().replace("\u2019", "'"))
     # Punctuation of every script becomes a space; an apostrophe inside a word goes ("o'clock").
     text = re.sub(r"(?<=\w)'(?=\w)", "", text)
     text = "".join(" " if unicodedata.category(c).startswith(("P", "S")) else c for c in text)
@@ -79,6 +74,17 @@ def tokens(text: str) -> list[str]:
     return out
 
 
+# The libraries below load only when a take is checked: a batch without --check-server
+# (or a dry run) does not pay for them at start-up (cn2an alone takes 150 ms).
+
+
+@functools.cache
+def _contractions() -> Any:
+    import jiwer
+
+    return jiwer.ExpandCommonEnglishContractions()
+
+
 @functools.cache
 def _converter() -> Any:
     import opencc
@@ -98,7 +104,11 @@ def _numbers_spelt(text: str) -> str:
         digits = match.group().replace(",", "")
         before, after = text[max(0, match.start() - 1) : match.start()], text[match.end() : match.end() + 1]
         if _CJK.search(before + after):
+            import cn2an
+
             return str(cn2an.an2cn(digits))
+        from num2words import num2words
+
         return " " + str(num2words(float(digits) if "." in digits else int(digits), lang="en")) + " "
 
     return _NUMBER.sub(spell, text)

@@ -9,10 +9,12 @@ each script is counted in its own unit. Both sides are normalised first
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import jiwer
+from typing import TYPE_CHECKING
 
 from .normalize import is_cjk, normalize
+
+if TYPE_CHECKING:
+    import jiwer
 
 __all__ = ["Score", "score"]
 
@@ -45,6 +47,8 @@ def score(expected: str, heard: str) -> Score:
         return Score(0.0 if not hyp_units else 1.0, measure, ref, hyp, [f"+{u}" for u in hyp_units[:MAX_DIFFERENCES]])
     if not hyp_units:
         return Score(1.0, measure, ref, hyp, ["(nothing heard)"])
+    import jiwer  # loaded with the first take checked, not at start-up
+
     result = jiwer.process_words(ref, hyp)
     errors = result.substitutions + result.deletions + result.insertions
     return Score(errors / len(ref_units), measure, ref, hyp, _differences(result, ref_units, hyp_units))
