@@ -292,6 +292,25 @@ def test_a_full_queue_is_waited_out_without_spending_retries(tmp_path: Path) -> 
     assert "retry" not in result.stderr  # back-pressure is not a failure worth a line
 
 
+def test_learned_slots_keep_within_a_small_queue(tmp_path: Path) -> None:
+    """queue(max_size=2) on a server of 8 slots, no -j: the slow start sends twice what runs
+    until the queue refuses some; those wait and go again, and fewer are kept waiting from
+    then on. Every row runs once, all 8 slots are learned, nothing is a failure."""
+    server = AppServer(tmp_path, "--limit", "8", "--max-size", "2").start()
+    ids = [f"m{i:02d}" for i in range(48)]
+    tasks(tmp_path, ids, seconds=0.5)
+    try:
+        result = run(gbatch(server.url, "--retries", "0", "--json"), tmp_path)
+    finally:
+        server.kill()
+    assert result.returncode == 0, result.stderr
+    assert_complete(tmp_path / "out", ids)
+    assert server.calls() == Counter(f"text {rid}" for rid in ids)  # each ran once on the server
+    (slots,) = json.loads(result.stdout)["slots"].values()
+    assert slots["learned"] == 8
+    assert slots["queue_ahead"] <= 2
+
+
 # --- gbatch itself is stopped -------------------------------------------------------------
 
 

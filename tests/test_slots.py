@@ -130,6 +130,25 @@ def test_a_large_server_is_full_before_its_first_row_ends(grant: int) -> None:
     assert server.waiting  # rows of ours wait for the slots that free up next
 
 
+def test_a_full_queue_ends_the_slow_start_and_halves_the_rows_kept_waiting() -> None:
+    slots = Slots(32, start=4)
+    for row in range(8):
+        slots.sent(row, 0.0)
+        slots.started(row, 0.0)
+    slots.tick(SETTLE + 0.01)  # every row of ours runs: send twice as many
+    assert (slots.current(), slots.queue_ahead) == (8, 8)
+    slots.sent(8, 0.2)
+    slots.finished(8, 0.21, ok=True, queue_full=True)  # the server's queue refused it
+    assert (slots.current(), slots.queue_ahead) == (8, 4)
+    for row in range(8):  # every one of ours still runs, but the queue said it has a limit
+        slots.finished(row, 0.3)
+    for row in range(10, 18):
+        slots.sent(row, 0.4)
+        slots.started(row, 0.4)
+    slots.tick(0.4 + SETTLE + 0.01)
+    assert slots.queue_ahead == 4
+
+
 def test_the_queue_holds_queue_ahead_rows_beyond_those_running() -> None:
     server = SimServer(4)
     trace = drive(Slots(32, queue_ahead=2), server, rows=80)

@@ -431,7 +431,7 @@ class Scheduler(Generic[T]):
         """The attempt failed: the row's outcome (a failure), a `Retrying` when it runs again,
         or None when it is not run. `failure`, when known, goes on the outcome as it is."""
         # Only a transient failure may be the server's load; an app error says nothing of it.
-        self._release(start, ok=kind is not ErrorKind.TRANSIENT, latency=None)
+        self._release(start, ok=kind is not ErrorKind.TRANSIENT, latency=None, queue_full=kind is ErrorKind.BACKPRESSURE)
         row, url = start.row, start.backend.url
         decision = decide(
             kind, attempts=row.attempts, waits=row.waits, policy=self.policy, stopping=self.stopping, rng=self.rng
@@ -455,8 +455,8 @@ class Scheduler(Generic[T]):
             self.stop(Stop.HALT)
         return outcome
 
-    def _release(self, start: Start, *, ok: bool, latency: float | None) -> None:
-        self.slots[start.backend.url].finished(start, self.clock(), latency=latency, ok=ok)
+    def _release(self, start: Start, *, ok: bool, latency: float | None, queue_full: bool = False) -> None:
+        self.slots[start.backend.url].finished(start, self.clock(), latency=latency, ok=ok, queue_full=queue_full)
         self.in_flight -= 1
         bisect.insort(self.free[start.backend.url], start.slot)
         if self.router is not None:

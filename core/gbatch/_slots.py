@@ -22,7 +22,9 @@ of ours ends on the server and none of ours was waiting there (the slot idles un
 our next row arrives), one more is kept waiting, up to as many as run (up to the cap
 when the server has not been full for `2 * WINDOW` rows: rows that take no time never
 fill it); when at least two were always left waiting over `WINDOW` ends, one fewer,
-down to one.
+down to one. Until a server first makes a row of ours wait, as many wait as run (twice
+what runs is sent: TCP's slow start), so a large server fills in a few steps. A queue
+that refuses a row (its `max_size`) halves the rows kept waiting, for good.
 
 An endpoint without a queue (gradio 3's `/run/predict`, `queue=False` events) says
 nothing while it works. There the window grows by one row per window of rows while
@@ -115,6 +117,7 @@ class Slots:
         self._spare: deque[int] = deque(maxlen=WINDOW)  # rows of ours waiting at each end, lately
         self._ends_since_full = 0  # rows ended since a sample said the server was full
         self._been_full = False  # whether a row of ours ever waited for a slot
+        self._ahead_most: int | None = None  # at most this many kept waiting: the server's queue refused more
         self.how = how
         self._start = start
         self.learned = min(cap, max(1, start))
@@ -240,14 +243,17 @@ class Slots:
         # a row of ours still waiting now waited for one of ours to end: the server was full
         self._outwaited.update(t for t, s in self._states.items() if s == "queued")
 
-    def finished(self, token: Hashable, now: float = 0.0, *, latency: float | None = None, ok: bool = True) -> None:
-        """A row ended (`ok=False`: it failed for a reason that may be the server's load)."""
+    def finished(self, token: Hashable, now: float = 0.0, *, latency: float | None = None, ok: bool = True, queue_full: bool = False) -> None:
+        """A row ended (`ok=False`: it failed for a reason that may be the server's load;
+        `queue_full`: the server's queue refused it, so fewer rows are kept waiting there)."""
         self._settle(now)
         state = self._states.pop(token, None)
         sent_at = self._sent_at.pop(token, 0)
         self._queued_at.pop(token, None)
         if state is None:
             return
+        if queue_full:
+            self._refused()
         self._finished += 1
         self._outwaited.discard(token)
         self._started_at.pop(token, None)
@@ -259,6 +265,14 @@ class Slots:
             self._adjust_window(latency, ok, sent_at)
 
     # --- learning ---
+
+    def _refused(self) -> None:
+        """The server's queue has a size limit (`max_size`) and ours reached it: no more slow
+        start, and half as many kept waiting (the row is sent again after a wait)."""
+        self._been_full = True
+        if self.auto:
+            self.queue_ahead = max(1, self.queue_ahead // 2)
+            self._ahead_most = self.queue_ahead  # the round trip may want more; the queue takes no more
 
     def _settle(self, now: float) -> None:
         """Take the samples that came due before `now`: nothing changed since the last event,
@@ -308,6 +322,8 @@ class Slots:
         # While the server was full lately, at most as many wait as run; a server that never
         # made one of ours wait (rows that take no time) is not the limit: more may go.
         most = max(DEFAULT_QUEUE_AHEAD, self.learned) if self._ends_since_full <= 2 * WINDOW else self.cap
+        if self._ahead_most is not None:
+            most = min(most, self._ahead_most)
         if spare == 0 and self.queue_ahead < most:
             self.queue_ahead += 1
             self._spare.clear()
