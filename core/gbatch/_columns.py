@@ -91,15 +91,13 @@ class Column:
         return {normalize_key(n) for n in (self.name, *self.aliases) if n}
 
     def is_empty(self, raw: Any) -> bool:
-        return raw is None or (isinstance(raw, str) and not raw.strip())
+        return raw is None or (isinstance(raw, str) and raw.strip() == "")
 
     def convert(self, raw: Any, base_dir: Path) -> Any:
         """The typed value for a cell; raises ValueError with a message for the user."""
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if self.is_empty(raw):
             return None  # the column's default then applies (and, in `run`, the endpoint's own)
         value = _CONVERTERS[self.kind](raw, base_dir)
-        if self.choices is None and type(value) is str:
-            return value  # nothing to check: most text cells
         return self._check(value)
 
     def _check(self, value: Any) -> Any:

@@ -301,7 +301,7 @@ class Slots:
                 if self.auto and everything_runs and not self._been_full:
                     # Until the server first makes a row of ours wait, send twice what runs
                     # (TCP's slow start): a large server fills in a few steps, not one row each.
-                    self.queue_ahead = max(self.queue_ahead, min(self.learned, self.cap))
+                    self.queue_ahead = max(self.queue_ahead, self.learned)  # `learned` is within the cap
 
     def _sample(self, running: int) -> None:
         self._samples.append(min(self.cap, max(1, running)))

@@ -260,8 +260,7 @@ def browser_values(endpoint: Endpoint | None, values: Mapping[str, Any]) -> dict
     a float seed (InstantID's `torch.manual_seed`, CosyVoice's `np.random.seed`).
     """
     params = endpoint.params_by_name if endpoint is not None else {}
-    # Most values are text: they go as they are, without a call each (100,000 rows, 5 columns).
-    return {name: value if type(value) is str else _number(params.get(name), value) for name, value in values.items()}
+    return {name: _number(params.get(name), value) for name, value in values.items()}
 
 
 def _number(param: Param | None, value: Any) -> Any:
