@@ -8,12 +8,14 @@ port under that version and returns once its `/config` answers.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,3 +89,56 @@ def serving(script: str, major: int, *args: str, log_dir: Path) -> Iterator[OldS
         server.stop()
         if sys.exc_info()[0] is not None:
             print(server.output())
+
+
+@dataclass
+class Recorded:
+    """A running stand-in that writes each call it gets to `record` (JSON lines, one
+    `handler` each), and how to start it again."""
+
+    server: OldServer
+    record: Path
+    script: Path
+    major: int
+    folder: Path
+    args: tuple[str, ...]
+    env: dict[str, str] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def calls(self, handler: str | None = None) -> list[dict[str, Any]]:
+        if not self.record.exists():
+            return []
+        entries = [json.loads(line) for line in self.record.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [e for e in entries if handler is None or e["handler"] == handler]
+
+    def restart(self) -> None:
+        """Kill the server mid-whatever and start it again on the same port (a crash and a supervisor)."""
+        port = self.server.port
+        self.server.kill()
+        self.server = start(self.script, self.major, *self.args, log_dir=self.folder, port=port, env=self.env)
+
+
+def start_recorded(script: Path, major: int, folder: Path, *args: str, env: dict[str, str] | None = None) -> Recorded:
+    """`script` under gradio `major`, recording its calls to `folder/calls.jsonl` (`--record`)."""
+    record = folder / "calls.jsonl"
+    full = (*args, "--record", str(record))
+    return Recorded(start(script, major, *full, log_dir=folder, env=env), record, script, major, folder, full, env)
+
+
+def serving_pair(first: Callable[[], Recorded], second: Callable[[], Recorded]) -> Iterator[tuple[Recorded, Recorded]]:
+    """Two stand-ins for a module fixture (`yield from`): both stopped at the end, the first
+    also when the second fails to start."""
+    one = first()
+    try:
+        two = second()
+    except BaseException:
+        one.server.stop()
+        raise
+    try:
+        yield one, two
+    finally:
+        one.server.stop()
+        two.server.stop()

@@ -13,7 +13,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,29 +32,7 @@ DEMO = ROOT / "plugins" / "gbatch_gptsovits" / "demo_server.py"
 WEIGHTS = EXAMPLES / "gptsovits"
 REFS = WEIGHTS / "refs"
 VOICES = ("alice", "bob", "carol")
-
-
-@dataclass
-class Standin:
-    server: oldgradio.OldServer
-    record: Path
-    folder: Path
-    args: tuple[str, ...]
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def calls(self, handler: str) -> list[dict[str, Any]]:
-        if not self.record.exists():
-            return []
-        entries = [json.loads(line) for line in self.record.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return [e for e in entries if e["handler"] == handler]
-
-    def restart(self) -> None:
-        port = self.server.port
-        self.server.kill()
-        self.server = oldgradio.start(DEMO, 4, *self.args, log_dir=self.folder, port=port, env=own_temp(self.folder))
+Standin = oldgradio.Recorded
 
 
 def own_temp(folder: Path) -> dict[str, str]:
@@ -65,24 +42,13 @@ def own_temp(folder: Path) -> dict[str, str]:
 
 
 def start(folder: Path, *extra: str) -> Standin:
-    record = folder / "calls.jsonl"
-    args = ("--weights", str(WEIGHTS), "--record", str(record), *extra)
-    return Standin(oldgradio.start(DEMO, 4, *args, log_dir=folder, env=own_temp(folder)), record, folder, args)
+    return oldgradio.start_recorded(DEMO, 4, folder, "--weights", str(WEIGHTS), *extra, env=own_temp(folder))
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Standin, Standin]]:
-    first = start(tmp_path_factory.mktemp("gsv-a"), "--delay", "0.5", "--load-delay", "0.3")
-    try:
-        second = start(tmp_path_factory.mktemp("gsv-b"), "--delay", "0.5", "--load-delay", "0.3")
-    except BaseException:
-        first.server.stop()
-        raise
-    try:
-        yield first, second
-    finally:
-        first.server.stop()
-        second.server.stop()
+    slow = ("--delay", "0.5", "--load-delay", "0.3")
+    yield from oldgradio.serving_pair(lambda: start(tmp_path_factory.mktemp("gsv-a"), *slow), lambda: start(tmp_path_factory.mktemp("gsv-b"), *slow))
 
 
 def gptsovits(*args: Any) -> CliResult:

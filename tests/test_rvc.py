@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,43 +27,17 @@ DEMO = ROOT / "plugins" / "gbatch_rvc" / "demo_server.py"
 RVC = EXAMPLES / "rvc"
 SONGS = RVC / "songs"
 PITCH = {"alto.pth": 330, "bass.pth": 110}
-
-
-@dataclass
-class Standin:
-    server: oldgradio.OldServer
-    record: Path
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def calls(self, handler: str) -> list[dict[str, Any]]:
-        if not self.record.exists():
-            return []
-        entries = [json.loads(line) for line in self.record.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return [e for e in entries if e["handler"] == handler]
+Standin = oldgradio.Recorded
 
 
 def start(folder: Path) -> Standin:
-    record = folder / "calls.jsonl"
-    server = oldgradio.start(DEMO, 3, "--root", str(RVC), "--record", str(record), "--delay", "0.2", "--load-delay", "0.2", log_dir=folder, env={"GRADIO_TEMP_DIR": str(folder / "gradio-tmp")})
-    return Standin(server, record)
+    args = ("--root", str(RVC), "--delay", "0.2", "--load-delay", "0.2")
+    return oldgradio.start_recorded(DEMO, 3, folder, *args, env={"GRADIO_TEMP_DIR": str(folder / "gradio-tmp")})
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Standin, Standin]]:
-    first = start(tmp_path_factory.mktemp("rvc-a"))
-    try:
-        second = start(tmp_path_factory.mktemp("rvc-b"))
-    except BaseException:
-        first.server.stop()
-        raise
-    try:
-        yield first, second
-    finally:
-        first.server.stop()
-        second.server.stop()
+    yield from oldgradio.serving_pair(lambda: start(tmp_path_factory.mktemp("rvc-a")), lambda: start(tmp_path_factory.mktemp("rvc-b")))
 
 
 def rvc(*args: Any) -> CliResult:

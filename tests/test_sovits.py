@@ -14,7 +14,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,41 +42,17 @@ SONGS = SOVITS / "songs"
 # -- the stand-in ----------------------------------------------------------------------------
 
 
-@dataclass
-class Standin:
-    """A running stand-in, the file it records calls into, and how to start it again."""
+Standin = oldgradio.Recorded
 
-    server: oldgradio.OldServer
-    record: Path
-    folder: Path
-    args: tuple[str, ...]
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def calls(self, handler: str | None = None) -> list[dict[str, Any]]:
-        if not self.record.exists():
-            return []
-        entries = [json.loads(line) for line in self.record.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return [e for e in entries if handler is None or e["handler"] == handler]
-
-    def restart(self) -> None:
-        """Kill the server mid-whatever and start it again on the same port (a crash and a supervisor)."""
-        port = self.server.port
-        self.server.kill()
-        self.server = oldgradio.start(DEMO, 3, *self.args, log_dir=self.folder, port=port)
-
-    def predict(self, fn_index: int, data: list[Any]) -> dict[str, Any]:
-        response = httpx.post(self.url + "run/predict", json={"fn_index": fn_index, "session_hash": "test", "data": data}, timeout=30)
-        body: dict[str, Any] = response.json()
-        return body
+def predict(standin: Standin, fn_index: int, data: list[Any]) -> dict[str, Any]:
+    response = httpx.post(standin.url + "run/predict", json={"fn_index": fn_index, "session_hash": "test", "data": data}, timeout=30)
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def start_standin(folder: Path, *extra: str) -> Standin:
-    record = folder / "calls.jsonl"
-    args = ("--trained", str(TRAINED), "--record", str(record), *extra)
-    return Standin(oldgradio.start(DEMO, 3, *args, log_dir=folder), record, folder, args)
+    return oldgradio.start_recorded(DEMO, 3, folder, "--trained", str(TRAINED), *extra)
 
 
 def serving(folder: Path, *extra: str) -> Iterator[Standin]:
@@ -205,7 +180,7 @@ def test_stand_in_has_upstream_events_and_inputs(standin: Standin) -> None:
     assert load[9]["props"]["visible"] is False
     assert load[3]["props"]["choices"] == ["Auto", "cpu"]
     # The local-folder refresh lists ./trained/<name> like upstream.
-    listed = standin.predict(4, [])["data"][0]
+    listed = predict(standin, 4, [])["data"][0]
     assert listed["choices"] in (["./trained/demo", "./trained/duet"], [["./trained/demo", "./trained/demo"], ["./trained/duet", "./trained/duet"]])
 
 
@@ -404,7 +379,7 @@ def test_unloaded_model_is_loaded_again(slow: Standin, tmp_path: Path) -> None:
 
     def unload_during_row_1() -> None:
         wait_until(lambda: len(slow.calls("vc_fn")) > converted)
-        slow.predict(11, [])
+        predict(slow, 11, [])
 
     helper = threading.Thread(target=unload_during_row_1, daemon=True)
     helper.start()
