@@ -25,7 +25,6 @@ import csv
 import math
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,7 +47,7 @@ API_NAME = "/slow_echo"  # gradio 6 names an Interface endpoint after its functi
 GBATCH = Path(sys.executable).with_name("gbatch")
 
 
-# --- the server (this file, run with --serve) ------------------------------------------------------
+# --- the server (this file, run as the app by `server()`) -----------------------------------------
 
 
 def serve(port: int, sleep: float, limit: int) -> None:
@@ -63,12 +62,6 @@ def serve(port: int, sleep: float, limit: int) -> None:
     demo.launch(server_name="127.0.0.1", server_port=port, quiet=True, show_error=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def cpu_of(pid: int) -> float | None:
     """CPU seconds used so far by another process (Linux /proc), or None."""
     try:
@@ -80,33 +73,15 @@ def cpu_of(pid: int) -> float | None:
 
 @contextmanager
 def server(sleep: float, limit: int) -> Iterator[tuple[str, int]]:
-    import httpx
+    """This file run as the app (`start_script` passes `--port N`): its URL and pid."""
+    from gbatch.testing import start_script
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    args = [sys.executable, __file__, "--serve", str(port), "--sleep", str(sleep), "--limit", str(limit)]
-    proc = subprocess.Popen(args, env={**os.environ, **QUIET_ENV}, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"the benchmark server exited with {proc.returncode}")
-            try:
-                if httpx.get(url + "config", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the benchmark server did not start within 60 s")
-            time.sleep(0.2)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryDirectory(prefix="gbatch-bench-server-") as logs:
+        started = start_script(Path(__file__), "--sleep", str(sleep), "--limit", str(limit), log_dir=Path(logs), timeout=60)
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            yield started.url, started.process.pid
+        finally:
+            started.stop()
 
 
 # --- measuring -------------------------------------------------------------------------------------
@@ -366,10 +341,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also profile one gbatch library run")
     parser.add_argument("--learned", action="store_true", help="compare learned slots with the plain loop and hand-tuned -j")
     parser.add_argument("--sizes", default="4,2,8", help="with --learned: the servers' slots, comma-separated")
-    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)  # run as the app, by `server()`
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, args.sleep, args.limit)
+    if args.port:
+        serve(args.port, args.sleep, args.limit)
         return
     if args.learned:
         learned_report(args)

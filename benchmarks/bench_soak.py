@@ -22,7 +22,6 @@ import csv
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,16 +30,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "tests" / "fault_apps.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def status(pid: int) -> tuple[float, int] | None:
@@ -69,23 +60,10 @@ def load() -> str:
 
 
 def start_server(folder: Path, limit: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(folder / "server-tmp")}
-    log = (folder / "server.log").open("wb")
-    process = subprocess.Popen([sys.executable, str(APP), "--port", str(port), "--limit", str(limit)], stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the app exited:\n{(folder / 'server.log').read_text(errors='replace')}")
-        try:
-            if httpx.get(url + "config", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the app did not start")
+    from gbatch.testing import start_script
+
+    server = start_script(APP, "--limit", str(limit), log_dir=folder, env={"GRADIO_TEMP_DIR": str(folder / "server-tmp")})
+    return server.process, server.url
 
 
 def summary(name: str, values: list[float], unit: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,30 +46,15 @@ def serve(port: int) -> None:
 
 @contextmanager
 def server() -> Iterator[str]:
-    import httpx
+    """This file run as the app (`start_script` passes `--port N`), until the block ends."""
+    from gbatch.testing import start_script
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    url = f"http://127.0.0.1:{port}/"
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"the benchmark server exited with {proc.returncode}")
-            try:
-                if httpx.get(url + "config", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the benchmark server did not start within 60 s")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with tempfile.TemporaryDirectory(prefix="gbatch-bench-server-") as logs:
+        started = start_script(Path(__file__), log_dir=Path(logs), timeout=60)
+        try:
+            yield started.url
+        finally:
+            started.stop()
 
 
 def dry_runs(tasks: Path, folder: Path) -> None:
@@ -106,7 +90,7 @@ def best_of(runs: int, action: Callable[[], object]) -> float:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--serve"]:
+    if sys.argv[1:2] == ["--port"]:  # started by `server()` as the app
         serve(int(sys.argv[2]))
         return
     numbers = [a for a in sys.argv[1:] if not a.startswith("--")]
