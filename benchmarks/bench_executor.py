@@ -16,6 +16,7 @@ sweep of hand-tuned -j N (with --queue-ahead N, so exactly N rows are in flight,
 -j did before slots were learned), printing wall time, slot use and what was learned.
 
 Run: python benchmarks/bench_executor.py --learned [--rows 200] [--sleep 0.2] [--sizes 4,2,8] [--repeat 2]
+(`--sizes ""`: only the two servers)
 """
 
 from __future__ import annotations
@@ -232,9 +233,9 @@ def learned_report(args: argparse.Namespace) -> None:
         folder = Path(tmp)
         tasks = folder / "tasks.csv"
         bench = Bench(args.rows, args.sleep, folder, tasks, write_tasks(tasks, args.rows))
-        for size in [int(s) for s in args.sizes.split(",")]:
+        for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
             one_size(bench, size, args.repeat)
-        two_servers(bench)
+        two_servers(bench, args.repeat)
 
 
 def one_size(bench: Bench, size: int, repeat: int) -> None:
@@ -269,16 +270,17 @@ def one_size(bench: Bench, size: int, repeat: int) -> None:
               f"vs the plain loop: {(default.wall / plain.wall - 1) * 100:+.1f} %\n")
 
 
-def two_servers(bench: Bench) -> None:
+def two_servers(bench: Bench, repeat: int) -> None:
     n, fast, slow = bench.rows, round(bench.sleep / 2, 3), round(bench.sleep * 1.5, 3)
     with server(fast, 4) as (fast_url, _), server(slow, 4) as (slow_url, _):
         rate = 4 / fast + 4 / slow
         print(f"two servers of 4 slots, {fast} s and {slow} s per row: ideal {n} / {rate:.1f} rows/s = {n / rate:.2f} s; "
               f"in proportion the fast one does {4 / fast / rate:.0%} of the rows")
-        run, learned = bench.learn([fast_url, slow_url], "two")
-        rows_fast = sum(v for k, v in learned.by_server.items() if k.rstrip("/") == fast_url.rstrip("/"))
-        print(f"  gbatch, no -j, no =N: {run.wall:.2f} s ({n / rate / run.wall:.0%} of ideal speed); the fast server did "
-              f"{rows_fast}/{n} rows ({rows_fast / n:.0%}); learned: " + ", ".join(f"{label} {s['learned']}" for label, s in learned.slots.items()))
+        runs = [bench.learn([fast_url, slow_url], f"two-{i}") for i in range(repeat)]
+        for run, learned in runs:
+            rows_fast = sum(v for k, v in learned.by_server.items() if k.rstrip("/") == fast_url.rstrip("/"))
+            print(f"  gbatch, no -j, no =N: {run.wall:.2f} s ({n / rate / run.wall:.0%} of ideal speed); the fast server did "
+                  f"{rows_fast}/{n} rows ({rows_fast / n:.0%}); learned: " + ", ".join(f"{label} {s['learned']}" for label, s in learned.slots.items()))
 
 
 def write_tasks(path: Path, rows: int) -> list[str]:

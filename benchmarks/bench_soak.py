@@ -73,6 +73,25 @@ def summary(name: str, values: list[float], unit: str) -> str:
     )
 
 
+def per_window(ended: list[str], first_record: float, cpu_at: list[tuple[float, float, float]]) -> None:
+    """Rows finished per 10 s, and the CPU each process spent per row in that window: a falling
+    rate with a rising figure says which side slows down."""
+    from datetime import datetime
+
+    stamps = [datetime.fromisoformat(e).timestamp() for e in ended]
+    per = Counter(int((t - stamps[0]) // 10) for t in stamps)
+    print("\n  window (s)  rows  gbatch CPU ms/row  app CPU ms/row")
+    for i in range(max(per) + 1):
+        start, end = first_record + 10 * i, first_record + 10 * (i + 1)
+        inside = [c for c in cpu_at if start <= c[0] <= end]
+        rows = per.get(i, 0)
+        if len(inside) >= 2 and rows:
+            ours, app = (inside[-1][1] - inside[0][1]) * 1000 / rows, (inside[-1][2] - inside[0][2]) * 1000 / rows
+            print(f"  {10 * i:4d}-{10 * (i + 1):<4d}  {rows:5d}  {ours:17.1f}  {app:14.1f}")
+        else:
+            print(f"  {10 * i:4d}-{10 * (i + 1):<4d}  {rows:5d}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000)
@@ -101,6 +120,7 @@ def main() -> None:
     command = [sys.executable, "-m", "gbatch", "run", url, "tasks.csv", "--api", "/work", *jobs, "-q", "--json", "--out", "out"]
     env = {**os.environ, "TMPDIR": str(client_tmp)}
     samples: list[tuple[float, float, int]] = []
+    cpu_at: list[tuple[float, float, float]] = []  # (t, gbatch CPU s, app CPU s): whose cost per row moves
     started = time.monotonic()
     try:
         process = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -114,6 +134,7 @@ def main() -> None:
             if found is not None:
                 samples.append((time.monotonic() - started, *found))
                 cpu = cpu_seconds(process.pid) or cpu
+                cpu_at.append((time.monotonic() - started, cpu, cpu_seconds(server.pid)))
             time.sleep(1.0)
         stdout, stderr = process.communicate()
         wall = time.monotonic() - started
@@ -155,11 +176,7 @@ def main() -> None:
     files = [p for p in out.glob("r*.txt")]
     ended = sorted(r["ended"] for r in records if r.get("ended"))
     if ended:
-        from datetime import datetime
-
-        stamps = [datetime.fromisoformat(e).timestamp() for e in ended]
-        per = Counter(int((t - stamps[0]) // 10) for t in stamps)
-        print("rows finished per 10 s: " + " ".join(str(per.get(i, 0)) for i in range(max(per) + 1)))
+        per_window(ended, first_record, cpu_at)
     print(f"\nleftover .gbatch-*.part in --out: {len(parts)}")
     print(f"leftover entries in the client's TMPDIR: {len(leftovers)}" + (f" (e.g. {leftovers[0]})" if leftovers else ""))
     print(

@@ -11,11 +11,12 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import gbatch
-from gbatch._slots import DEFAULT_CAP
+from gbatch._slots import DEFAULT_CAP, FIRST_WINDOW
 from gbatch.testing import start_script
 
 from . import oldgradio
@@ -100,7 +101,7 @@ def test_the_command_line_shows_what_it_learned_and_takes_queue_ahead(cli: Calla
     dry = json.loads(cli("run", url, tasks, "--api", "/nap", "--out", tmp_path / "out", "--dry-run", "--json").stdout)
     assert dry["servers"] == [
         f"{url} (gradio {gbatch_gradio_version()}): slots learned while running from its queue, "
-        f"enough rows to cover one round trip (2 at first) kept waiting there, at most {DEFAULT_CAP} at once"
+        f"enough rows to cover one round trip ({FIRST_WINDOW} in flight at first) kept waiting there, at most {DEFAULT_CAP} at once"
     ]
     done = cli("run", url, tasks, "--api", "/nap", "--out", tmp_path / "out", "--queue-ahead", "1", "--json")
     summary = json.loads(done.stdout)
@@ -139,3 +140,48 @@ def test_a_session_made_for_one_slot_carries_as_many_as_it_is_later_given(major:
             session.close()
     received = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
     assert most_at_once(received) == 8
+
+
+def submitted_together(session: Any, slots: range) -> dict[int, object]:
+    """One row per slot, all released at the same moment from threads of their own."""
+    import threading
+
+    from gbatch.transports import TransportRequest
+
+    endpoint = session.api.endpoint("/sleep")
+    assert endpoint is not None
+    go = threading.Barrier(len(slots))
+    results: dict[int, object] = {}
+
+    def row(slot: int) -> None:
+        go.wait()
+        results[slot] = session.submit(TransportRequest(endpoint, {"text": f"row {slot}"}), slot).result(60).outputs
+
+    threads = [threading.Thread(target=row, args=(slot,)) for slot in slots]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_rows_that_start_together_share_one_new_client(tmp_path: Path) -> None:
+    """Slots 8 to 15 share a second Client. When their rows start at the same moment, one Client
+    is made for them (each reads the app's config), not one per row with all but one thrown away."""
+    from gbatch.transports import ConnectOptions
+    from gbatch.transports.gradio_client import GradioClientTransport, make_client
+
+    made: list[str] = []
+
+    def counting(url: str, connection: ConnectOptions, workers: int) -> object:
+        made.append(url)
+        return make_client(url, connection, workers)
+
+    record = tmp_path / "received.jsonl"
+    for url in started(6, 8, record, tmp_path, sleep=0.1):
+        session = GradioClientTransport(counting).connect(url, ConnectOptions(), 16)
+        try:
+            assert submitted_together(session, range(8, 16)) == {slot: (f"row {slot}",) for slot in range(8, 16)}
+        finally:
+            session.close()
+    assert len(made) == 2  # the one that read the API, and one for slots 8-15

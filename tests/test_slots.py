@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from gbatch._scheduler import ErrorKind, Scheduler, ServerSlots
-from gbatch._slots import SETTLE, Learning, Slots
+from gbatch._slots import DEFAULT_QUEUE_AHEAD, FIRST_WINDOW, SETTLE, Learning, Slots
 
 TICK = 0.005
 
@@ -128,6 +128,60 @@ def test_a_large_server_is_full_before_its_first_row_ends(grant: int) -> None:
     assert slots.current() == grant
     assert server.most_running == grant
     assert server.waiting  # rows of ours wait for the slots that free up next
+
+
+def test_before_anything_is_learned_a_first_window_of_rows_goes() -> None:
+    assert Slots(32, start=2).limit() == FIRST_WINDOW
+    assert Slots(4, start=2).limit() == 4  # within the cap
+    assert Slots(32, start=2, queue_ahead=1).limit() == 3  # a given --queue-ahead is kept
+    assert Slots(32, start=2, how=Learning.LATENCY).limit() == 2  # no queue: no rows waiting in it
+
+
+def test_the_first_wait_ends_the_slow_start() -> None:
+    # One slot: of the first window, one runs and the rest wait. From then on as many wait as
+    # run, and never fewer than two.
+    slots = Slots(32, start=2)
+    for row in range(FIRST_WINDOW):
+        slots.sent(row, 0.0)
+        slots.queued(row, 0.0)
+    slots.started(0, 0.01)
+    slots.tick(0.01 + SETTLE + 0.01)
+    assert slots.current() == 1
+    assert slots.queue_ahead == DEFAULT_QUEUE_AHEAD
+    assert slots.limit() == 1 + DEFAULT_QUEUE_AHEAD
+
+
+def test_rows_kept_waiting_never_fall_below_two_when_events_come_late() -> None:
+    # 0.1 s rows on 4 slots end every 25 ms, and events arrive up to 50 ms late: a row still
+    # counted as waiting at an end has often started already. One kept waiting idles slots.
+    server = SimServer(4, duration=0.1, jitter=0.05)
+    slots = Slots(32)
+    trace = drive(slots, server, rows=200)
+    assert trace.finished == 200
+    assert slots.queue_ahead >= DEFAULT_QUEUE_AHEAD
+    assert server.idle < 120  # slot-ticks of 5 ms over the 5 s batch, ramp and end included (one kept: ~300)
+
+
+def test_a_servers_time_per_row_is_measured_from_its_queue_events() -> None:
+    slots = Slots(32, start=2, queue_ahead=2)
+    assert (slots.finish_in(), slots.rate()) == (None, None)  # nothing ran yet
+    for row in range(2):
+        slots.sent(row, 0.0)
+        slots.started(row, 0.1)
+        slots.ended(row, 0.4)
+        slots.finished(row, 0.45)
+    assert slots.rate() == pytest.approx(2 / 0.3)
+    assert slots.finish_in() == pytest.approx(0.3)  # a free slot: its own run only
+    for row in range(2, 6):
+        slots.sent(row, 1.0)
+    assert slots.finish_in() == pytest.approx(0.3 * (1 + 3 / 2))  # behind 4 in flight on 2 slots
+
+
+def test_without_queue_events_the_round_trip_is_the_time_per_row() -> None:
+    slots = Slots(4, how=Learning.FIXED)
+    slots.sent("a", 0.0)
+    slots.finished("a", 0.5, latency=0.5)
+    assert slots.rate() == pytest.approx(4 / 0.5)
 
 
 def test_a_full_queue_ends_the_slow_start_and_halves_the_rows_kept_waiting() -> None:
@@ -289,6 +343,11 @@ def test_when_every_row_of_ours_runs_the_count_replaces_lower_samples() -> None:
 
 def run_two_servers(durations: dict[str, float], rows: int, *, failing: set[str] = frozenset(), until: float = 60.0) -> dict[str, int]:
     """Rows through a Scheduler over simulated servers; returns rows done per server."""
+    return run_servers(durations, rows, failing=failing, until=until)[0]
+
+
+def run_servers(durations: dict[str, float], rows: int, *, failing: set[str] = frozenset(), until: float = 60.0) -> tuple[dict[str, int], float]:
+    """Rows through a Scheduler over simulated servers of 4 slots: rows done per server, and when the last ended."""
     clock = [0.0]
     servers = {url: SimServer(4, duration=d, jitter=0.02, rng=random.Random(len(url))) for url, d in durations.items()}
     backends = [ServerSlots(url, 32) for url in servers]
@@ -313,7 +372,7 @@ def run_two_servers(durations: dict[str, float], rows: int, *, failing: set[str]
                         done[url] += 1
         clock[0] += TICK
     assert scheduler.finished
-    return done
+    return done, clock[0]
 
 
 def test_a_faster_server_takes_proportionally_more_rows() -> None:
@@ -321,6 +380,22 @@ def test_a_faster_server_takes_proportionally_more_rows() -> None:
     assert done["http://fast/"] + done["http://slow/"] == 240
     ratio = done["http://fast/"] / done["http://slow/"]
     assert 2.2 < ratio < 3.8  # three times as fast: about three times the rows
+
+
+@pytest.mark.parametrize("rows", [60, 200])
+def test_the_last_rows_do_not_wait_in_a_slow_servers_queue_while_a_fast_one_idles(rows: int) -> None:
+    # 4 slots each, 0.1 s and 0.3 s a row: 53.3 rows/s together. Rows kept waiting in the slow
+    # server's queue at the end would finish up to a whole slow round after the fast server ran
+    # out of work; held back for the fast one, the batch ends within the ramp-up of the ideal.
+    done, ended = run_servers({"http://fast/": 0.1, "http://slow/": 0.3}, rows)
+    ideal = rows / (4 / 0.1 + 4 / 0.3)
+    assert ended < ideal + 0.35, done
+    assert done["http://fast/"] >= 0.72 * rows  # 75 % in proportion to speed
+
+
+def test_one_slow_server_alone_gets_every_row() -> None:
+    done, _ = run_servers({"http://slow/": 0.3}, 40)
+    assert done == {"http://slow/": 40}
 
 
 def test_each_server_learns_its_own_slots_through_the_scheduler() -> None:

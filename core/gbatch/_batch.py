@@ -35,7 +35,7 @@ class BatchOptions:
     servers: Sequence[str] = ()
     jobs: int | None = None
     #: rows of ours kept waiting in each server's queue beyond those it runs; None: as many
-    #: as cover one round trip (learned, from 2); 0: a row goes only when one of ours
+    #: as cover one round trip (learned, at least 2); 0: a row goes only when one of ours
     #: finishes, the polite setting for a server shared with others
     queue_ahead: int | None = None
     out: Path | None = None

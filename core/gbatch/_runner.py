@@ -24,6 +24,7 @@ from ._each import cross, parse_each
 from ._errors import CallError, PluginError, ServerError, TaskFileProblem, UsageError
 from ._executor import ErrorKind, ExecutorReport, ItemOutcome, Listener, RetryPolicy, ServerSlots, execute
 from ._gate import StateGate
+from ._heap import LongLived
 from ._journal import Journal, write_results
 from ._outputs import clean_partials
 from ._prepare import column_map, prepare_batch
@@ -72,8 +73,27 @@ def run_batch(
     """
     started = time.monotonic()
     backends = _backends(tool, options)
+    heap = LongLived()
+    try:
+        return _read_and_run(tool, tasks, options, backends, heap, started, listener, transport, say)
+    finally:
+        heap.release()
+
+
+def _read_and_run(
+    tool: Tool,
+    tasks: str | Path | None,
+    options: BatchOptions,
+    backends: Sequence[ServerSlots],
+    heap: LongLived,
+    started: float,
+    listener: Listener | None,
+    transport: Transport | None,
+    say: Callable[[str], None],
+) -> BatchResult:
     task_problems: list[TaskFileProblem] = []  # rows with bad or duplicate ids: reported with all the others
-    task, tool = _read_input(tool, tasks, options, task_problems, say)
+    with heap.making():
+        task, tool = _read_input(tool, tasks, options, task_problems, say)
     out_dir = Path(options.out or tool.default_out).resolve()
     journal = Journal(out_dir)
     lock = OutLock(out_dir)
@@ -82,7 +102,8 @@ def run_batch(
     try:
         run, task = _start(tool, connected, (tasks, task), options, journal, lock, out_dir, say)
         redo = _redo_rows(options.redo, [r.id for r in task.rows], say)
-        prepared = _prepare(run, task, redo, task_problems)
+        with heap.making():
+            prepared = _prepare(run, task, redo, task_problems)
         if options.check_servers and not options.dry_run:
             checks = _start_checks(run, transport or AutoTransport())
         try:
@@ -324,7 +345,7 @@ def _describe_slots(server: Server, slots: Slots) -> str:
     version = f"{server.label} (gradio {server.api.version or '?'})"
     if slots.how is Learning.LATENCY:
         return f"{version}: no queue; slots learned while running by latency (AIMD), from {slots.current()} up to {slots.cap}"
-    waiting = f"{slots.queue_ahead} row(s)" if not slots.auto else f"enough rows to cover one round trip ({slots.queue_ahead} at first)"
+    waiting = f"{slots.queue_ahead} row(s)" if not slots.auto else f"enough rows to cover one round trip ({slots.limit()} in flight at first)"
     return f"{version}: slots learned while running from its queue, {waiting} kept waiting there, at most {slots.cap} at once"
 
 

@@ -383,11 +383,33 @@ class Scheduler(Generic[T]):
             for b in self.backends
             if self.free[b.url] and self.slots[b.url].free() and (self.resting_until[b.url] <= now or not anyone_awake)
         ]
+        if not row.failed_on:  # a retry goes where it may (`_should_defer` keeps it from where it failed)
+            candidates = self._in_time(candidates, [b for b in self.backends if self.resting_until[b.url] <= now])
         if not candidates:
             return None
         # A row that failed somewhere goes elsewhere first; otherwise the backend with the most
         # free (learned) slots, so a faster server, freeing slots sooner, takes more rows.
         return min(candidates, key=lambda b: (row.failed_on.count(b.url), -self.slots[b.url].free()))
+
+    def _in_time(self, candidates: list[ServerSlots], awake: list[ServerSlots]) -> list[ServerSlots]:
+        """The candidates where a row sent now would not hold up the end of the batch.
+
+        Near the end, a row queued behind a slow server's rows may finish after a faster server
+        has done all the rest and idles. A server is skipped when the row would be done there
+        later than both the time left if every server kept busy (the rows left over the
+        servers' summed rates) and on the soonest other server (which has rows running, so a
+        slot frees up). Until every server has run a row there is nothing to judge by.
+        """
+        if len(awake) < 2 or not candidates or not self.in_flight:
+            return candidates  # with nothing in flight, no slot is about to free up elsewhere
+        known = [(b.url, self.slots[b.url].finish_in(), self.slots[b.url].rate()) for b in awake]
+        finish = {url: f for url, f, r in known if f is not None and r is not None}
+        if len(finish) < len(awake):
+            return candidates
+        left = len(self.ready) + 1 + len(self.delayed) + self.in_flight  # the row being placed is out of `ready`
+        balanced = left / sum(r for _, _, r in known if r is not None)
+        bound = max(balanced, min(finish.values()))
+        return [b for b in candidates if finish[b.url] <= bound]
 
     def _should_defer(self, row: Row, backend: ServerSlots, deferred: int) -> bool:
         # Only backends this row failed on are free, but another one will free up (it is

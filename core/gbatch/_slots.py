@@ -21,10 +21,15 @@ Unless told (`queue_ahead=None`), the rows kept waiting cover one round trip: wh
 of ours ends on the server and none of ours was waiting there (the slot idles until
 our next row arrives), one more is kept waiting, up to as many as run (up to the cap
 when the server has not been full for `2 * WINDOW` rows: rows that take no time never
-fill it); when at least two were always left waiting over `WINDOW` ends, one fewer,
-down to one. Until a server first makes a row of ours wait, as many wait as run (twice
-what runs is sent: TCP's slow start), so a large server fills in a few steps. A queue
-that refuses a row (its `max_size`) halves the rows kept waiting, for good.
+fill it); when at least three were always left waiting over `WINDOW` ends, one fewer,
+down to `DEFAULT_QUEUE_AHEAD`. (Events are heard late, so a row counted as waiting at an
+end has often taken that slot already: one left over is the margin, not a surplus.)
+
+The start is TCP's slow start: `FIRST_WINDOW` rows go before anything is learned, and
+until a server first makes a row of ours wait, as many wait as run (twice what runs is
+sent), so a large server fills at once. The first wait ends it: from then on at most as
+many wait as run. A queue that refuses a row (its `max_size`) halves the rows kept
+waiting, for good.
 
 An endpoint without a queue (gradio 3's `/run/predict`, `queue=False` events) says
 nothing while it works. There the window grows by one row per window of rows while
@@ -42,6 +47,7 @@ finish. That is the polite setting for a server shared with other people.
 from __future__ import annotations
 
 import heapq
+import statistics
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -53,6 +59,9 @@ __all__ = ["DEFAULT_CAP", "DEFAULT_QUEUE_AHEAD", "Learning", "Slots", "SlotsRepo
 DEFAULT_CAP = 32
 #: rows of ours kept waiting in a server's queue: covers one round trip (event in, next row out)
 DEFAULT_QUEUE_AHEAD = 2
+#: rows in flight on a server before anything is learned of it (queue-ahead adapting): a large
+#: server fills at once; on a small one the extra rows wait in its queue, as later ones would
+FIRST_WINDOW = 8
 #: samples the learned number is the median of
 WINDOW = 8
 #: seconds after a start when the running count is sampled (gradio_client hears each job's
@@ -121,6 +130,8 @@ class Slots:
         self.how = how
         self._start = start
         self.learned = min(cap, max(1, start))
+        if self.auto and how is Learning.QUEUE:
+            self.queue_ahead = max(self.queue_ahead, FIRST_WINDOW - self.learned)
         self.peak = 0  # the most learned from samples (the starting guess is no observation)
         self._samples: deque[int] = deque(maxlen=WINDOW)
         self._due: list[tuple[float, int]] = []  # a heap: when to sample the running count, looks so far
@@ -132,6 +143,7 @@ class Slots:
         self._queued_at: dict[Hashable, float] = {}
         self._started_at: dict[Hashable, float] = {}  # running rows: when their start was heard
         self._outwaited: set[Hashable] = set()  # queued rows that saw one of ours end
+        self._service: deque[float] = deque(maxlen=WINDOW)  # how long recent rows ran on the server
         self._probe_waited_at: int | None = None  # queue_ahead=0: rows finished when a probe had to wait
         # latency learning
         self._window = float(self.learned)
@@ -179,6 +191,25 @@ class Slots:
         if self.how is Learning.LATENCY:
             return min(self.cap, max(1, int(self._window)))
         return self.learned
+
+    def finish_in(self) -> float | None:
+        """Seconds until one more row sent now would be done here, judged from the last rows that
+        ran: its own run, after its share of the rows of ours that wait ahead of it. None until
+        a row has run."""
+        if not self._service:
+            return None
+        parallel = self._parallel()
+        ahead = max(0, self.in_flight + 1 - parallel)
+        return statistics.median(self._service) * (1 + ahead / parallel)
+
+    def rate(self) -> float | None:
+        """Rows per second this server does for us at its learned slots; None until a row has run."""
+        if not self._service:
+            return None
+        return self._parallel() / max(1e-6, statistics.median(self._service))
+
+    def _parallel(self) -> int:
+        return self.cap if self.how is Learning.FIXED else self.current()
 
     def due(self) -> float | None:
         """When the next sample of the running count is due (the scheduler's clock), if any:
@@ -232,8 +263,13 @@ class Slots:
         self._settle(now)
         if self._states.get(token) == "running":
             self._states[token] = "ended"
-            self._started_at.pop(token, None)
+            self._ran(token, now)
             self._end_running(now)
+
+    def _ran(self, token: Hashable, now: float) -> None:
+        began = self._started_at.pop(token, None)
+        if began is not None:
+            self._service.append(now - began)
 
     def _end_running(self, now: float) -> None:
         self._running -= 1
@@ -256,9 +292,11 @@ class Slots:
             self._refused()
         self._finished += 1
         self._outwaited.discard(token)
-        self._started_at.pop(token, None)
         if state == "running":
+            self._ran(token, now)
             self._end_running(now)  # no "finished" event was heard for it
+        elif state == "sent" and ok and latency is not None:
+            self._service.append(latency)  # nothing heard of it on the way: the round trip is all there is
         if self.how is Learning.QUEUE and not self._heard and self._finished >= SILENT_ROWS:
             self._switch_to_latency()
         elif self.how is Learning.LATENCY:
@@ -288,8 +326,11 @@ class Slots:
             # A row that has waited a while says the server was full; one just queued may be
             # on its way to a free slot (every new job hears its rank first).
             if any(due - at >= STEADY for at in self._queued_at.values()):
-                self._been_full = True
                 self._sample(self._running)
+                if self.auto and not self._been_full:
+                    # The slow start ends: as many wait as run, at most, from now on.
+                    self.queue_ahead = min(self.queue_ahead, max(DEFAULT_QUEUE_AHEAD, self.learned))
+                self._been_full = True
             elif self._running > self.learned:
                 everything_runs = self._running == self.in_flight
                 if self.queue_ahead == 0 or everything_runs:
@@ -327,7 +368,7 @@ class Slots:
         if spare == 0 and self.queue_ahead < most:
             self.queue_ahead += 1
             self._spare.clear()
-        elif len(self._spare) == WINDOW and min(self._spare) >= 2 and self.queue_ahead > 1:
+        elif len(self._spare) == WINDOW and min(self._spare) >= 3 and self.queue_ahead > DEFAULT_QUEUE_AHEAD:
             self.queue_ahead -= 1
             self._spare.clear()
 

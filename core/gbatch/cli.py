@@ -116,7 +116,7 @@ def _batch_params(tool_default_out: str, tool_default_name: str, tool_default_se
     return [
         _param("server", Annotated[list[str] | None, typer.Option("--server", "-s", metavar="URL[=N]", help=f"A Gradio server, with at most N rows at once there (repeatable).{server_default}")], None),
         _param("jobs", Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Rows in flight at most, over all servers [default: what each server's queue grants, learned while running].")], None),
-        _param("queue_ahead", Annotated[int | None, typer.Option("--queue-ahead", metavar="N", help=f"Rows kept waiting in each server's queue beyond those it runs; 0 sends a row only when one of ours finishes (a server shared with others) [default: enough to cover one round trip, from {DEFAULT_QUEUE_AHEAD}].")], None),
+        _param("queue_ahead", Annotated[int | None, typer.Option("--queue-ahead", metavar="N", help=f"Rows kept waiting in each server's queue beyond those it runs; 0 sends a row only when one of ours finishes (a server shared with others) [default: enough to cover one round trip, at least {DEFAULT_QUEUE_AHEAD}].")], None),
         _param("out", Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help=f"Output folder [default: {tool_default_out}].")], None),
         _param("name", Annotated[str | None, typer.Option("--name", metavar="TEMPLATE", help=f"Output name over the row's columns, e.g. '{{chapter}}_{{id}}' [default: {tool_default_name}].")], None),
         _param("timeout", Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", help="Per attempt; the job is then cancelled on the server and retried [default: no limit].")], None),

@@ -154,6 +154,7 @@ class ClientSession(ServerSession):
         self._factory = factory
         self._clients: dict[int, Any] = {}
         self._lock = threading.Lock()
+        self._making = threading.Lock()
         self._http: ServerHttp | None = None
 
     # -- clients ------------------------------------------------------------------
@@ -162,17 +163,21 @@ class ClientSession(ServerSession):
         group = slot // CLIENTS_PER_SLOTS
         with self._lock:
             existing = self._clients.get(group)
+        if existing is not None:
+            return existing
+        # One Client is made at a time: rows that start together would otherwise each make one
+        # (each reads the app's config over the network) and close all but the first.
+        with self._making:
+            with self._lock:
+                existing = self._clients.get(group)
             if existing is not None:
                 return existing
-        # A Client runs at most `max_workers` jobs at once. Every Client gets room for its whole
-        # group: slots are learned while the batch runs, so the first Client (made to read the
-        # API) cannot know how many it will carry, and its pool starts threads only as jobs need them.
-        made = self._factory(self.url, self.connection, CLIENTS_PER_SLOTS)
-        with self._lock:
-            if group in self._clients:  # another thread won the race
-                _close(made)
-                return self._clients[group]
-            self._clients[group] = made
+            # A Client runs at most `max_workers` jobs at once. Every Client gets room for its whole
+            # group: slots are learned while the batch runs, so the first Client (made to read the
+            # API) cannot know how many it will carry, and its pool starts threads only as jobs need them.
+            made = self._factory(self.url, self.connection, CLIENTS_PER_SLOTS)
+            with self._lock:
+                self._clients[group] = made
             return made
 
     def discard(self, client: Any) -> None:
