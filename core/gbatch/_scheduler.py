@@ -360,7 +360,7 @@ class Scheduler(Generic[T]):
             # as in `pick_backend`: a resting server takes rows only when every server rests
             candidates = [b for b in self.backends if self.free[b.url] and self.slots[b.url].free() and (b.url in awake or not awake)]
             pick = None
-            for backend in sorted(candidates, key=lambda b: -self.slots[b.url].free()):
+            for backend in sorted(candidates, key=lambda b: -self.slots[b.url].room()):
                 position = router.choose(backend.url, [row.state for row in self.ready], awake)
                 if position is not None:
                     pick = (position, backend)
@@ -388,8 +388,8 @@ class Scheduler(Generic[T]):
         if not candidates:
             return None
         # A row that failed somewhere goes elsewhere first; otherwise the backend with the most
-        # free (learned) slots, so a faster server, freeing slots sooner, takes more rows.
-        return min(candidates, key=lambda b: (row.failed_on.count(b.url), -self.slots[b.url].free()))
+        # learned slots not taken by ours, so a faster server, freeing slots sooner, takes more rows.
+        return min(candidates, key=lambda b: (row.failed_on.count(b.url), -self.slots[b.url].room()))
 
     def _in_time(self, candidates: list[ServerSlots], awake: list[ServerSlots]) -> list[ServerSlots]:
         """The candidates where a row sent now would not hold up the end of the batch.

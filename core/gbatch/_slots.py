@@ -208,6 +208,12 @@ class Slots:
             return None
         return self._parallel() / max(1e-6, statistics.median(self._service))
 
+    def room(self) -> int:
+        """Slots not taken by a row of ours, as learned (below zero: that many of ours wait).
+        Unlike `free`, rows allowed beyond the learned slots (queue-ahead, the first window)
+        do not count: a server not yet known is not taken for a large one."""
+        return self._parallel() - self.in_flight
+
     def _parallel(self) -> int:
         return self.cap if self.how is Learning.FIXED else self.current()
 
