@@ -203,6 +203,19 @@ def test_a_full_queue_ends_the_slow_start_and_halves_the_rows_kept_waiting() -> 
     assert slots.queue_ahead == 4
 
 
+def test_rows_a_full_queue_refused_at_once_halve_the_rows_kept_waiting_once() -> None:
+    # A first window of 8 on a server of 2 slots whose queue holds 4: two are refused at once.
+    slots = Slots(32, start=2)
+    for row in range(FIRST_WINDOW):
+        slots.sent(row, 0.0)
+    slots.finished(6, 0.01, queue_full=True)
+    slots.finished(7, 0.01, queue_full=True)
+    assert slots.queue_ahead == (FIRST_WINDOW - 2) // 2  # halved once, not twice
+    slots.sent(8, 0.5)
+    slots.finished(8, 0.51, queue_full=True)  # sent after the cut: the queue is full again
+    assert slots.queue_ahead == (FIRST_WINDOW - 2) // 4
+
+
 def test_the_queue_holds_queue_ahead_rows_beyond_those_running() -> None:
     server = SimServer(4)
     trace = drive(Slots(32, queue_ahead=2), server, rows=80)

@@ -93,10 +93,14 @@ class SlotsReport:
     how: Learning
     #: whether `queue_ahead` adapted to the round trip (no --queue-ahead given)
     auto: bool = False
+    #: rows that ended on this server (none: nothing was observed, the figures are the start)
+    rows: int = 0
 
     def describe(self) -> str:
         if self.how is Learning.FIXED:
             return f"{self.cap} row{'s' if self.cap != 1 else ''} at once"
+        if not self.rows:
+            return "no row sent here, nothing learned"
         return (
             f"learned {self.learned} slot{'s' if self.learned != 1 else ''} {self.how.value} "
             f"(peak {self.peak}, cap {self.cap}, {self.queue_ahead} queued ahead{', adapted' if self.auto else ''})"
@@ -149,6 +153,7 @@ class Slots:
         self._window = float(self.learned)
         self._fastest: float | None = None
         self._last_cut = -1  # rows sent when the window was last halved
+        self._last_refusal = -1  # rows sent when a full queue last halved the rows kept waiting
         self._sent = 0
         self._sent_at: dict[Hashable, int] = {}
 
@@ -184,7 +189,7 @@ class Slots:
 
     def report(self) -> SlotsReport:
         learned = self.cap if self.how is Learning.FIXED else self.current()
-        return SlotsReport(learned, max(self.peak, learned), self.cap, self.queue_ahead, self.how, self.auto and self.how is Learning.QUEUE)
+        return SlotsReport(learned, max(self.peak, learned), self.cap, self.queue_ahead, self.how, self.auto and self.how is Learning.QUEUE, self._finished)
 
     def current(self) -> int:
         """The learned number of slots (for latency learning, the window)."""
@@ -295,7 +300,7 @@ class Slots:
         if state is None:
             return
         if queue_full:
-            self._refused()
+            self._refused(sent_at)
         self._finished += 1
         self._outwaited.discard(token)
         if state == "running":
@@ -310,13 +315,15 @@ class Slots:
 
     # --- learning ---
 
-    def _refused(self) -> None:
+    def _refused(self, sent_at: int) -> None:
         """The server's queue has a size limit (`max_size`) and ours reached it: no more slow
-        start, and half as many kept waiting (the row is sent again after a wait)."""
+        start, and half as many kept waiting (the row is sent again after a wait). Only rows
+        sent after the last cut may cut again: a burst refused at once is one full queue."""
         self._been_full = True
-        if self.auto:
+        if self.auto and sent_at > self._last_refusal:
             self.queue_ahead = max(1, self.queue_ahead // 2)
             self._ahead_most = self.queue_ahead  # the round trip may want more; the queue takes no more
+            self._last_refusal = self._sent
 
     def _settle(self, now: float) -> None:
         """Take the samples that came due before `now`: nothing changed since the last event,
