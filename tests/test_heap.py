@@ -65,3 +65,13 @@ def test_objects_the_process_froze_itself_stay_frozen() -> None:
     heap.release()
     assert gc.get_freeze_count() == frozen  # nothing of ours frozen, nothing of theirs thawed
     assert kept and made
+
+
+def test_the_end_of_the_batch_hands_back_what_was_set_aside_even_when_it_failed() -> None:
+    with pytest.raises(ValueError), LongLived() as heap:
+        with heap.making():
+            pass
+        assert gc.get_freeze_count() > 0
+        raise ValueError("no server")
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled()

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 
 
 class LongLived:
-    """Pauses the collector for each `making()` step; `release()` hands what was set aside back.
+    """Pauses the collector for each `making()` step; `release()` (or the end of a `with`
+    block) hands what was set aside back.
 
     A process that froze objects of its own before the batch keeps them frozen: the batch
     then only pauses the collector, and freezes nothing it would have to thaw.
@@ -24,6 +25,12 @@ class LongLived:
     def __init__(self) -> None:
         self._freezes = gc.get_freeze_count() == 0
         self._froze = False
+
+    def __enter__(self) -> LongLived:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
     @contextmanager
     def making(self) -> Iterator[None]:

@@ -73,50 +73,33 @@ def run_batch(
     """
     started = time.monotonic()
     backends = _backends(tool, options)
-    heap = LongLived()
-    try:
-        return _read_and_run(tool, tasks, options, backends, heap, started, listener, transport, say)
-    finally:
-        heap.release()
-
-
-def _read_and_run(
-    tool: Tool,
-    tasks: str | Path | None,
-    options: BatchOptions,
-    backends: Sequence[ServerSlots],
-    heap: LongLived,
-    started: float,
-    listener: Listener | None,
-    transport: Transport | None,
-    say: Callable[[str], None],
-) -> BatchResult:
     task_problems: list[TaskFileProblem] = []  # rows with bad or duplicate ids: reported with all the others
-    with heap.making():
-        task, tool = _read_input(tool, tasks, options, task_problems, say)
-    out_dir = Path(options.out or tool.default_out).resolve()
-    journal = Journal(out_dir)
-    lock = OutLock(out_dir)
-    connected = _connect(backends, options, transport or _default_transport(options), tool)
-    checks: Connected | None = None
-    try:
-        run, task = _start(tool, connected, (tasks, task), options, journal, lock, out_dir, say)
-        redo = _redo_rows(options.redo, [r.id for r in task.rows], say)
+    with LongLived() as heap:
         with heap.making():
-            prepared = _prepare(run, task, redo, task_problems)
-        if options.check_servers and not options.dry_run:
-            checks = _start_checks(run, transport or AutoTransport())
+            task, tool = _read_input(tool, tasks, options, task_problems, say)
+        out_dir = Path(options.out or tool.default_out).resolve()
+        journal = Journal(out_dir)
+        lock = OutLock(out_dir)
+        connected = _connect(backends, options, transport or _default_transport(options), tool)
+        checks: Connected | None = None
         try:
-            return _run(run, task, prepared, redo, listener, lock, started)
+            run, task = _start(tool, connected, (tasks, task), options, journal, lock, out_dir, say)
+            redo = _redo_rows(options.redo, [r.id for r in task.rows], say)
+            with heap.making():
+                prepared = _prepare(run, task, redo, task_problems)
+            if options.check_servers and not options.dry_run:
+                checks = _start_checks(run, transport or AutoTransport())
+            try:
+                return _run(run, task, prepared, redo, listener, lock, started)
+            finally:
+                if run.takes is not None:
+                    run.takes.close()
         finally:
-            if run.takes is not None:
-                run.takes.close()
-    finally:
-        if checks is not None:
-            checks.close()
-        journal.close()
-        lock.release()
-        connected.close()
+            if checks is not None:
+                checks.close()
+            journal.close()
+            lock.release()
+            connected.close()
 
 
 def _backends(tool: Tool, options: BatchOptions) -> list[ServerSlots]:

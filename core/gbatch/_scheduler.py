@@ -402,13 +402,16 @@ class Scheduler(Generic[T]):
         """
         if len(awake) < 2 or not candidates or not self.in_flight:
             return candidates  # with nothing in flight, no slot is about to free up elsewhere
-        known = [(b.url, self.slots[b.url].finish_in(), self.slots[b.url].rate()) for b in awake]
-        finish = {url: f for url, f, r in known if f is not None and r is not None}
-        if len(finish) < len(awake):
-            return candidates
+        finish: dict[str, float] = {}
+        rate = 0.0
+        for backend in awake:
+            slots = self.slots[backend.url]
+            done_in, per_second = slots.finish_in(), slots.rate()
+            if done_in is None or per_second is None:
+                return candidates
+            finish[backend.url], rate = done_in, rate + per_second
         left = len(self.ready) + 1 + len(self.delayed) + self.in_flight  # the row being placed is out of `ready`
-        balanced = left / sum(r for _, _, r in known if r is not None)
-        bound = max(balanced, min(finish.values()))
+        bound = max(left / rate, min(finish.values()))
         return [b for b in candidates if finish[b.url] <= bound]
 
     def _should_defer(self, row: Row, backend: ServerSlots, deferred: int) -> bool:

@@ -148,6 +148,7 @@ class Slots:
         self._started_at: dict[Hashable, float] = {}  # running rows: when their start was heard
         self._outwaited: set[Hashable] = set()  # queued rows that saw one of ours end
         self._service: deque[float] = deque(maxlen=WINDOW)  # how long recent rows ran on the server
+        self._typical: float | None = None  # their median, kept as they come (read for every row placed)
         self._probe_waited_at: int | None = None  # queue_ahead=0: rows finished when a probe had to wait
         # latency learning
         self._window = float(self.learned)
@@ -201,17 +202,17 @@ class Slots:
         """Seconds until one more row sent now would be done here, judged from the last rows that
         ran: its own run, after its share of the rows of ours that wait ahead of it. None until
         a row has run."""
-        if not self._service:
+        if self._typical is None:
             return None
         parallel = self._parallel()
         ahead = max(0, self.in_flight + 1 - parallel)
-        return statistics.median(self._service) * (1 + ahead / parallel)
+        return self._typical * (1 + ahead / parallel)
 
     def rate(self) -> float | None:
         """Rows per second this server does for us at its learned slots; None until a row has run."""
-        if not self._service:
+        if self._typical is None:
             return None
-        return self._parallel() / max(1e-6, statistics.median(self._service))
+        return self._parallel() / max(1e-6, self._typical)
 
     def room(self) -> int:
         """Slots not taken by a row of ours, as learned (below zero: that many of ours wait).
@@ -280,7 +281,11 @@ class Slots:
     def _ran(self, token: Hashable, now: float) -> None:
         began = self._started_at.pop(token, None)
         if began is not None:
-            self._service.append(now - began)
+            self._took(now - began)
+
+    def _took(self, seconds: float) -> None:
+        self._service.append(seconds)
+        self._typical = statistics.median(self._service)
 
     def _end_running(self, now: float) -> None:
         self._running -= 1
@@ -307,7 +312,7 @@ class Slots:
             self._ran(token, now)
             self._end_running(now)  # no "finished" event was heard for it
         elif state == "sent" and ok and latency is not None:
-            self._service.append(latency)  # nothing heard of it on the way: the round trip is all there is
+            self._took(latency)  # nothing heard of it on the way: the round trip is all there is
         if self.how is Learning.QUEUE and not self._heard and self._finished >= SILENT_ROWS:
             self._switch_to_latency()
         elif self.how is Learning.LATENCY:
