@@ -200,6 +200,19 @@ def test_every_item_runs_once_and_every_outcome_is_reported() -> None:
     assert len(listener.named("row_started")) == 25 and listener.named("row_retrying") == []
 
 
+def test_without_keep_values_the_listener_sees_each_value_and_the_report_keeps_none() -> None:
+    seen: dict[str, Any] = {}
+
+    class Seer(Recorder):
+        def row_finished(self, outcome: ItemOutcome[Any]) -> None:
+            seen[outcome.id] = outcome.value
+
+    rows = many(6)
+    report = execute(rows, lambda attempt: attempt.payload.upper(), [ServerSlots("http://a.test/", 2)], listener=Seer(), keep_values=False)
+    assert seen == {i: p.upper() for i, p in rows}
+    assert len(report.outcomes) == 6 and all(o.ok and o.value is None for o in report.outcomes)
+
+
 def test_no_items() -> None:
     listener = Recorder()
     report = run([], lambda attempt: None, listener=listener)

@@ -773,6 +773,7 @@ class ClusterRun:
         halt_on_failures: int | None,
         listener: Listener,
         slots: Mapping[str, Slots] | None = None,
+        keep_values: bool = True,
     ) -> ExecutorReport[Collected]:
         """`gbatch._executor.execute` over the cluster's backends; the same knobs.
 
@@ -788,7 +789,7 @@ class ClusterRun:
         once = _Once(listener, self.where, {key: t.spec for key, t in self.targets.items()})
         items = [(item.row.id, item) for item in self.to_run]
         try:
-            report = execute(items, self.attempt, self.backends, jobs=jobs, policy=policy, classify=classify, describe=describe, timeout=timeout, halt_on_failures=halt_on_failures, listener=once, slots=self.learning)
+            report = execute(items, self.attempt, self.backends, jobs=jobs, policy=policy, classify=classify, describe=describe, timeout=timeout, halt_on_failures=halt_on_failures, listener=once, slots=self.learning, keep_values=keep_values)
         except KeyboardInterrupt:
             self.cancel_all()
             raise

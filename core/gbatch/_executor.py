@@ -176,6 +176,7 @@ def execute(
     states: Sequence[str | None] | None = None,
     pins: Mapping[str, Collection[str]] | None = None,
     slots: Mapping[str, Slots] | None = None,
+    keep_values: bool = True,
 ) -> ExecutorReport[T]:
     """Run `work` once per item (retrying as the policy says) and return every outcome.
 
@@ -198,6 +199,9 @@ def execute(
     :param slots: per backend URL, a `gbatch._slots.Slots` that learns how many rows the
         server runs from the queue events the work reports; a backend without one runs
         exactly `ServerSlots.slots` rows at once.
+    :param keep_values: False: an outcome's value is dropped (set to None) once the
+        listener has seen it, so a long batch whose listener keeps what it needs does not
+        hold every row's value until the end; the report's outcomes then carry none.
 
     Ctrl-C (KeyboardInterrupt) in the calling thread stops new work, sets
     `Attempt.cancelled` for the running items, waits for them (a second Ctrl-C stops
@@ -227,6 +231,7 @@ def execute(
         listener=listener or Listener(),
         clock=clock,
         cancel_grace=cancel_grace,
+        keep_values=keep_values,
     )
     return run.execute()
 
@@ -245,8 +250,10 @@ class _Run(Generic[T]):
         listener: Listener,
         clock: Callable[[], float],
         cancel_grace: float,
+        keep_values: bool = True,
     ) -> None:
         self.scheduler = scheduler
+        self.keep_values = keep_values
         self.work = work
         self.classify = classify
         self.describe = describe
@@ -348,7 +355,10 @@ class _Run(Generic[T]):
         start = self.running.pop(future)
         exc = future.exception()
         if exc is None:
-            self.listener.row_finished(self.scheduler.succeeded(start, future.result()))
+            outcome = self.scheduler.succeeded(start, future.result())
+            self.listener.row_finished(outcome)
+            if not self.keep_values:
+                outcome.value = None
             return
         # A cancelled attempt did not fail: no need to ask what its exception means.
         cancelled = self.cancelled.is_set()

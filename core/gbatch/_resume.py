@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,7 @@ def _fits(recorded: str, base: str) -> bool:
 
 
 def rename_outputs(
-    renamed: Sequence[tuple[PreparedRow, str]], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path, say: Callable[[str], None]
+    renamed: Sequence[tuple[PreparedRow, str]], history: MutableMapping[str, dict[str, Any]], journal: Journal, out_dir: Path, say: Callable[[str], None]
 ) -> None:
     """`--rename`: move finished rows' files to their new names (each an atomic rename) and journal it."""
     for item, old in renamed:
@@ -250,7 +250,7 @@ class OutLock:
             self._handle = None
 
 
-def start_redo(redone: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path, keep: bool = True) -> None:
+def start_redo(redone: Sequence[PreparedRow], history: MutableMapping[str, dict[str, Any]], journal: Journal, out_dir: Path, keep: bool = True) -> None:
     """Before a `--redo`, mark each redone row "pending" in the journal until its new take
     finishes, so a run stopped before then makes it again, with a new seed: the record keeps
     no generated values (the old take's seed would make the old take again).

@@ -28,6 +28,7 @@ from ._checks import take_findings
 from ._errors import AppError, CallError, ConnectionLost, Failure
 from ._executor import Attempt, AttemptFailed, ErrorKind, ItemOutcome, Listener
 from ._gate import StateGate
+from ._history import History
 from ._journal import Journal
 from ._outputs import atomic_write, sanitize
 from ._servers import Server, redact, redact_url
@@ -271,7 +272,7 @@ class BatchRun:
     servers: dict[str, Server]
     options: BatchOptions
     journal: Journal
-    history: dict[str, dict[str, Any]]
+    history: History
     out_dir: Path
     secrets: list[str]
     say: Callable[[str], None] = print

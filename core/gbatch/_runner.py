@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from ._errors import CallError, PluginError, ServerError, TaskFileProblem, Usage
 from ._executor import ErrorKind, ExecutorReport, ItemOutcome, Listener, RetryPolicy, ServerSlots, execute
 from ._gate import StateGate
 from ._heap import LongLived
+from ._history import History
 from ._journal import Journal, write_results
 from ._outputs import clean_partials
 from ._prepare import column_map, prepare_batch
@@ -179,7 +180,7 @@ def _start(
         # under the lock. A folder not made yet is locked, and made, once the rows validate.
         lock.take()
     servers = {s.url: s for s in connected.servers}
-    run = BatchRun(tool, groups, group_of, servers, options, journal, journal.read(), out_dir, options.connection.secrets(), say, book=book)
+    run = BatchRun(tool, groups, group_of, servers, options, journal, History(journal.read()), out_dir, options.connection.secrets(), say, book=book)
     return run, task
 
 
@@ -226,7 +227,7 @@ def _prepare(run: BatchRun, task: TaskFile, redo: Sequence[str], task_problems: 
     return prepared
 
 
-def _names(prepared: Sequence[PreparedRow], history: dict[str, dict[str, Any]], journal: Journal, out_dir: Path, options: BatchOptions, say: Callable[[str], None]) -> None:
+def _names(prepared: Sequence[PreparedRow], history: MutableMapping[str, dict[str, Any]], journal: Journal, out_dir: Path, options: BatchOptions, say: Callable[[str], None]) -> None:
     renamed = assign_names(prepared, history)
     if not renamed:
         return
@@ -421,7 +422,7 @@ def _report(
     if report.interrupted:
         # Ctrl-C or SIGTERM may land between a row's journal line and `history`'s copy of it;
         # the journal is what the next run trusts, so results.csv says what it says.
-        history.update(run.journal.read())
+        history.adopt(run.journal.read())
     not_run = set(report.not_run) | _waiting(prepared, to_run, history)
     rows = [
         {"id": item.row.id, "line": item.row.line, "status": "not run", "name": item.name}
@@ -466,6 +467,8 @@ def _execute(run: BatchRun, to_run: Sequence[PreparedRow], backends: Sequence[Se
         "halt_on_failures": options.halt_on_failures,
         "listener": _Fanout([recorder, listener or Listener()]),
         "slots": run.learning,
+        # The journal keeps what each row came to (`run.history`): the report needs no values.
+        "keep_values": False,
     }
     states = [item.call.state.key if item.call.state else None for item in to_run]
     if options.cluster:

@@ -15,7 +15,7 @@ Files: a row's best take is `<name>.<ext>`; every other take is kept as
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ class Takes:
         *,
         out_dir: Path,
         journal: Journal,
-        history: dict[str, dict[str, Any]],
+        history: MutableMapping[str, dict[str, Any]],
         text_column: str | None,
         max_error: float,
         max_takes: int,

@@ -108,7 +108,49 @@ def _quiet_client_class() -> type:
         def _telemetry_thread(self) -> None:
             return
 
+        def stream_messages(self, *args: Any, **kwargs: Any) -> Any:
+            while True:
+                ended = super().stream_messages(*args, **kwargs)
+                if not _read_on(self):
+                    return ended
+
     return QuietClient
+
+
+def _forget_event(client: Any, event_id: str | None) -> None:
+    """A cancelled job is no longer waited for: it must not keep the stream open (`_read_on`)."""
+    lock = getattr(client, "pending_lock", None)
+    waiting = getattr(client, "pending_event_ids", None)
+    if event_id and lock is not None and isinstance(waiting, set):
+        with lock:
+            waiting.discard(event_id)
+
+
+def _read_on(client: Any) -> bool:
+    """Whether a session's event stream must be read again after the server closed it.
+
+    The server closes a session's stream once none of its events is pending, and a job
+    submitted while that close is on its way joins the queue but is tied to the stream that
+    is ending: gradio_client then cancels it, though the server runs it, and a retry would
+    run the row twice. Such jobs are still waiting (`pending_event_ids`) once the stream
+    ends with `stream_open` false; the server keeps their messages for the session, so the
+    stream is opened again, as the browser does for its next event. If another job already
+    opened a new stream, the waiting jobs are handed to it instead.
+    """
+    lock = getattr(client, "pending_lock", None)
+    if lock is None or not hasattr(client, "pending_event_ids") or not hasattr(client, "stream_open"):
+        return False  # a gradio_client without these internals: its own behaviour stands
+    with lock:
+        if not client.pending_event_ids:
+            return False
+        if client.stream_open:
+            epochs = getattr(client, "pending_event_epoch", None)
+            if isinstance(epochs, dict):
+                for event_id in client.pending_event_ids:
+                    epochs[event_id] = client.stream_epoch
+            return False
+        client.stream_open = True
+        return True
 
 
 class GradioClientTransport(Transport):
@@ -388,6 +430,7 @@ class ClientJob(Job):
                 self._job.cancel()
                 if landing:
                     self._cancel_once_queued(communicator)
+            _forget_event(self._client, getattr(communicator, "event_id", None))
 
         # gradio_client posts /cancel with the run's long HTTP timeout; a frozen server must not
         # hold this worker (and the batch's end) for minutes: wait a little, then let it go.
