@@ -324,6 +324,17 @@ def test_fixed_slots_are_exactly_what_was_given() -> None:
     assert slots.report().describe() == "5 rows at once"
 
 
+def test_a_server_where_no_row_ended_reports_nothing_learned() -> None:
+    idle = Slots(32).report()
+    assert idle.describe() == "no row sent here, nothing learned"
+    assert idle.as_dict()["learned"] is None and idle.as_dict()["rows"] == 0
+    busy = Slots(32)
+    busy.sent("x", 0.0)
+    busy.finished("x", 0.5, ok=True)
+    assert busy.report().as_dict()["learned"] == busy.report().learned and busy.report().as_dict()["rows"] == 1
+    assert Slots(5, how=Learning.FIXED).report().as_dict()["learned"] == 5  # given, not learned
+
+
 def test_samples_wait_for_the_settle_time() -> None:
     slots = Slots(8, start=1)
     for row in range(3):

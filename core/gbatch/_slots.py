@@ -107,7 +107,9 @@ class SlotsReport:
         )
 
     def as_dict(self) -> dict[str, object]:
-        return {"learned": self.learned, "peak": self.peak, "cap": self.cap, "queue_ahead": self.queue_ahead, "how": self.how.name.lower()}
+        """For `--json`: `learned` is None where no row ended, as nothing was learned there."""
+        learned = self.learned if self.rows or self.how is Learning.FIXED else None
+        return {"learned": learned, "peak": self.peak, "cap": self.cap, "queue_ahead": self.queue_ahead, "how": self.how.name.lower(), "rows": self.rows}
 
 
 class Slots:

@@ -109,12 +109,27 @@ def _quiet_client_class() -> type:
             return
 
         def stream_messages(self, *args: Any, **kwargs: Any) -> Any:
+            fruitless = 0  # streams in a row that ended at once and brought the waiting jobs nothing
             while True:
+                waiting = _waiting_ids(self)
+                opened = time.monotonic()
                 ended = super().stream_messages(*args, **kwargs)
-                if not _read_on(self):
+                quick = time.monotonic() - opened < 0.05 and waiting == _waiting_ids(self)
+                fruitless = fruitless + 1 if quick else 0
+                if fruitless >= 5 or not _read_on(self):
                     return ended
 
     return QuietClient
+
+
+def _waiting_ids(client: Any) -> set[str]:
+    """The jobs a Client waits for (a copy, taken under its lock: other threads add to it)."""
+    lock = getattr(client, "pending_lock", None)
+    waiting = getattr(client, "pending_event_ids", None)
+    if lock is None or not isinstance(waiting, set):
+        return set()
+    with lock:
+        return set(waiting)
 
 
 def _forget_event(client: Any, event_id: str | None) -> None:
@@ -144,10 +159,10 @@ def _read_on(client: Any) -> bool:
         if not client.pending_event_ids:
             return False
         if client.stream_open:
-            epochs = getattr(client, "pending_event_epoch", None)
-            if isinstance(epochs, dict):
+            epochs, epoch = getattr(client, "pending_event_epoch", None), getattr(client, "stream_epoch", None)
+            if isinstance(epochs, dict) and epoch is not None:
                 for event_id in client.pending_event_ids:
-                    epochs[event_id] = client.stream_epoch
+                    epochs[event_id] = epoch
             return False
         client.stream_open = True
         return True
