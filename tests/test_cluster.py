@@ -157,6 +157,43 @@ def test_full_batch_then_resume_and_servers(setup: Setup, tmp_path: Path) -> Non
     assert all(r["version"] and r["slots"] == "2 per worker" for r in json.loads(listed.stdout))
 
 
+LINES = [
+    "The lighthouse stood alone at the end of a long narrow cape.",
+    "Every evening the keeper climbed the stairs.",
+    "He counted them, one hundred and twelve, and lit the lamp.",
+    "Ships passed far out at sea.",
+    "The gulls knew him better than any person did.",
+    "In winter the waves reached the windows of the lower room.",
+]
+
+
+def test_takes_made_on_the_cluster_are_checked_and_a_bad_one_made_again(setup: Setup, tmp_path: Path) -> None:
+    said = tmp_path / "said"
+    launcher = tmp_path / "asr_demo.py"
+    launcher.write_text("from gbatch_asr_demo.demo_server import main\nmain()\n", encoding="utf-8")
+    tts = start_script(DEMO, "--delay", "0.1", "--said-dir", str(said), "--garble", "GARBLE", log_dir=tmp_path)
+    asr = start_script(launcher, "--said-dir", str(said), "--delay", "0", log_dir=tmp_path)
+    try:
+        setup.set_worker_env(GBATCH_LOCAL_SERVERS=json.dumps({"0": tts.url, "1": tts.url}))
+        tasks = tmp_path / "t.csv"
+        with tasks.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([["id", "text"], *([f"r{i}", f"{line} GARBLE" if i == 2 else line] for i, line in enumerate(LINES))])
+        out = tmp_path / "out"
+        result = cosyvoice(setup, tasks, out, "--check-server", asr.url)
+        assert result.exit_code == 0, result.output
+        last = {r["id"]: r for r in journal(out)}
+        assert sorted(last) == [f"r{i}" for i in range(len(LINES))] and all(r["status"] == "ok" for r in last.values())
+        # the garbled first take was heard, scored and made again; every take was checked once
+        assert [len(r["takes"]) for _, r in sorted(last.items())] == [1, 1, 2, 1, 1, 1]
+        assert all("error" in t["score"] for r in last.values() for t in r["takes"])
+        assert last["r2"]["takes"][0]["score"]["error"] > 0.15 and last["r2"]["best_take"] == 2
+        heard = (said / "heard.log").read_text(encoding="utf-8").splitlines()
+        assert len(heard) == 7 and len(list(said.glob("said-*.json"))) == 7
+    finally:
+        tts.stop()
+        asr.stop()
+
+
 def test_local_server_needs_a_cluster(tmp_path: Path) -> None:
     result = run_cli("cosyvoice", write_rows(tmp_path / "t.csv", 1), "--server", LOCAL, "--prompt-audio", VOICE, "--prompt-text", VOICE_TEXT)
     assert result.exit_code == 2 and "needs --cluster" in result.output
