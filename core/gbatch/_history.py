@@ -1,7 +1,7 @@
 """Each row's latest record, as the journal has it, kept small while the batch runs.
 
-A finished row's record is a dict of twenty-odd keys: 3 to 11 KB in memory, ten times the
-size of its journal line. A batch keeps every row's record until it ends (results.csv, the
+A finished row's record is a dict of twenty-odd keys: 2 to 11 KB in memory, about five
+times the size of its journal line (measured: 11 KB for a 2.3 KB CosyVoice line). A batch keeps every row's record until it ends (results.csv, the
 review page and the summary show them all), so a long batch would grow by that much per row.
 Records written during the run are kept as their JSON text, compressed, and decoded again
 when read; records read from an earlier run's journal stay as they were read.
